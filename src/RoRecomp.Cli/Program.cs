@@ -1,32 +1,37 @@
+using RoRecomp.Cli.Commands;
+
 namespace RoRecomp.Cli;
 
 /// <summary>Entry point: `rorecomp &lt;command&gt; [options]`. Each command lives in its own file under Commands/.</summary>
 public static class Program
 {
-    private const string Usage = """
-        usage: rorecomp <command> [options]
-
-        commands:
-          train     run the RLVR training job (not yet implemented: lands with the pipeline issue)
-          help      show this text
-        """;
+    /// <summary>The commands, by name: (one-line help, entry point taking the remaining arguments and returning an exit code).</summary>
+    private static readonly SortedDictionary<string, (string Help, Func<string[], int> Run)> Commands = new(StringComparer.Ordinal)
+    {
+        ["train"] = ("run the RLVR training job (placeholder until the pipeline lands)", TrainCommand.Run),
+    };
 
     public static int Main(string[] args)
     {
         if (args.Length == 0 || args[0] is "help" or "--help" or "-h")
         {
-            Console.WriteLine(Usage);
+            PrintUsage(Console.Out);
             return 0;
         }
-        switch (args[0])
+        if (!Commands.TryGetValue(args[0], out var command))
         {
-            case "train":
-                Console.Error.WriteLine("train: the actor pipeline is not implemented yet (see the issue 'The actor pipeline on one node and the train main job').");
-                return 2;
-            default:
-                Console.Error.WriteLine($"unknown command '{args[0]}'.");
-                Console.Error.WriteLine(Usage);
-                return 2;
+            Console.Error.WriteLine($"rorecomp: unknown command '{args[0]}'.");
+            PrintUsage(Console.Error);
+            return 2;
         }
+        return command.Run(args[1..]);
+    }
+
+    private static void PrintUsage(TextWriter w)
+    {
+        w.WriteLine("usage: rorecomp <command> [options]   (rorecomp <command> --help for its options)");
+        w.WriteLine();
+        w.WriteLine("commands:");
+        foreach (var (name, (help, _)) in Commands) w.WriteLine($"  {name,-10} {help}");
     }
 }

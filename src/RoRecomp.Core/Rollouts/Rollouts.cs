@@ -24,6 +24,8 @@ public sealed record Prompt(string Id, string Text, ImmutableArray<int> TokenIds
 /// <param name="Correct">The verifier's verdict, independent of any reward shaping. RoRecomp ranks by this.</param>
 /// <param name="ToolCalls">Tool calls made in the episode (agentic tasks; 0 otherwise). A metric, never added to the reward.</param>
 /// <param name="FormatValid">Whether the response had the expected format.</param>
+/// <param name="ActionMask">Per response token: true where the policy produced the token (trained on), false where the
+/// environment inserted it (tool results). Default (empty) means every token is the policy's.</param>
 public sealed record Response(
     string Id,
     string PromptId,
@@ -36,8 +38,12 @@ public sealed record Response(
     double Reward = 0,
     bool Correct = false,
     int ToolCalls = 0,
-    bool FormatValid = true)
+    bool FormatValid = true,
+    ImmutableArray<bool> ActionMask = default)
 {
+    /// <summary>Whether response token <paramref name="i"/> was produced by the policy (and so is trained on).</summary>
+    public bool IsAction(int i) => ActionMask.IsDefaultOrEmpty || ActionMask[i];
+
     /// <summary>Response length in tokens.</summary>
     public int Length => Tokens.IsDefault ? 0 : Tokens.Length;
 }
