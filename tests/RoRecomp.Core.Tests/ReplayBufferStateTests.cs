@@ -1,0 +1,157 @@
+using System.Collections.Immutable;
+using RoRecomp.Core.Replay;
+using RoRecomp.Core.Rollouts;
+using RoRecomp.Core.Training;
+
+namespace RoRecomp.Core.Tests;
+
+public class ReplayBufferStateTests
+{
+    /// <summary>Runs a command the way the persistent actor does: decide, then apply each event; keeps the journal.</summary>
+    private sealed class Harness(ReplayBufferOptions options)
+    {
+        public ReplayBufferState State { get; private set; } = ReplayBufferState.Empty(options);
+        public List<IReplayBufferEvent> Journal { get; } = [];
+
+        public IReplayBufferReply Send(IReplayBufferCommand command)
+        {
+            var decision = State.Process(command);
+            foreach (var e in decision.Events)
+            {
+                Journal.Add(e);
+                State = State.Apply(e);
+            }
+            return decision.Reply;
+        }
+    }
+
+    private static ImmutableArray<Response> Responses(int step, int count, long version = 0, string prefix = "r") =>
+        [.. Enumerable.Range(0, count).Select(i => Gen.Response($"{prefix}{step}-{i}", $"p{i % 4}", i, 3 + i % 5, i % 2 == 0, step, version))];
+
+    [Fact]
+    public void Never_over_capacity_and_the_oldest_go_first()
+    {
+        var rng = new Random(1);
+        var h = new Harness(new ReplayBufferOptions(Capacity: 50));
+        for (var step = 1; step <= 40; step++)
+        {
+            h.Send(new StoreResponses(Responses(step, rng.Next(0, 30))));
+            Assert.True(h.State.Count <= 50);
+        }
+        Assert.Equal(50, h.State.Count);
+        var seq = h.State.Entries.Select(r => r.Step).ToList();
+        Assert.Equal(seq.Order(), seq); // oldest first, and the survivors are the newest
+        Assert.Contains(h.Journal, e => e is ResponsesEvicted { Reason: EvictionReason.Capacity });
+    }
+
+    [Fact]
+    public void Duplicate_stores_are_ignored_even_after_the_entry_left()
+    {
+        var h = new Harness(new ReplayBufferOptions(Capacity: 100));
+        var batch = Responses(1, 10);
+        Assert.Equal(new ResponsesAccepted(10, 0, 0), h.Send(new StoreResponses(batch)));
+        Assert.Equal(new ResponsesAccepted(0, 10, 0), h.Send(new StoreResponses(batch)));
+        h.Send(new DrawCompensationBatch(4, 0, 2));
+        Assert.Equal(6, h.State.Count);
+        Assert.Equal(new ResponsesAccepted(0, 10, 0), h.Send(new StoreResponses(batch))); // retry after a draw: still a duplicate
+        Assert.Equal(6, h.State.Count);
+    }
+
+    [Fact]
+    public void Stale_entries_are_evicted_before_drawing()
+    {
+        var h = new Harness(new ReplayBufferOptions(Capacity: 100, MaxStaleness: 2));
+        h.Send(new StoreResponses(Responses(1, 5, version: 0)));
+        h.Send(new StoreResponses(Responses(2, 5, version: 2)));
+        var reply = h.Send(new DrawCompensationBatch(5, CurrentPolicyVersion: 3, Step: 3));
+        var drawn = Assert.IsType<CompensationDrawn>(reply);
+        Assert.Equal(5, drawn.EvictedStale);
+        Assert.All(drawn.Responses, r => Assert.Equal(2, r.PolicyVersion));
+        Assert.Equal(0, h.State.Count);
+        Assert.Equal(new StaleEvicted(0), h.Send(new EvictStale(100)));
+    }
+
+    [Fact]
+    public void Not_enough_buffered_draws_nothing()
+    {
+        var h = new Harness(new ReplayBufferOptions());
+        h.Send(new StoreResponses(Responses(1, 3)));
+        Assert.Equal(new NotEnoughBuffered(3, 4, 0), h.Send(new DrawCompensationBatch(4, 0, 1)));
+        Assert.Equal(3, h.State.Count);
+    }
+
+    [Fact]
+    public void Oldest_first_draws_in_insertion_order()
+    {
+        var h = new Harness(new ReplayBufferOptions());
+        h.Send(new StoreResponses(Responses(1, 4)));
+        h.Send(new StoreResponses(Responses(2, 4)));
+        var drawn = Assert.IsType<CompensationDrawn>(h.Send(new DrawCompensationBatch(6, 0, 3)));
+        Assert.Equal(new[] { "r1-0", "r1-1", "r1-2", "r1-3", "r2-0", "r2-1" }, drawn.Responses.Select(r => r.Id));
+    }
+
+    [Fact]
+    public void Uniform_draws_are_reproducible_and_seed_dependent()
+    {
+        string Run(int seed)
+        {
+            var h = new Harness(new ReplayBufferOptions(DrawOrder: DrawOrder.Uniform, Seed: seed));
+            h.Send(new StoreResponses(Responses(1, 60)));
+            var a = Assert.IsType<CompensationDrawn>(h.Send(new DrawCompensationBatch(10, 0, 2)));
+            var b = Assert.IsType<CompensationDrawn>(h.Send(new DrawCompensationBatch(10, 0, 3)));
+            return string.Join(",", a.Responses.Concat(b.Responses).Select(r => r.Id));
+        }
+        Assert.Equal(Run(5), Run(5));
+        Assert.NotEqual(Run(5), Run(6));
+    }
+
+    [Theory]
+    [InlineData(DrawOrder.OldestFirst)]
+    [InlineData(DrawOrder.Uniform)]
+    public void Replaying_the_journal_or_restoring_a_snapshot_rebuilds_the_same_state_and_next_draw(DrawOrder order)
+    {
+        var options = new ReplayBufferOptions(Capacity: 40, MaxStaleness: 3, DrawOrder: order, Seed: 9);
+        var h = new Harness(options);
+        var rng = new Random(3);
+        for (var step = 1; step <= 30; step++)
+        {
+            h.Send(new StoreResponses(Responses(step, rng.Next(1, 12), version: step / 2)));
+            if (step % 3 == 0) h.Send(new DrawCompensationBatch(5, step / 2, step));
+        }
+        var replayed = ReplayBufferState.Empty(options).ApplyAll(h.Journal);
+        var restored = ReplayBufferState.FromSnapshot(options, h.State.ToSnapshot());
+        foreach (var s in new[] { replayed, restored })
+        {
+            Assert.Equal(h.State.Entries.Select(r => r.Id), s.Entries.Select(r => r.Id));
+            Assert.Equal(h.State.DrawCount, s.DrawCount);
+            var next = new DrawCompensationBatch(5, 15, 31);
+            Assert.Equal(Ids(h.State.Process(next)), Ids(s.Process(next)));
+            var dup = new StoreResponses(Responses(30, 3)); // already seen: still a duplicate after recovery
+            Assert.Equal(h.State.Process(dup).Reply, s.Process(dup).Reply);
+        }
+    }
+
+    [Fact]
+    public void Compensation_batch_recomputes_group_advantages_inside_the_draw()
+    {
+        Response R(string id, string prompt, bool correct) => Gen.Response(id, prompt, 0, 4, correct);
+        var drawn = new[] { R("a", "p1", true), R("b", "p1", false), R("c", "p2", true) };
+        var batch = CompensationBatches.Build(drawn, "dr-grpo", 1e-6, 0.5);
+        Assert.Equal(BatchKind.Compensation, batch.Kind);
+        Assert.Equal(0.5, batch.Weight);
+        Assert.Equal(new[] { 0.5, -0.5, 1.0 }, batch.Samples.Select(s => s.Advantage)); // p2 is a group of one: A = r
+    }
+
+    [Fact]
+    public void Bad_options_are_refused()
+    {
+        Assert.Throws<ArgumentException>(() => ReplayBufferState.Empty(new ReplayBufferOptions(Capacity: 0)));
+        Assert.Throws<ArgumentException>(() => ReplayBufferState.Empty(new ReplayBufferOptions()).Process(new DrawCompensationBatch(0, 0, 1)));
+    }
+
+    private static string Ids(ReplayBufferDecision d) => d.Reply switch
+    {
+        CompensationDrawn c => string.Join(",", c.Responses.Select(r => r.Id)),
+        var other => other.ToString()!,
+    };
+}
