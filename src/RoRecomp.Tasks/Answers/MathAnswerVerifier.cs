@@ -9,7 +9,7 @@ namespace RoRecomp.Tasks.Answers;
 /// last "answer is …" (up to the end of its line, a trailing period dropped).</para>
 /// <para>Normalisation (<see cref="Normalize"/>): drops <c>$</c>, <c>\left</c>/<c>\right</c>, spacing commands
 /// (<c>\! \, \; \: \quad</c>), <c>\displaystyle</c>, degree marks, percent signs (so "50\%" equals "50"), <c>\text{…}</c>
-/// and similar (unwrapped when they hold a number, dropped as units otherwise), words separated by spaces ("dollars",
+/// and similar (unwrapped when they hold a number or are the whole answer, dropped as units otherwise), words separated by spaces ("dollars",
 /// "cm"), a leading "x =" and thousands separators (<c>1,000</c>, <c>1{,}000</c>).</para>
 /// <para>Equivalence (<see cref="Equivalent"/>): both sides evaluated by an exact rational evaluator
 /// (<c>\frac</c>, <c>\sqrt</c> of perfect squares, powers, + - * /); equal when the rationals are equal, or, when a decimal
@@ -21,6 +21,9 @@ public sealed class MathAnswerVerifier
 {
     /// <summary>Longest extracted answer evaluated; longer ones are only compared as strings.</summary>
     public const int MaxAnswerChars = 2_000;
+
+    /// <summary>Longest answer normalised at all; longer ones are only compared verbatim.</summary>
+    public const int MaxRawChars = 32_000;
 
     /// <summary>Creates a verifier.</summary>
     /// <param name="relativeTolerance">Relative tolerance when a decimal or irrational value is involved (default 1e-4).</param>
@@ -81,6 +84,8 @@ public sealed class MathAnswerVerifier
         if (predicted is null || reference is null) return false;
         try
         {
+            if (predicted.Length > MaxRawChars || reference.Length > MaxRawChars)
+                return string.Equals(predicted.Trim(), reference.Trim(), StringComparison.Ordinal);
             var a = Normalize(predicted);
             var b = Normalize(reference);
             if (a.Length == 0 || b.Length == 0) return false;
@@ -109,8 +114,7 @@ public sealed class MathAnswerVerifier
     /// <summary>Normalises an answer string (see the class remarks). Never throws.</summary>
     public static string Normalize(string answer)
     {
-        var s = answer.Length > 4 * MaxAnswerChars ? answer[..(4 * MaxAnswerChars)] : answer;
-        s = s.Trim();
+        var s = answer.Trim();
         foreach (var cmd in new[] { "\\displaystyle", "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad", "\\$", "$", "^\\circ", "^{\\circ}", "°", "\\%", "%", "\\ " })
             s = s.Replace(cmd, " ", StringComparison.Ordinal);
         s = s.Replace("{,}", "", StringComparison.Ordinal);
@@ -140,7 +144,8 @@ public sealed class MathAnswerVerifier
                 if (close < 0) { s = s[..at] + s[(open + 1)..]; continue; }
                 var inner = s[(open + 1)..close];
                 bool numeric = inner.Trim().Length > 0 && inner.Trim().All(c => char.IsAsciiDigit(c) || c is '.' or ',' or '-' or '/');
-                s = s[..at] + (numeric ? inner : " ") + s[(close + 1)..];
+                bool alone = string.IsNullOrWhiteSpace(s[..at]) && string.IsNullOrWhiteSpace(s[(close + 1)..]);
+                s = s[..at] + (numeric || alone ? inner : " ") + s[(close + 1)..];
             }
         }
         return s;

@@ -23,7 +23,7 @@ internal readonly record struct MathValue(Rational? Exact, double Approx, bool H
 internal sealed class MathExpression
 {
     private const int MaxDepth = 48;
-    private const int MaxLiteralDigits = 1_000;
+    private const int MaxLiteralDigits = MathAnswerVerifier.MaxAnswerChars;
     private readonly string _s;
     private int _pos;
 
