@@ -145,6 +145,15 @@ public interface IToolEnvironment
 
     /// <summary>Answers the last tool call of <paramref name="episode"/>. Never throws on odd model output.</summary>
     ToolStep Step(string episode);
+
+    /// <summary>Answers the last tool call of each episode of a batch (episodes are independent: order does not matter).</summary>
+    ImmutableArray<ToolStep> StepAll(IReadOnlyList<string> episodes)
+    {
+        ArgumentNullException.ThrowIfNull(episodes);
+        var steps = ImmutableArray.CreateBuilder<ToolStep>(episodes.Count);
+        foreach (var e in episodes) steps.Add(Step(e));
+        return steps.MoveToImmutable();
+    }
 }
 
 /// <summary>The environment's answer to one tool call.</summary>

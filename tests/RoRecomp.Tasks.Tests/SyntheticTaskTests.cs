@@ -86,7 +86,7 @@ public sealed class SyntheticTaskTests(ITestOutputHelper output)
     [Fact]
     public void Thinking_verbosity_pays_in_the_warm_start_data()
     {
-        var stats = TraceStatistics.Measure(new ThinkingTask(), 4000, seed: 1, v => v.Rechecks);
+        var stats = TraceStatistics.Measure(new ThinkingTask(), 4000, seed: 1, (_, v) => v.Rechecks);
         output.WriteLine("thinking (rechecks): " + stats.Describe("rechecks"));
         double none = stats.AccuracyWhere(k => k == 0), some = stats.AccuracyWhere(k => k >= 1);
         Assert.InRange(none, 0.6, 0.8);
@@ -97,9 +97,10 @@ public sealed class SyntheticTaskTests(ITestOutputHelper output)
     [Fact]
     public void Zero_rl_warm_start_data_teaches_the_format_not_the_answer()
     {
-        var stats = TraceStatistics.Measure(new ZeroRlTask(), 4000, seed: 1, v => 0);
-        output.WriteLine("zero-rl: " + stats.Describe("all"));
+        var stats = TraceStatistics.Measure(new ZeroRlTask(), 4000, seed: 1, (trace, _) => trace.Count(c => c == ';'));
+        output.WriteLine("zero-rl (notes): " + stats.Describe("notes"));
         Assert.InRange(stats.Accuracy, 0.25, 0.35);
+        Assert.True(Math.Abs(stats.AccuracyWhere(k => k == 0) - stats.AccuracyWhere(k => k == 3)) < 0.08, "the answer must not depend on the notes");
         var task = new ZeroRlTask();
         var rng = new Random(2);
         var lengths = task.Prompts(Split.Train, 0, 500).Select(p => TraceStatistics.TokenCount(task, task.Trace(p, rng))).Distinct().Count();
@@ -109,7 +110,7 @@ public sealed class SyntheticTaskTests(ITestOutputHelper output)
     [Fact]
     public void Agentic_warm_start_data_has_one_necessary_call_and_unnecessary_ones()
     {
-        var stats = TraceStatistics.Measure(new AgenticTask(), 4000, seed: 1, v => v.ToolCalls);
+        var stats = TraceStatistics.Measure(new AgenticTask(), 4000, seed: 1, (_, v) => v.ToolCalls);
         output.WriteLine("agentic (tool calls): " + stats.Describe("calls"));
         double none = stats.AccuracyWhere(k => k == 0), one = stats.AccuracyWhere(k => k == 1), more = stats.AccuracyWhere(k => k >= 2);
         Assert.InRange(none, 0.35, 0.65);

@@ -82,6 +82,10 @@ public sealed class ToolEnvironmentTests
         var a2 = _env.Step("<tool>calc:2*3</tool>");
         Assert.Equal(a, a2);
         Assert.Equal("<result>2</result>", b.Append);
+        IToolEnvironment env = _env;
+        var batch = env.StepAll(["<tool>calc:2*3</tool>", "<tool>calc:5*5</tool><result>25</result><tool>calc:1+1</tool>", "oops"]);
+        Assert.Equal([a, b], batch.Take(2));
+        Assert.True(batch[2].Done);
     }
 
     [Fact]

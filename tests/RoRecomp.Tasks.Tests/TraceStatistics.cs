@@ -9,7 +9,7 @@ namespace RoRecomp.Tasks.Tests;
 internal sealed record TraceStatistics(int Traces, double MeanTokens, double MeanPromptTokens, int MaxTotalTokens, double Accuracy,
     SortedDictionary<int, (int Count, int Correct, double MeanTokens)> ByCount)
 {
-    public static TraceStatistics Measure(IRlTask task, int traces, int seed, Func<Verdict, int> count)
+    public static TraceStatistics Measure(IRlTask task, int traces, int seed, Func<string, Verdict, int> count)
     {
         var rng = new Random(seed);
         long tokens = 0, promptTokens = 0;
@@ -26,7 +26,7 @@ internal sealed record TraceStatistics(int Traces, double MeanTokens, double Mea
             promptTokens += plen;
             maxTotal = Math.Max(maxTotal, len + plen);
             if (verdict.Correct) correct++;
-            int k = count(verdict);
+            int k = count(trace, verdict);
             by.TryGetValue(k, out var c);
             by[k] = (c.Count + 1, c.Correct + (verdict.Correct ? 1 : 0), c.Tokens + len);
         }
