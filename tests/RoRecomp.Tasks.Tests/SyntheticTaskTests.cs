@@ -83,6 +83,26 @@ public sealed class SyntheticTaskTests(ITestOutputHelper output)
         Assert.True(caught > slipped / 2, $"{caught} of {slipped} slips caught");
     }
 
+    [Theory]
+    [InlineData(2, 9)]
+    [InlineData(4, 9)]
+    [InlineData(3, 20)]
+    [InlineData(6, 99)]
+    public void Thinking_options_change_the_problem_size_and_traces_stay_valid(int terms, int maxTerm)
+    {
+        var task = new ThinkingTask(new ThinkingOptions(Terms: terms, MaxTerm: maxTerm, SlipRate: 0.5));
+        var rng = new Random(3);
+        foreach (var p in task.Prompts(Split.Train, 0, 300))
+        {
+            Assert.Equal(terms, p.Operands.Length);
+            Assert.All(p.Operands, t => Assert.InRange(t, 0, maxTerm));
+            var trace = task.Trace(p, rng);
+            var v = task.Verify(p, trace);
+            Assert.True(v.FormatValid, $"{p.Text}{trace}: {v.Problem}");
+            Assert.Equal(v.Rechecks > 0 || v.Correct, v.Correct);
+        }
+    }
+
     [Fact]
     public void Thinking_verbosity_pays_in_the_warm_start_data()
     {

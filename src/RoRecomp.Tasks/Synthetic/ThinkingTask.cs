@@ -179,6 +179,12 @@ public sealed class ThinkingTask : IRlTask
         long train = 0, test = 0;
         var t = new long[_options.Terms];
         long total = (long)Math.Pow(_options.MaxTerm + 1, _options.Terms);
+        if (total > 2_000_000)
+        {
+            // Too many to enumerate at construction: the expected counts.
+            test = total * _options.TestPercent / 100;
+            return (total - test, test);
+        }
         for (long n = 0; n < total; n++)
         {
             long r = n;
