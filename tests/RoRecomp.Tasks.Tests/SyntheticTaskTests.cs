@@ -39,6 +39,33 @@ public sealed class SyntheticTaskTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(SyntheticNames))]
+    public void Each_pass_over_a_split_covers_every_problem_once_in_a_new_order(string name)
+    {
+        var task = TaskRegistry.Create(name);
+        int n = (int)task.DistinctPrompts(Split.Test);
+        var first = task.Prompts(Split.Test, 0, n).Select(p => p.Text).ToList();
+        var second = task.Prompts(Split.Test, n, n).Select(p => p.Text).ToList();
+        Assert.Equal(n, first.Distinct().Count());
+        Assert.Equal(first.Order(StringComparer.Ordinal), second.Order(StringComparer.Ordinal));
+        Assert.NotEqual(first, second);
+        var train = task.Prompts(Split.Train, 0, (int)task.DistinctPrompts(Split.Train)).Select(p => p.Text).ToHashSet();
+        Assert.Equal(task.DistinctPrompts(Split.Train), train.Count);
+        Assert.Empty(train.Intersect(first));
+    }
+
+    [Fact]
+    public void Problem_spaces_too_large_to_enumerate_are_sampled_with_disjoint_splits()
+    {
+        var task = new ZeroRlTask(new ZeroRlOptions(Digits: 4));
+        var train = task.Prompts(Split.Train, 0, 2000).Select(p => p.Text).ToHashSet();
+        var test = task.Prompts(Split.Test, 0, 2000).Select(p => p.Text).ToHashSet();
+        Assert.Empty(train.Intersect(test));
+        Assert.Equal(task.GetPrompt(Split.Test, 1999), new ZeroRlTask(new ZeroRlOptions(Digits: 4)).GetPrompt(Split.Test, 1999), new PromptComparer());
+        Assert.All(task.Prompts(Split.Train, 0, 50), p => Assert.Equal(p.Operands[0] + p.Operands[1], long.Parse(p.Answer, CultureInfo.InvariantCulture)));
+    }
+
+    [Theory]
+    [MemberData(nameof(SyntheticNames))]
     public void Every_trace_is_format_valid_and_correct_iff_its_answer_is_right(string name)
     {
         var task = TaskRegistry.Create(name);

@@ -40,7 +40,7 @@ public sealed class AgenticTask : IRlTask
 {
     private readonly AgenticOptions _options;
     private readonly CalcToolEnvironment _tools;
-    private readonly long _trainCount, _testCount;
+    private readonly ProblemSpace _space;
 
     /// <summary>Creates the task; throws <see cref="ArgumentOutOfRangeException"/> for options out of range.</summary>
     public AgenticTask(AgenticOptions? options = null)
@@ -51,11 +51,10 @@ public sealed class AgenticTask : IRlTask
                      ("repeat-rate", _options.RepeatRate), ("trivial-call-rate", _options.TrivialCallRate) })
             if (p is < 0 or > 1 || double.IsNaN(p)) throw new ArgumentOutOfRangeException(nameof(options), p, $"agentic: {name} must be in [0, 1].");
         _tools = new CalcToolEnvironment(_options.Tool);
-        for (int a = 11; a <= 99; a++)
-            for (int b = 2; b <= 9; b++)
-                for (int c = 1; c <= 9; c++)
-                    if (SplitMix.SplitOf(Key(a, b, c), _options.Seed, _options.TestPercent) == Split.Test) _testCount++;
-                    else _trainCount++;
+        _space = new ProblemSpace(_options, 89 * 8 * 9,
+            i => ImmutableArray.Create(11 + (i / 72), 2 + (i / 9 % 8), 1 + (i % 9)),
+            rng => ImmutableArray.Create<long>(rng.Between(11, 99), rng.Between(2, 9), rng.Between(1, 9)),
+            o => Key(o[0], o[1], o[2]));
     }
 
     /// <inheritdoc />
@@ -71,14 +70,12 @@ public sealed class AgenticTask : IRlTask
     public IToolEnvironment? Tools => _tools;
 
     /// <inheritdoc />
-    public long DistinctPrompts(Split split) => split == Split.Train ? _trainCount : _testCount;
+    public long DistinctPrompts(Split split) => _space.Count(split);
 
     /// <inheritdoc />
     public TaskPrompt GetPrompt(Split split, long index)
     {
-        var ops = SplitSampler.Draw(_options, split, index,
-            rng => ImmutableArray.Create<long>(rng.Between(11, 99), rng.Between(2, 9), rng.Between(1, 9)),
-            o => Key(o[0], o[1], o[2]));
+        var ops = _space.Get(split, index);
         return new TaskPrompt(TaskPrompt.MakeId(split, index), split, index, Key(ops[0], ops[1], ops[2]) + "=",
             (ops[0] * ops[1] + ops[2]).ToString(CultureInfo.InvariantCulture), ops);
     }

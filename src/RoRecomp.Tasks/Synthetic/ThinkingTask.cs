@@ -39,8 +39,7 @@ public sealed record ThinkingOptions(int Terms = 3, int MaxTerm = 9, double Slip
 public sealed class ThinkingTask : IRlTask
 {
     private readonly ThinkingOptions _options;
-    private readonly long _trainCount;
-    private readonly long _testCount;
+    private readonly ProblemSpace _space;
 
     /// <summary>Creates the task; throws <see cref="ArgumentOutOfRangeException"/> for options out of range.</summary>
     public ThinkingTask(ThinkingOptions? options = null)
@@ -53,7 +52,21 @@ public sealed class ThinkingTask : IRlTask
         var w = _options.EffectiveRecheckWeights;
         if (w.Any(x => x < 0 || double.IsNaN(x)) || w.Sum() <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), "thinking: recheck-weights must be non-negative with a positive sum.");
-        (_trainCount, _testCount) = CountSplits();
+        int n = _options.Terms, b = _options.MaxTerm + 1;
+        _space = new ProblemSpace(_options, (long)Math.Pow(b, n),
+            i =>
+            {
+                var t = new long[n];
+                for (int k = n - 1; k >= 0; k--) { t[k] = i % b; i /= b; }
+                return ImmutableArray.Create(t);
+            },
+            rng =>
+            {
+                var t = new long[n];
+                for (int k = 0; k < n; k++) t[k] = rng.Between(0, b - 1);
+                return ImmutableArray.Create(t);
+            },
+            Key);
     }
 
     /// <inheritdoc />
@@ -72,17 +85,12 @@ public sealed class ThinkingTask : IRlTask
     public ThinkingOptions Options => _options;
 
     /// <inheritdoc />
-    public long DistinctPrompts(Split split) => split == Split.Train ? _trainCount : _testCount;
+    public long DistinctPrompts(Split split) => _space.Count(split);
 
     /// <inheritdoc />
     public TaskPrompt GetPrompt(Split split, long index)
     {
-        var terms = SplitSampler.Draw(_options, split, index, rng =>
-        {
-            var t = new long[_options.Terms];
-            for (int i = 0; i < t.Length; i++) t[i] = rng.Between(0, _options.MaxTerm);
-            return ImmutableArray.Create(t);
-        }, Key);
+        var terms = _space.Get(split, index);
         return new TaskPrompt(TaskPrompt.MakeId(split, index), split, index, Key(terms) + "=",
             terms.Sum().ToString(CultureInfo.InvariantCulture), terms);
     }
@@ -172,26 +180,5 @@ public sealed class ThinkingTask : IRlTask
             if (u < 0) return i;
         }
         return weights.Length - 1;
-    }
-
-    private (long Train, long Test) CountSplits()
-    {
-        long train = 0, test = 0;
-        var t = new long[_options.Terms];
-        long total = (long)Math.Pow(_options.MaxTerm + 1, _options.Terms);
-        if (total > 2_000_000)
-        {
-            // Too many to enumerate at construction: the expected counts.
-            test = total * _options.TestPercent / 100;
-            return (total - test, test);
-        }
-        for (long n = 0; n < total; n++)
-        {
-            long r = n;
-            for (int i = 0; i < t.Length; i++) { t[i] = r % (_options.MaxTerm + 1); r /= _options.MaxTerm + 1; }
-            if (SplitMix.SplitOf(string.Join('+', t), _options.Seed, _options.TestPercent) == Split.Test) test++;
-            else train++;
-        }
-        return (train, test);
     }
 }

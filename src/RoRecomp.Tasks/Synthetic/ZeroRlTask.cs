@@ -30,7 +30,7 @@ public sealed class ZeroRlTask : IRlTask
 {
     private readonly ZeroRlOptions _options;
     private readonly int _lo, _hi;
-    private readonly long _trainCount, _testCount;
+    private readonly ProblemSpace _space;
 
     /// <summary>Creates the task; throws <see cref="ArgumentOutOfRangeException"/> for options out of range.</summary>
     public ZeroRlTask(ZeroRlOptions? options = null)
@@ -42,20 +42,11 @@ public sealed class ZeroRlTask : IRlTask
         if (_options.MaxNotes is < 0 or > 8) throw new ArgumentOutOfRangeException(nameof(options), _options.MaxNotes, "zero-rl: max-notes must be in 0..8.");
         _lo = (int)Math.Pow(10, _options.Digits - 1);
         _hi = (int)Math.Pow(10, _options.Digits) - 1;
-        if (_options.Digits == 2)
-        {
-            for (int a = _lo; a <= _hi; a++)
-                for (int b = _lo; b <= _hi; b++)
-                    if (SplitMix.SplitOf($"{a}+{b}", _options.Seed, _options.TestPercent) == Split.Test) _testCount++;
-                    else _trainCount++;
-        }
-        else
-        {
-            // Too many pairs to enumerate cheaply: the expected counts.
-            long all = (long)(_hi - _lo + 1) * (_hi - _lo + 1);
-            _testCount = all * _options.TestPercent / 100;
-            _trainCount = all - _testCount;
-        }
+        long width = _hi - _lo + 1;
+        _space = new ProblemSpace(_options, width * width,
+            i => ImmutableArray.Create(_lo + (i / width), _lo + (i % width)),
+            rng => ImmutableArray.Create<long>(rng.Between(_lo, _hi), rng.Between(_lo, _hi)),
+            o => $"{o[0]}+{o[1]}");
     }
 
     /// <inheritdoc />
@@ -71,13 +62,12 @@ public sealed class ZeroRlTask : IRlTask
     public IToolEnvironment? Tools => null;
 
     /// <inheritdoc />
-    public long DistinctPrompts(Split split) => split == Split.Train ? _trainCount : _testCount;
+    public long DistinctPrompts(Split split) => _space.Count(split);
 
     /// <inheritdoc />
     public TaskPrompt GetPrompt(Split split, long index)
     {
-        var ops = SplitSampler.Draw(_options, split, index, rng => ImmutableArray.Create<long>(rng.Between(_lo, _hi), rng.Between(_lo, _hi)),
-            o => $"{o[0]}+{o[1]}");
+        var ops = _space.Get(split, index);
         return new TaskPrompt(TaskPrompt.MakeId(split, index), split, index, $"{ops[0]}+{ops[1]}=",
             (ops[0] + ops[1]).ToString(CultureInfo.InvariantCulture), ops);
     }
