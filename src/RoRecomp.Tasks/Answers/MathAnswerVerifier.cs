@@ -1,0 +1,240 @@
+using System.Text;
+
+namespace RoRecomp.Tasks.Answers;
+
+/// <summary>
+/// Verifies a real model's final answer to a math problem against a reference answer.
+/// <para>Extraction (<see cref="ExtractAnswer"/>), first that applies: the last <c>\boxed{…}</c> (or <c>\fbox{…}</c>,
+/// nested braces matched), the last <c>&lt;answer&gt;…&lt;/answer&gt;</c>, the last GSM8K-style <c>#### …</c> line, the
+/// last "answer is …" (up to the end of its line, a trailing period dropped).</para>
+/// <para>Normalisation (<see cref="Normalize"/>): drops <c>$</c>, <c>\left</c>/<c>\right</c>, spacing commands
+/// (<c>\! \, \; \: \quad</c>), <c>\displaystyle</c>, degree marks, percent signs (so "50\%" equals "50"), <c>\text{…}</c>
+/// and similar (unwrapped when they hold a number or are the whole answer, dropped as units otherwise), words separated by spaces ("dollars",
+/// "cm"), a leading "x =" and thousands separators (<c>1,000</c>, <c>1{,}000</c>).</para>
+/// <para>Equivalence (<see cref="Equivalent"/>): both sides evaluated by an exact rational evaluator
+/// (<c>\frac</c>, <c>\sqrt</c> of perfect squares, powers, + - * /); equal when the rationals are equal, or, when a decimal
+/// literal or an irrational (√, π) is involved, when the relative difference is at most the tolerance. When either side
+/// is not a number (tuples, intervals, expressions with variables) the normalised strings are compared.</para>
+/// <para>Never throws on model output: bounded input sizes, bounded nesting, and a last-resort catch.</para>
+/// </summary>
+public sealed class MathAnswerVerifier
+{
+    /// <summary>Longest extracted answer evaluated; longer ones are only compared as strings.</summary>
+    public const int MaxAnswerChars = 2_000;
+
+    /// <summary>Longest answer normalised at all; longer ones are only compared verbatim.</summary>
+    public const int MaxRawChars = 32_000;
+
+    /// <summary>Creates a verifier.</summary>
+    /// <param name="relativeTolerance">Relative tolerance when a decimal or irrational value is involved (default 1e-4).</param>
+    public MathAnswerVerifier(double relativeTolerance = 1e-4)
+    {
+        if (relativeTolerance is < 0 or >= 1 || double.IsNaN(relativeTolerance))
+            throw new ArgumentOutOfRangeException(nameof(relativeTolerance), relativeTolerance, "relative tolerance must be in [0, 1).");
+        RelativeTolerance = relativeTolerance;
+    }
+
+    /// <summary>Relative tolerance for decimal or irrational comparisons.</summary>
+    public double RelativeTolerance { get; }
+
+    /// <summary>Scores <paramref name="response"/> against <paramref name="reference"/> (an answer, not a solution).</summary>
+    public Verdict Verify(string? response, string reference)
+    {
+        try
+        {
+            var answer = ExtractAnswer(response);
+            if (answer is null) return Verdict.Invalid("no final answer found (\\boxed{}, <answer>, #### or 'answer is')");
+            bool correct = Equivalent(answer, reference);
+            return new Verdict(correct ? 1 : 0, correct, true, 0, answer);
+        }
+#pragma warning disable CA1031 // Model output is arbitrary: a verifier bug must cost one reward, not the run.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            return Verdict.Invalid($"verifier error: {e.GetType().Name}");
+        }
+    }
+
+    /// <summary>The final answer in <paramref name="text"/>, or null (see the class remarks for the order).</summary>
+    public static string? ExtractAnswer(string? text)
+    {
+        if (string.IsNullOrEmpty(text)) return null;
+        var boxed = LastBraced(text, "\\boxed") ?? LastBraced(text, "\\fbox");
+        if (boxed is not null) return boxed.Trim();
+        int close = text.LastIndexOf("</answer>", StringComparison.Ordinal);
+        if (close >= 0)
+        {
+            int open = text.LastIndexOf("<answer>", close, StringComparison.Ordinal);
+            if (open >= 0) return text[(open + "<answer>".Length)..close].Trim();
+        }
+        int hashes = text.LastIndexOf("####", StringComparison.Ordinal);
+        if (hashes >= 0) return FirstLine(text[(hashes + 4)..]);
+        int phrase = text.LastIndexOf("answer is", StringComparison.OrdinalIgnoreCase);
+        if (phrase >= 0)
+        {
+            var rest = FirstLine(text[(phrase + "answer is".Length)..]).TrimStart(':', ' ').TrimEnd('.', ' ');
+            return rest.Length == 0 ? null : rest;
+        }
+        return null;
+    }
+
+    /// <summary>Whether <paramref name="predicted"/> and <paramref name="reference"/> denote the same answer. Never throws.</summary>
+    public bool Equivalent(string? predicted, string? reference)
+    {
+        if (predicted is null || reference is null) return false;
+        try
+        {
+            if (predicted.Length > MaxRawChars || reference.Length > MaxRawChars)
+                return string.Equals(predicted.Trim(), reference.Trim(), StringComparison.Ordinal);
+            var a = Normalize(predicted);
+            var b = Normalize(reference);
+            if (a.Length == 0 || b.Length == 0) return false;
+            if (a == b) return true;
+            if (a.Length > MaxAnswerChars || b.Length > MaxAnswerChars) return false;
+            var x = MathExpression.TryEvaluate(a);
+            var y = MathExpression.TryEvaluate(b);
+            if (x is null || y is null) return false;
+            if (x.Value.Exact is { } p && y.Value.Exact is { } q)
+            {
+                if (p == q) return true;
+                if (!x.Value.HasDecimal && !y.Value.HasDecimal) return false;
+            }
+            double u = x.Value.Approx, v = y.Value.Approx;
+            if (double.IsInfinity(u) || double.IsInfinity(v)) return false;
+            return System.Math.Abs(u - v) <= RelativeTolerance * System.Math.Max(System.Math.Abs(u), System.Math.Abs(v));
+        }
+#pragma warning disable CA1031
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Normalises an answer string (see the class remarks). Never throws.</summary>
+    public static string Normalize(string answer)
+    {
+        var s = answer.Trim();
+        foreach (var cmd in new[] { "\\displaystyle", "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad", "\\$", "$", "^\\circ", "^{\\circ}", "°", "\\%", "%", "\\ " })
+            s = s.Replace(cmd, " ", StringComparison.Ordinal);
+        s = s.Replace("{,}", "", StringComparison.Ordinal);
+        s = StripTextCommands(s);
+        s = DropWords(s);
+        s = StripThousands(s);
+        s = RemoveWhitespace(s);
+        int eq = s.LastIndexOf('=');
+        if (eq > 0 && eq < s.Length - 1 && IsVariable(s[..eq])) s = s[(eq + 1)..];
+        s = s.TrimEnd('.');
+        return s;
+    }
+
+    private static bool IsVariable(string s) => s.Length is > 0 and <= 2 && s.All(char.IsAsciiLetter);
+
+    /// <summary>Unwraps \text{…}-like groups that hold a number; drops the others (units).</summary>
+    private static string StripTextCommands(string s)
+    {
+        foreach (var cmd in new[] { "\\text", "\\textbf", "\\mathrm", "\\mbox", "\\textrm", "\\mathbf" })
+        {
+            for (int guard = 0; guard < 64; guard++)
+            {
+                int at = s.IndexOf(cmd + "{", StringComparison.Ordinal);
+                if (at < 0) break;
+                int open = at + cmd.Length;
+                int close = MatchBrace(s, open);
+                if (close < 0) { s = s[..at] + s[(open + 1)..]; continue; }
+                var inner = s[(open + 1)..close];
+                bool numeric = inner.Trim().Length > 0 && inner.Trim().All(c => char.IsAsciiDigit(c) || c is '.' or ',' or '-' or '/');
+                bool alone = string.IsNullOrWhiteSpace(s[..at]) && string.IsNullOrWhiteSpace(s[(close + 1)..]);
+                s = s[..at] + (numeric || alone ? inner : " ") + s[(close + 1)..];
+            }
+        }
+        return s;
+    }
+
+    /// <summary>Drops whitespace-separated purely alphabetic words (units, "dollars") unless nothing else is left.</summary>
+    private static string DropWords(string s)
+    {
+        var parts = s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length < 2) return s;
+        var kept = parts.Where(p => !(p.All(char.IsLetter) && p.Length >= 2)).ToArray();
+        return kept.Length == 0 ? s : string.Join(' ', kept);
+    }
+
+    /// <summary>Removes commas that separate groups of three digits in a number ("1,234,567.5").</summary>
+    private static string StripThousands(string s)
+    {
+        if (!s.Contains(',', StringComparison.Ordinal)) return s;
+        var sb = new StringBuilder(s.Length);
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (s[i] == ',' && i > 0 && char.IsAsciiDigit(s[i - 1]) && IsGroupOfThree(s, i + 1) && LeadingGroupOk(s, i)) continue;
+            sb.Append(s[i]);
+        }
+        return sb.ToString();
+    }
+
+    private static bool IsGroupOfThree(string s, int start) =>
+        start + 3 <= s.Length && char.IsAsciiDigit(s[start]) && char.IsAsciiDigit(s[start + 1]) && char.IsAsciiDigit(s[start + 2])
+        && (start + 3 == s.Length || !char.IsAsciiDigit(s[start + 3]));
+
+    /// <summary>The digits before the comma form a group of 1-3 (first group) or exactly 3 after another separator.</summary>
+    private static bool LeadingGroupOk(string s, int comma)
+    {
+        int j = comma - 1;
+        while (j >= 0 && char.IsAsciiDigit(s[j])) j--;
+        int len = comma - 1 - j;
+        return len is >= 1 and <= 3 && (j < 0 || s[j] != '.');
+    }
+
+    private static string RemoveWhitespace(string s)
+    {
+        var sb = new StringBuilder(s.Length);
+        foreach (var c in s) if (!char.IsWhiteSpace(c)) sb.Append(c);
+        return sb.ToString();
+    }
+
+    private static string FirstLine(string s)
+    {
+        int nl = s.IndexOf('\n', StringComparison.Ordinal);
+        return (nl >= 0 ? s[..nl] : s).Trim();
+    }
+
+    /// <summary>Content of the last <c>{cmd}{…}</c> with balanced braces (or <c>{cmd} x</c>), or null.</summary>
+    private static string? LastBraced(string text, string cmd)
+    {
+        int tries = 0;
+        for (int at = text.LastIndexOf(cmd, StringComparison.Ordinal); at >= 0 && tries++ < 16; at = at == 0 ? -1 : text.LastIndexOf(cmd, at - 1, StringComparison.Ordinal))
+        {
+            int i = at + cmd.Length;
+            while (i < text.Length && text[i] == ' ') i++;
+            if (i < text.Length && text[i] == '{')
+            {
+                int close = MatchBrace(text, i);
+                if (close >= 0) return text[(i + 1)..close];
+            }
+            else if (i > at + cmd.Length && i < text.Length)
+            {
+                int end = i;
+                while (end < text.Length && !char.IsWhiteSpace(text[end]) && text[end] != '$') end++;
+                return text[i..end];
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Index of the brace closing the one at <paramref name="open"/>, or -1 when unbalanced.</summary>
+    private static int MatchBrace(string s, int open)
+    {
+        int depth = 0;
+        for (int i = open; i < s.Length; i++)
+        {
+            if (s[i] == '{' && (i == 0 || s[i - 1] != '\\')) depth++;
+            else if (s[i] == '}' && (i == 0 || s[i - 1] != '\\'))
+            {
+                depth--;
+                if (depth == 0) return i;
+            }
+        }
+        return -1;
+    }
+}

@@ -1,0 +1,173 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text;
+using RoRecomp.Tasks.Tools;
+
+namespace RoRecomp.Tasks.Synthetic;
+
+/// <summary>Options of <see cref="AgenticTask"/>.</summary>
+/// <param name="NoToolRate">SFT traces: probability of computing the product mentally (no tool call).</param>
+/// <param name="MentalSlipRate">SFT traces: probability that a mental product is wrong.</param>
+/// <param name="RepeatRate">SFT traces: probability of calling the same product again (an unnecessary call).</param>
+/// <param name="TrivialCallRate">SFT traces: probability of calling the tool for the trivial final addition (unnecessary).</param>
+/// <param name="Tool">The tool's bounds.</param>
+public sealed record AgenticOptions(
+    double NoToolRate = 0.15,
+    double MentalSlipRate = 0.5,
+    double RepeatRate = 0.3,
+    double TrivialCallRate = 0.4,
+    CalcToolOptions? Tool = null) : SyntheticOptions;
+
+/// <summary>
+/// Agentic analog: a product a small model cannot do reliably by itself plus a trivial addition, with a calculator tool.
+/// <para>Prompt: <c>a*b+c=</c> with a in 11..99, b in 2..9, c in 1..9.</para>
+/// <para>Response grammar (results are inserted by <see cref="CalcToolEnvironment"/>, not sampled):</para>
+/// <code>
+/// response := "&lt;think&gt;" item* "&lt;/think&gt;&lt;answer&gt;" N "&lt;/answer&gt;" ["&lt;eos&gt;"]
+/// item     := "&lt;tool&gt;calc:" expr "&lt;/tool&gt;&lt;result&gt;" value "&lt;/result&gt;"  |  note
+/// note     := number ("+" | "*") number "=" number ";"
+/// </code>
+/// <para>Warm-start traces: with probability NoToolRate the product is written as a mental note (wrong with probability
+/// MentalSlipRate); otherwise the product is asked of the tool (the one necessary call), asked again with probability
+/// RepeatRate, and the trivial addition is asked of the tool with probability TrivialCallRate instead of being written
+/// as a note. So traces make 0-3 calls; with no call they are right half the time, with one or more always: one call is
+/// worth it, the second and third are unnecessary.</para>
+/// <para>Verification: format-valid when the items follow the grammar and every result is what the environment
+/// answers to its call (a result the model wrote itself is invalid); correct when format-valid and the answer is right.
+/// <see cref="Verdict.ToolCalls"/> counts the calls.</para>
+/// </summary>
+public sealed class AgenticTask : IRlTask
+{
+    private readonly AgenticOptions _options;
+    private readonly CalcToolEnvironment _tools;
+    private readonly ProblemSpace _space;
+
+    /// <summary>Creates the task; throws <see cref="ArgumentOutOfRangeException"/> for options out of range.</summary>
+    public AgenticTask(AgenticOptions? options = null)
+    {
+        _options = options ?? new AgenticOptions();
+        _options.Validate(Name);
+        foreach (var (name, p) in new[] { ("no-tool-rate", _options.NoToolRate), ("mental-slip-rate", _options.MentalSlipRate),
+                     ("repeat-rate", _options.RepeatRate), ("trivial-call-rate", _options.TrivialCallRate) })
+            if (p is < 0 or > 1 || double.IsNaN(p)) throw new ArgumentOutOfRangeException(nameof(options), p, $"agentic: {name} must be in [0, 1].");
+        _tools = new CalcToolEnvironment(_options.Tool);
+        _space = new ProblemSpace(_options, 89 * 8 * 9,
+            i => ImmutableArray.Create(11 + (i / 72), 2 + (i / 9 % 8), 1 + (i % 9)),
+            rng => ImmutableArray.Create<long>(rng.Between(11, 99), rng.Between(2, 9), rng.Between(1, 9)),
+            o => Key(o[0], o[1], o[2]));
+    }
+
+    /// <inheritdoc />
+    public string Name => "agentic";
+
+    /// <inheritdoc />
+    public string Alphabet => "0123456789+-*/()=;: abcdefghijklmnopqrstuvwxyz";
+
+    /// <inheritdoc />
+    public ImmutableArray<string> SpecialTokens => Tokens.Agentic;
+
+    /// <inheritdoc />
+    public IToolEnvironment? Tools => _tools;
+
+    /// <inheritdoc />
+    public long DistinctPrompts(Split split) => _space.Count(split);
+
+    /// <inheritdoc />
+    public TaskPrompt GetPrompt(Split split, long index)
+    {
+        var ops = _space.Get(split, index);
+        return new TaskPrompt(TaskPrompt.MakeId(split, index), split, index, Key(ops[0], ops[1], ops[2]) + "=",
+            (ops[0] * ops[1] + ops[2]).ToString(CultureInfo.InvariantCulture), ops);
+    }
+
+    /// <inheritdoc />
+    public string Trace(TaskPrompt prompt, Random rng)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(rng);
+        long a = prompt.Operands[0], b = prompt.Operands[1], c = prompt.Operands[2];
+        var sb = new StringBuilder(Tokens.ThinkOpen);
+        long product = a * b;
+        if (rng.NextDouble() < _options.NoToolRate)
+        {
+            if (rng.NextDouble() < _options.MentalSlipRate) product += rng.Next(2) == 0 ? rng.Next(1, 11) : -rng.Next(1, 11);
+            sb.Append(a).Append('*').Append(b).Append('=').Append(product).Append(';');
+        }
+        else
+        {
+            AppendCall(sb, $"{a}*{b}");
+            if (rng.NextDouble() < _options.RepeatRate) AppendCall(sb, $"{a}*{b}");
+        }
+        long answer = product + c;
+        if (sb.ToString().Contains(Tokens.ToolOpen, StringComparison.Ordinal) && rng.NextDouble() < _options.TrivialCallRate)
+            AppendCall(sb, $"{product}+{c}");
+        else sb.Append(product).Append('+').Append(c).Append('=').Append(answer).Append(';');
+        sb.Append(Tokens.ThinkClose).Append(Tokens.AnswerOpen).Append(answer).Append(Tokens.AnswerClose).Append(Tokens.Eos);
+        return sb.ToString();
+    }
+
+    /// <inheritdoc />
+    public Verdict Verify(TaskPrompt prompt, string response)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        int calls = CalcToolEnvironment.CountCalls(response ?? "");
+        if (!ReasoningFormat.TrySplit(response, out var think, out var answer, out var problem))
+            return Verdict.Invalid(problem!, calls);
+        var error = CheckItems(think);
+        if (error is not null) return new Verdict(0, false, false, calls, answer, 0, error);
+        bool correct = answer == prompt.Answer;
+        return new Verdict(correct ? 1 : 0, correct, true, calls, answer);
+    }
+
+    private static string Key(long a, long b, long c) => $"{a}*{b}+{c}";
+
+    private void AppendCall(StringBuilder sb, string expression)
+    {
+        var body = CalcToolEnvironment.ToolName + ":" + expression;
+        sb.Append(Tokens.ToolOpen).Append(body).Append(Tokens.ToolClose);
+        var (value, error) = _tools.Answer(body);
+        sb.Append(CalcToolEnvironment.Result(value ?? "error:" + error));
+    }
+
+    private string? CheckItems(string think)
+    {
+        int pos = 0, calls = 0;
+        while (pos < think.Length)
+        {
+            if (think.AsSpan(pos).StartsWith(Tokens.ToolOpen, StringComparison.Ordinal))
+            {
+                calls++;
+                int close = think.IndexOf(Tokens.ToolClose, pos, StringComparison.Ordinal);
+                if (close < 0) return $"call {calls} is not closed";
+                var body = think[(pos + Tokens.ToolOpen.Length)..close];
+                if (body.Contains('<', StringComparison.Ordinal)) return $"call {calls} contains a tag";
+                pos = close + Tokens.ToolClose.Length;
+                if (!think.AsSpan(pos).StartsWith(Tokens.ResultOpen, StringComparison.Ordinal)) return $"call {calls} has no result";
+                int rclose = think.IndexOf(Tokens.ResultClose, pos, StringComparison.Ordinal);
+                if (rclose < 0) return $"result {calls} is not closed";
+                var result = think[(pos + Tokens.ResultOpen.Length)..rclose];
+                var (value, err) = _tools.Answer(body);
+                if (result != (value ?? "error:" + err)) return $"result {calls} is not the tool's answer";
+                if (calls > _tools.MaxCalls) return $"more than {_tools.MaxCalls} calls";
+                pos = rclose + Tokens.ResultClose.Length;
+            }
+            else
+            {
+                int semi = think.IndexOf(';', pos);
+                if (semi < 0) return "trailing text after the last item";
+                var note = think[pos..semi];
+                if (!IsNote(note)) return $"note '{ReasoningFormat.Clip(note)}' is malformed";
+                pos = semi + 1;
+            }
+        }
+        return null;
+    }
+
+    private static bool IsNote(string note)
+    {
+        int op = note.IndexOfAny(['+', '*']), eq = note.IndexOf('=', StringComparison.Ordinal);
+        return op > 0 && eq > op + 1
+            && ReasoningFormat.TryNumber(note[..op], out _) && ReasoningFormat.TryNumber(note[(op + 1)..eq], out _)
+            && (ReasoningFormat.TryNumber(note[(eq + 1)..], out _) || (note.Length > eq + 2 && note[eq + 1] == '-' && ReasoningFormat.TryNumber(note[(eq + 2)..], out _)));
+    }
+}

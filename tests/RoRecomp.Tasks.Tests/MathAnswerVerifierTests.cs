@@ -1,0 +1,171 @@
+using System.Text;
+using RoRecomp.Tasks.Answers;
+
+namespace RoRecomp.Tasks.Tests;
+
+public sealed class MathAnswerVerifierTests
+{
+    private readonly MathAnswerVerifier _v = new();
+
+    [Theory]
+    [InlineData("so the total is \\boxed{42}.", "42")]
+    [InlineData("\\boxed{\\frac{1}{2}} and later \\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt{3}}{2}")]
+    [InlineData("\\boxed {x^{2}}", "x^{2}")]
+    [InlineData("$\\boxed 5$", "5")]
+    [InlineData("<think>hmm</think><answer> 17 </answer>", "17")]
+    [InlineData("Natalia sold 48+24 = 72 clips.\n#### 72", "72")]
+    [InlineData("We get 3 apples. The answer is: 3.", "3")]
+    [InlineData("So the final answer is 1,000 dollars.\nDone", "1,000 dollars")]
+    [InlineData("\\fbox{7}", "7")]
+    public void Extracts_the_final_answer(string text, string expected) =>
+        Assert.Equal(expected, MathAnswerVerifier.ExtractAnswer(text));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("no answer here")]
+    [InlineData("\\boxed{unbalanced")]
+    [InlineData("the answer is")]
+    public void Returns_null_when_there_is_no_answer(string text) => Assert.Null(MathAnswerVerifier.ExtractAnswer(text));
+
+    [Theory]
+    [InlineData("42", "42")]
+    [InlineData("42.0", "42")]
+    [InlineData("042", "42")]
+    [InlineData("-3", "-3")]
+    [InlineData("- 3", "-3")]
+    [InlineData("0.5", "\\frac{1}{2}")]
+    [InlineData("\\frac12", "0.5")]
+    [InlineData("\\dfrac{3}{4}", "0.75")]
+    [InlineData("\\tfrac{6}{8}", "3/4")]
+    [InlineData("-\\frac{1}{2}", "\\frac{-1}{2}")]
+    [InlineData("\\left(\\frac{1}{2}\\right)", "1/2")]
+    [InlineData("1,000", "1000")]
+    [InlineData("1{,}234{,}567", "1234567")]
+    [InlineData("1,234.5", "1234.5")]
+    [InlineData("50\\%", "50")]
+    [InlineData("50%", "50")]
+    [InlineData("\\$18", "18")]
+    [InlineData("18 dollars", "18")]
+    [InlineData("12\\text{ cm}", "12")]
+    [InlineData("\\text{5}", "5")]
+    [InlineData("x = 5", "5")]
+    [InlineData("\\sqrt{16}", "4")]
+    [InlineData("\\sqrt{\\frac{9}{4}}", "1.5")]
+    [InlineData("2\\sqrt{3}", "\\sqrt{12}")]
+    [InlineData("\\frac{\\sqrt{3}}{2}", "0.8660254")]
+    [InlineData("2\\pi", "6.283185")]
+    [InlineData("3\\cdot 4", "12")]
+    [InlineData("2^{10}", "1024")]
+    [InlineData("10^{-2}", "0.01")]
+    [InlineData("90^\\circ", "90")]
+    [InlineData("0.3333333", "\\frac{1}{3}")]
+    [InlineData("\\displaystyle\\frac{22}{7}", "22/7")]
+    [InlineData("(1,2)", "(1, 2)")]
+    [InlineData("\\text{(A)}", "\\text{(A)}")]
+    [InlineData("123456789012345678901234567890", "123456789012345678901234567890.0")]
+    public void Equivalent_pairs(string a, string b)
+    {
+        Assert.True(_v.Equivalent(a, b), $"{a} vs {b}: {MathAnswerVerifier.Normalize(a)} / {MathAnswerVerifier.Normalize(b)}");
+        Assert.True(_v.Equivalent(b, a), $"{b} vs {a} (symmetry)");
+    }
+
+    [Theory]
+    [InlineData("42", "43")]
+    [InlineData("-3", "3")]
+    [InlineData("0.5", "\\frac{1}{3}")]
+    [InlineData("0.333", "\\frac{1}{3}")]
+    [InlineData("\\frac{1}{2}", "\\frac{2}{1}")]
+    [InlineData("1,2", "12")]
+    [InlineData("12,34", "1234")]
+    [InlineData("2\\sqrt{3}", "\\sqrt{3}")]
+    [InlineData("3.14", "\\pi")]
+    [InlineData("2x", "2y")]
+    [InlineData("(1,2)", "(2,1)")]
+    [InlineData("", "0")]
+    [InlineData("5", "")]
+    [InlineData("123456789012345678901234567890", "123456789012345678901234567891")]
+    [InlineData("1e5", "100000")]
+    [InlineData("\\frac{1}{0}", "\\frac{1}{0}0")]
+    public void Non_equivalent_pairs(string a, string b)
+    {
+        Assert.False(_v.Equivalent(a, b), $"{a} vs {b}");
+        Assert.False(_v.Equivalent(b, a), $"{b} vs {a}");
+    }
+
+    [Fact]
+    public void Verify_scores_responses_and_reports_the_answer()
+    {
+        var ok = _v.Verify("Let me think... so \\boxed{\\dfrac{3}{6}}", "0.5");
+        Assert.True(ok.Correct);
+        Assert.Equal(1, ok.Reward);
+        Assert.Equal("\\dfrac{3}{6}", ok.Answer);
+        var none = _v.Verify("I do not know", "0.5");
+        Assert.False(none.Correct);
+        Assert.False(none.FormatValid);
+        Assert.Null(none.Answer);
+        Assert.False(_v.Verify(null, "1").Correct);
+    }
+
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(100_000)]
+    public void Adversarial_nesting_and_sizes_do_not_throw_or_overflow_the_stack(int n)
+    {
+        var deep = "\\boxed{" + new string('{', n) + "1" + new string('}', n) + "}";
+        Assert.True(_v.Verify(deep, "1").Reward is 0 or 1);
+        var parens = new string('(', n) + "1" + new string(')', n);
+        Assert.False(_v.Equivalent(parens, "2"));
+        var fracs = string.Concat(Enumerable.Repeat("\\frac{1}{", n / 10)) + "2" + new string('}', n / 10);
+        Assert.False(_v.Equivalent(fracs, "-1"));
+        var huge = new string('9', n);
+        Assert.Equal(n <= MathAnswerVerifier.MaxAnswerChars, _v.Equivalent(huge, huge + ".0"));
+        Assert.False(_v.Equivalent("10^{100000}", "10^{100001}"));
+        Assert.False(_v.Equivalent("2^{2^{2^{2^{2^{2}}}}}", "1"));
+        Assert.False(_v.Equivalent(string.Concat(Enumerable.Repeat("\\boxed{", n)), "1"));
+    }
+
+    [Theory]
+    [InlineData("\\boxed{")]
+    [InlineData("\\boxed{}")]
+    [InlineData("}}}{{{")]
+    [InlineData("\\boxed{\\frac{1}{}}")]
+    [InlineData("\\boxed{\\sqrt{-4}}")]
+    [InlineData("<answer></answer>")]
+    [InlineData("\\boxed{٤٢}")]
+    [InlineData("\\boxed{４２}")]
+    [InlineData("\\boxed{😀}")]
+    [InlineData("\\boxed{\0}")]
+    [InlineData("####")]
+    [InlineData("\\boxed{0/0}")]
+    public void Odd_output_gets_a_defined_verdict(string text)
+    {
+        var verdict = _v.Verify(text, "42");
+        Assert.False(verdict.Correct);
+        Assert.Equal(0, verdict.Reward);
+    }
+
+    [Fact]
+    public void Fuzzed_random_strings_never_throw()
+    {
+        var rng = new Random(1234);
+        const string pieces = "0123456789+-*/^.,{}()[]\\ $%abcxyzé😀\n";
+        string[] macros = ["\\boxed{", "\\frac", "\\dfrac", "\\sqrt", "\\pi", "\\left(", "\\right)", "\\text{", "<answer>", "</answer>", "####", "answer is", "\\cdot", "^{", "\\!", "{,}"];
+        int correct = 0;
+        for (int i = 0; i < 5000; i++)
+        {
+            var sb = new StringBuilder();
+            int len = rng.Next(0, 60);
+            for (int j = 0; j < len; j++)
+            {
+                if (rng.Next(4) == 0) sb.Append(macros[rng.Next(macros.Length)]);
+                else sb.Append(pieces[rng.Next(pieces.Length)]);
+            }
+            var text = sb.ToString();
+            var verdict = _v.Verify(text, "1");
+            if (verdict.Correct) correct++;
+            _ = _v.Equivalent(text, text[..(text.Length / 2)]);
+            _ = MathAnswerVerifier.Normalize(text);
+        }
+        Assert.True(correct < 500, $"{correct} random strings judged equal to 1");
+    }
+}
