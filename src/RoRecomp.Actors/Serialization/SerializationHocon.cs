@@ -1,0 +1,20 @@
+using Akka.Configuration;
+
+namespace RoRecomp.Actors.Serialization;
+
+/// <summary>HOCON that registers <see cref="RoRecompSerializer"/> and binds the protocol messages and <c>Response</c> to it.</summary>
+public static class SerializationHocon
+{
+    /// <summary>The serializer registration and bindings.</summary>
+    public static Config Config { get; } = ConfigurationFactory.ParseString("""
+        akka.actor {
+          serializers {
+            rorecomp = "RoRecomp.Actors.Serialization.RoRecompSerializer, RoRecomp.Actors"
+          }
+          serialization-bindings {
+            "RoRecomp.Actors.Serialization.IRoRecompMessage, RoRecomp.Actors" = rorecomp
+            "RoRecomp.Core.Rollouts.Response, RoRecomp.Core" = rorecomp
+          }
+        }
+        """);
+}
