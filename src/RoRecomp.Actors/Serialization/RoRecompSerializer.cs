@@ -33,6 +33,10 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
     private const string EvictedManifest = "SEV";
     private const string GetStatsManifest = "GBS";
     private const string StatsManifest = "BS";
+    private const string StoredEventManifest = "E-ST";
+    private const string DrawnEventManifest = "E-DR";
+    private const string EvictedEventManifest = "E-EV";
+    private const string SnapshotManifest = "S-RB";
 
     /// <inheritdoc />
     public override int Identifier => Id;
@@ -50,6 +54,10 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         StaleEvicted => EvictedManifest,
         GetBufferStats => GetStatsManifest,
         BufferStats => StatsManifest,
+        ResponsesStored => StoredEventManifest,
+        ResponsesDrawn => DrawnEventManifest,
+        ResponsesEvicted => EvictedEventManifest,
+        ReplayBufferSnapshot => SnapshotManifest,
         _ => throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {o.GetType().FullName}", nameof(o)),
     };
 
@@ -70,6 +78,10 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             case StaleEvicted m: w.Strings(m.Ids); break;
             case GetBufferStats: break;
             case BufferStats m: w.Int(m.Count); w.Strings(m.Ids); w.Long(m.LastSequenceNr); break;
+            case ResponsesStored e: w.Responses(e.Responses); break;
+            case ResponsesDrawn e: w.Strings(e.Ids); break;
+            case ResponsesEvicted e: w.Strings(e.Ids); w.String(e.Reason); break;
+            case ReplayBufferSnapshot s: w.Responses(s.Responses); break;
             default: throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {obj.GetType().FullName}", nameof(obj));
         }
         return w.ToArray();
@@ -94,6 +106,10 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             EvictedManifest => new StaleEvicted(r.Strings()),
             GetStatsManifest => GetBufferStats.Instance,
             StatsManifest => new BufferStats(r.Int(), r.Strings(), r.Long()),
+            StoredEventManifest => new ResponsesStored(r.Responses()),
+            DrawnEventManifest => new ResponsesDrawn(r.Strings()),
+            EvictedEventManifest => new ResponsesEvicted(r.Strings(), r.String()),
+            SnapshotManifest => new ReplayBufferSnapshot(r.Responses()),
             _ => throw new SerializationException($"{nameof(RoRecompSerializer)}: unknown manifest '{manifest}'"),
         };
         if (!r.AtEnd)

@@ -37,6 +37,10 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
         new StaleEvicted(["x", "y"]),
         GetBufferStats.Instance,
         new BufferStats(2, ["x", "y"], 41),
+        new ResponsesStored([MakeResponse("c/0"), MakeResponse("c/1", withMask: true)]),
+        new ResponsesDrawn(["c/0"]),
+        new ResponsesEvicted(["c/1"], "stale"),
+        new ReplayBufferSnapshot([MakeResponse("d/0")]),
     ];
 
     [Theory]
