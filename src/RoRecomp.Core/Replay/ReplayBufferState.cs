@@ -1,0 +1,203 @@
+using System.Collections.Immutable;
+using RoRecomp.Core.Rollouts;
+
+namespace RoRecomp.Core.Replay;
+
+/// <summary>
+/// The replay buffer ("compensation state") as a pure event-sourced model, after the petabridge ProductState
+/// pattern: <see cref="Process"/> validates a command and decides its events; <see cref="Apply"/> folds one event
+/// into a new state. The persistent actor persists what <see cref="Process"/> decided and applies it; recovery is
+/// the same <see cref="Apply"/> fold, so a test can replay a journal without an actor system.
+/// <para>
+/// Idempotency: a store of an id that is held, or was held and left (drawn or evicted) within the last
+/// <see cref="SeenWindow"/> ids, is ignored, so a retried <see cref="StoreResponses"/> never duplicates an entry.
+/// </para>
+/// </summary>
+public sealed record ReplayBufferState
+{
+    /// <summary>How many ids that left the buffer are remembered for idempotent stores.</summary>
+    public const int SeenWindow = 65536;
+
+    private ReplayBufferState(ReplayBufferOptions options) => Options = options.Validate();
+
+    /// <summary>An empty buffer.</summary>
+    public static ReplayBufferState Empty(ReplayBufferOptions options) => new(options);
+
+    /// <summary>The options the state was made with.</summary>
+    public ReplayBufferOptions Options { get; }
+
+    /// <summary>Entries by insertion sequence (oldest first).</summary>
+    public ImmutableSortedDictionary<long, Response> BySequence { get; private init; } = ImmutableSortedDictionary<long, Response>.Empty;
+
+    /// <summary>Insertion sequence of each held id.</summary>
+    public ImmutableDictionary<string, long> SequenceById { get; private init; } = ImmutableDictionary.Create<string, long>(StringComparer.Ordinal);
+
+    /// <summary>Ids that left the buffer recently (bounded by <see cref="SeenWindow"/>), oldest first.</summary>
+    public ImmutableQueue<string> Departed { get; private init; } = [];
+
+    private ImmutableHashSet<string> DepartedSet { get; init; } = ImmutableHashSet.Create<string>(StringComparer.Ordinal);
+
+    private int DepartedCount { get; init; }
+
+    /// <summary>Next insertion sequence number.</summary>
+    public long NextSequence { get; private init; }
+
+    /// <summary>How many compensation batches were drawn (seeds uniform draws).</summary>
+    public long DrawCount { get; private init; }
+
+    /// <summary>Number of entries held.</summary>
+    public int Count => BySequence.Count;
+
+    /// <summary>The entries, oldest first.</summary>
+    public IEnumerable<Response> Entries => BySequence.Values;
+
+    /// <summary>Whether <paramref name="id"/> is held now.</summary>
+    public bool Contains(string id) => SequenceById.ContainsKey(id);
+
+    /// <summary>Decides the events of a command. Does not change the state.</summary>
+    public ReplayBufferDecision Process(IReplayBufferCommand command) => command switch
+    {
+        StoreResponses store => DecideStore(store),
+        DrawCompensationBatch draw => DecideDraw(draw),
+        EvictStale evict => DecideEvict(evict.CurrentPolicyVersion) is { } e
+            ? new ReplayBufferDecision([e], new StaleEvicted(e.Ids.Length))
+            : new ReplayBufferDecision([], new StaleEvicted(0)),
+        _ => throw new ArgumentException($"unknown replay-buffer command {command.GetType().Name}", nameof(command)),
+    };
+
+    /// <summary>Applies one event. Applying a journal from <see cref="Empty"/> rebuilds the state.</summary>
+    public ReplayBufferState Apply(IReplayBufferEvent @event) => @event switch
+    {
+        ResponsesStored stored => ApplyStored(stored),
+        ResponsesDrawn drawn => Remove(drawn.Ids) with { DrawCount = DrawCount + 1 },
+        ResponsesEvicted evicted => Remove(evicted.Ids),
+        _ => throw new ArgumentException($"unknown replay-buffer event {@event.GetType().Name}", nameof(@event)),
+    };
+
+    /// <summary>Applies events in order.</summary>
+    public ReplayBufferState ApplyAll(IEnumerable<IReplayBufferEvent> events) => events.Aggregate(this, (s, e) => s.Apply(e));
+
+    /// <summary>The snapshot of this state.</summary>
+    public ReplayBufferSnapshot ToSnapshot() => new([.. Entries], DrawCount, [.. Departed]);
+
+    /// <summary>Restores a state from a snapshot; it behaves exactly as the state that was snapshotted.</summary>
+    public static ReplayBufferState FromSnapshot(ReplayBufferOptions options, ReplayBufferSnapshot snapshot)
+    {
+        var state = Empty(options).ApplyStored(new ResponsesStored(snapshot.Entries)) with { DrawCount = snapshot.DrawCount };
+        return state.Depart(snapshot.RecentlySeenIds);
+    }
+
+    private ReplayBufferDecision DecideStore(StoreResponses store)
+    {
+        var fresh = new List<Response>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in store.Responses.IsDefault ? [] : store.Responses)
+        {
+            if (Contains(r.Id) || DepartedSet.Contains(r.Id) || !seen.Add(r.Id)) continue;
+            fresh.Add(r);
+        }
+        var duplicates = (store.Responses.IsDefault ? 0 : store.Responses.Length) - fresh.Count;
+        if (fresh.Count == 0) return new ReplayBufferDecision([], new ResponsesAccepted(0, duplicates, 0));
+        var events = ImmutableArray.CreateBuilder<IReplayBufferEvent>();
+        events.Add(new ResponsesStored([.. fresh]));
+        var overflow = Count + fresh.Count - Options.Capacity;
+        if (overflow > 0)
+        {
+            var oldest = Entries.Concat(fresh).Take(overflow).Select(r => r.Id).ToImmutableArray();
+            events.Add(new ResponsesEvicted(oldest, EvictionReason.Capacity));
+        }
+        return new ReplayBufferDecision(events.ToImmutable(), new ResponsesAccepted(fresh.Count, duplicates, Math.Max(0, overflow)));
+    }
+
+    private ResponsesEvicted? DecideEvict(long currentPolicyVersion)
+    {
+        var stale = Entries.Where(r => currentPolicyVersion - r.PolicyVersion > Options.MaxStaleness).Select(r => r.Id).ToImmutableArray();
+        return stale.IsEmpty ? null : new ResponsesEvicted(stale, EvictionReason.Stale);
+    }
+
+    private ReplayBufferDecision DecideDraw(DrawCompensationBatch draw)
+    {
+        if (draw.Size < 1) throw new ArgumentException($"compensation batch size = {draw.Size}: must be >= 1", nameof(draw));
+        var events = ImmutableArray.CreateBuilder<IReplayBufferEvent>();
+        var state = this;
+        if (DecideEvict(draw.CurrentPolicyVersion) is { } evicted)
+        {
+            events.Add(evicted);
+            state = Apply(evicted);
+        }
+        var evictedCount = events.Count == 0 ? 0 : ((ResponsesEvicted)events[0]).Ids.Length;
+        if (state.Count < draw.Size)
+            return new ReplayBufferDecision(events.ToImmutable(), new NotEnoughBuffered(state.Count, draw.Size, evictedCount));
+
+        var entries = state.BySequence.Values.ToArray();
+        Response[] chosen;
+        if (Options.DrawOrder == DrawOrder.OldestFirst)
+        {
+            chosen = entries[..draw.Size];
+        }
+        else
+        {
+            // Partial Fisher-Yates over indices with an RNG seeded by (seed, draw counter), then oldest first.
+            var rng = new Random(HashCode.Combine(Options.Seed, state.DrawCount) ^ unchecked((int)0x5bd1e995));
+            var idx = Enumerable.Range(0, entries.Length).ToArray();
+            for (var i = 0; i < draw.Size; i++)
+            {
+                var j = rng.Next(i, idx.Length);
+                (idx[i], idx[j]) = (idx[j], idx[i]);
+            }
+            chosen = idx[..draw.Size].Order().Select(i => entries[i]).ToArray();
+        }
+        events.Add(new ResponsesDrawn([.. chosen.Select(r => r.Id)], draw.Step));
+        return new ReplayBufferDecision(events.ToImmutable(), new CompensationDrawn([.. chosen], evictedCount));
+    }
+
+    private ReplayBufferState ApplyStored(ResponsesStored stored)
+    {
+        var bySeq = BySequence.ToBuilder();
+        var byId = SequenceById.ToBuilder();
+        var next = NextSequence;
+        foreach (var r in stored.Responses)
+        {
+            if (byId.ContainsKey(r.Id)) continue;
+            bySeq.Add(next, r);
+            byId.Add(r.Id, next);
+            next++;
+        }
+        return this with { BySequence = bySeq.ToImmutable(), SequenceById = byId.ToImmutable(), NextSequence = next };
+    }
+
+    private ReplayBufferState Remove(ImmutableArray<string> ids)
+    {
+        var bySeq = BySequence.ToBuilder();
+        var byId = SequenceById.ToBuilder();
+        var gone = new List<string>();
+        foreach (var id in ids)
+        {
+            if (!byId.TryGetValue(id, out var seq)) continue;
+            bySeq.Remove(seq);
+            byId.Remove(id);
+            gone.Add(id);
+        }
+        return (this with { BySequence = bySeq.ToImmutable(), SequenceById = byId.ToImmutable() }).Depart(gone);
+    }
+
+    private ReplayBufferState Depart(IEnumerable<string> ids)
+    {
+        var queue = Departed;
+        var set = DepartedSet.ToBuilder();
+        var count = DepartedCount;
+        foreach (var id in ids)
+        {
+            if (!set.Add(id)) continue;
+            queue = queue.Enqueue(id);
+            count++;
+            while (count > SeenWindow)
+            {
+                queue = queue.Dequeue(out var old);
+                set.Remove(old);
+                count--;
+            }
+        }
+        return this with { Departed = queue, DepartedSet = set.ToImmutable(), DepartedCount = count };
+    }
+}
