@@ -5,6 +5,7 @@ using RoRecomp.Actors.Configuration;
 using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Serialization;
+using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
 
 namespace RoRecomp.Actors.Bench;
@@ -36,23 +37,23 @@ public static class ReplayBufferBenchmark
         var config = PersistenceHocon.Build(new PersistenceSettings("sqlite", "", ""), runDir)
             .WithFallback(SerializationHocon.Config)
             .WithFallback("akka.loglevel = WARNING");
-        var settings = new BufferSettings(Capacity: responses, MaxStaleness: int.MaxValue, SnapshotEvery: snapshotEvery);
+        var options = new ReplayBufferOptions(Capacity: responses, MaxStaleness: long.MaxValue);
         var rng = new Random(7);
         var batches = new List<StoreResponses>();
         for (var start = 0; start < responses; start += batchSize)
         {
             var n = Math.Min(batchSize, responses - start);
-            batches.Add(new StoreResponses($"b{start}", [.. Enumerable.Range(start, n).Select(i => MakeResponse(i, tokens, rng))]));
+            batches.Add(new StoreResponses([.. Enumerable.Range(start, n).Select(i => MakeResponse(i, tokens, rng))]));
         }
 
         double storeSeconds;
         var first = ActorSystem.Create("bench-store", config);
         try
         {
-            var buffer = first.ActorOf(ReplayBufferActor.Props("bench", settings, "oldest-first"));
+            var buffer = first.ActorOf(ReplayBufferActor.Props("bench", options, snapshotEvery));
             await buffer.Ask<BufferStats>(GetBufferStats.Instance, TimeSpan.FromSeconds(30)); // journal initialised
             var sw = Stopwatch.StartNew();
-            var acks = batches.Select(b => buffer.Ask<ResponsesStoredAck>(b, TimeSpan.FromMinutes(5))).ToList();
+            var acks = batches.Select(b => buffer.Ask<ResponsesAccepted>(b, TimeSpan.FromMinutes(5))).ToList();
             await Task.WhenAll(acks);
             storeSeconds = sw.Elapsed.TotalSeconds;
         }
@@ -67,7 +68,7 @@ public static class ReplayBufferBenchmark
         try
         {
             var sw = Stopwatch.StartNew();
-            var buffer = second.ActorOf(ReplayBufferActor.Props("bench", settings, "oldest-first"));
+            var buffer = second.ActorOf(ReplayBufferActor.Props("bench", options, snapshotEvery));
             var stats = await buffer.Ask<BufferStats>(GetBufferStats.Instance, TimeSpan.FromMinutes(5));
             recoverySeconds = sw.Elapsed.TotalSeconds;
             recovered = stats.Count;

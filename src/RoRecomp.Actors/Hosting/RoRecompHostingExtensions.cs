@@ -36,7 +36,7 @@ public static class RoRecompHostingExtensions
             .WithClustering(new ClusterOptions { Roles = [.. settings.Cluster.Roles], SeedNodes = [.. settings.Cluster.SeedNodes] })
             .WithSingleton<ReplayBufferKey>(
                 ReplayBufferName,
-                ReplayBufferActor.Props(ReplayBufferName, settings.Buffer, settings.Compensation.DrawOrder),
+                ReplayBufferActor.Props(ReplayBufferName, SettingsMapping.ReplayBuffer(settings), settings.Buffer.SnapshotEvery),
                 new ClusterSingletonOptions { Role = BufferRole },
                 createProxyToo: true);
         if (settings.Cluster.SeedNodes.IsEmpty)

@@ -6,6 +6,7 @@ using SerializationException = System.Runtime.Serialization.SerializationExcepti
 using Akka.Actor;
 using Akka.Serialization;
 using RoRecomp.Actors.ReplayBuffer;
+using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
 
 namespace RoRecomp.Actors.Serialization;
@@ -25,18 +26,18 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
 
     private const string ResponseManifest = "R";
     private const string StoreManifest = "SR";
-    private const string AckManifest = "SRA";
     private const string DrawManifest = "DCB";
-    private const string DrawnManifest = "CBD";
-    private const string NotEnoughManifest = "NE";
     private const string EvictManifest = "ES";
-    private const string EvictedManifest = "SEV";
-    private const string GetStatsManifest = "GBS";
-    private const string StatsManifest = "BS";
     private const string StoredEventManifest = "E-ST";
     private const string DrawnEventManifest = "E-DR";
     private const string EvictedEventManifest = "E-EV";
+    private const string AcceptedManifest = "RA";
+    private const string DrawnManifest = "CD";
+    private const string NotEnoughManifest = "NE";
+    private const string StaleEvictedManifest = "SEV";
     private const string SnapshotManifest = "S-RB";
+    private const string GetStatsManifest = "GBS";
+    private const string StatsManifest = "BS";
 
     /// <inheritdoc />
     public override int Identifier => Id;
@@ -46,18 +47,18 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
     {
         Response => ResponseManifest,
         StoreResponses => StoreManifest,
-        ResponsesStoredAck => AckManifest,
         DrawCompensationBatch => DrawManifest,
-        CompensationBatchDrawn => DrawnManifest,
-        NotEnoughResponses => NotEnoughManifest,
         EvictStale => EvictManifest,
-        StaleEvicted => EvictedManifest,
-        GetBufferStats => GetStatsManifest,
-        BufferStats => StatsManifest,
         ResponsesStored => StoredEventManifest,
         ResponsesDrawn => DrawnEventManifest,
         ResponsesEvicted => EvictedEventManifest,
+        ResponsesAccepted => AcceptedManifest,
+        CompensationDrawn => DrawnManifest,
+        NotEnoughBuffered => NotEnoughManifest,
+        StaleEvicted => StaleEvictedManifest,
         ReplayBufferSnapshot => SnapshotManifest,
+        GetBufferStats => GetStatsManifest,
+        BufferStats => StatsManifest,
         _ => throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {o.GetType().FullName}", nameof(o)),
     };
 
@@ -69,19 +70,19 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         switch (obj)
         {
             case Response r: w.Response(r); break;
-            case StoreResponses m: w.String(m.RequestId); w.Responses(m.Responses); break;
-            case ResponsesStoredAck m: w.String(m.RequestId); w.Int(m.Stored); w.Int(m.Duplicates); break;
-            case DrawCompensationBatch m: w.Int(m.BatchSize); w.Long(m.Seed); break;
-            case CompensationBatchDrawn m: w.Responses(m.Responses); break;
-            case NotEnoughResponses m: w.Int(m.Available); w.Int(m.Requested); break;
+            case StoreResponses m: w.Responses(m.Responses); break;
+            case DrawCompensationBatch m: w.Int(m.Size); w.Long(m.CurrentPolicyVersion); w.Long(m.Step); break;
             case EvictStale m: w.Long(m.CurrentPolicyVersion); break;
-            case StaleEvicted m: w.Strings(m.Ids); break;
+            case ResponsesStored e: w.Responses(e.Responses); break;
+            case ResponsesDrawn e: w.Strings(e.Ids); w.Long(e.Step); break;
+            case ResponsesEvicted e: w.Strings(e.Ids); w.Byte((byte)e.Reason); break;
+            case ResponsesAccepted m: w.Int(m.Stored); w.Int(m.Duplicates); w.Int(m.Evicted); break;
+            case CompensationDrawn m: w.Responses(m.Responses); w.Int(m.EvictedStale); break;
+            case NotEnoughBuffered m: w.Int(m.Available); w.Int(m.Requested); w.Int(m.EvictedStale); break;
+            case StaleEvicted m: w.Int(m.Count); break;
+            case ReplayBufferSnapshot s: w.Responses(s.Entries); w.Long(s.DrawCount); w.Strings(s.RecentlySeenIds); break;
             case GetBufferStats: break;
             case BufferStats m: w.Int(m.Count); w.Strings(m.Ids); w.Long(m.LastSequenceNr); break;
-            case ResponsesStored e: w.Responses(e.Responses); break;
-            case ResponsesDrawn e: w.Strings(e.Ids); break;
-            case ResponsesEvicted e: w.Strings(e.Ids); w.String(e.Reason); break;
-            case ReplayBufferSnapshot s: w.Responses(s.Responses); break;
             default: throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {obj.GetType().FullName}", nameof(obj));
         }
         return w.ToArray();
@@ -97,19 +98,19 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         object result = manifest switch
         {
             ResponseManifest => r.Response(),
-            StoreManifest => new StoreResponses(r.String(), r.Responses()),
-            AckManifest => new ResponsesStoredAck(r.String(), r.Int(), r.Int()),
-            DrawManifest => new DrawCompensationBatch(r.Int(), r.Long()),
-            DrawnManifest => new CompensationBatchDrawn(r.Responses()),
-            NotEnoughManifest => new NotEnoughResponses(r.Int(), r.Int()),
+            StoreManifest => new StoreResponses(r.Responses()),
+            DrawManifest => new DrawCompensationBatch(r.Int(), r.Long(), r.Long()),
             EvictManifest => new EvictStale(r.Long()),
-            EvictedManifest => new StaleEvicted(r.Strings()),
+            StoredEventManifest => new ResponsesStored(r.Responses()),
+            DrawnEventManifest => new ResponsesDrawn(r.Strings(), r.Long()),
+            EvictedEventManifest => new ResponsesEvicted(r.Strings(), r.Reason()),
+            AcceptedManifest => new ResponsesAccepted(r.Int(), r.Int(), r.Int()),
+            DrawnManifest => new CompensationDrawn(r.Responses(), r.Int()),
+            NotEnoughManifest => new NotEnoughBuffered(r.Int(), r.Int(), r.Int()),
+            StaleEvictedManifest => new StaleEvicted(r.Int()),
+            SnapshotManifest => new ReplayBufferSnapshot(r.Responses(), r.Long(), r.Strings()),
             GetStatsManifest => GetBufferStats.Instance,
             StatsManifest => new BufferStats(r.Int(), r.Strings(), r.Long()),
-            StoredEventManifest => new ResponsesStored(r.Responses()),
-            DrawnEventManifest => new ResponsesDrawn(r.Strings()),
-            EvictedEventManifest => new ResponsesEvicted(r.Strings(), r.String()),
-            SnapshotManifest => new ReplayBufferSnapshot(r.Responses()),
             _ => throw new SerializationException($"{nameof(RoRecompSerializer)}: unknown manifest '{manifest}'"),
         };
         if (!r.AtEnd)
@@ -220,6 +221,14 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         public byte Byte() => Take(1)[0];
 
         public bool Bool() => Byte() != 0;
+
+        public EvictionReason Reason()
+        {
+            var b = Byte();
+            return Enum.IsDefined(typeof(EvictionReason), (int)b)
+                ? (EvictionReason)b
+                : throw new SerializationException($"{nameof(RoRecompSerializer)}: unknown eviction reason {b}");
+        }
 
         public int Int() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
 

@@ -2,7 +2,7 @@ using Akka.Configuration;
 
 namespace RoRecomp.Actors.Serialization;
 
-/// <summary>HOCON that registers <see cref="RoRecompSerializer"/> and binds the protocol messages and <c>Response</c> to it.</summary>
+/// <summary>HOCON that registers <see cref="RoRecompSerializer"/> and binds the protocol messages, <c>Response</c> and Core's replay-buffer commands, events, replies and snapshot to it.</summary>
 public static class SerializationHocon
 {
     /// <summary>The serializer registration and bindings.</summary>
@@ -14,6 +14,10 @@ public static class SerializationHocon
           serialization-bindings {
             "RoRecomp.Actors.Serialization.IRoRecompMessage, RoRecomp.Actors" = rorecomp
             "RoRecomp.Core.Rollouts.Response, RoRecomp.Core" = rorecomp
+            "RoRecomp.Core.Replay.IReplayBufferCommand, RoRecomp.Core" = rorecomp
+            "RoRecomp.Core.Replay.IReplayBufferEvent, RoRecomp.Core" = rorecomp
+            "RoRecomp.Core.Replay.IReplayBufferReply, RoRecomp.Core" = rorecomp
+            "RoRecomp.Core.Replay.ReplayBufferSnapshot, RoRecomp.Core" = rorecomp
           }
         }
         """);

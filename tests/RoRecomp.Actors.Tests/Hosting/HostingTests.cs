@@ -7,6 +7,7 @@ using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Tests.Serialization;
+using RoRecomp.Core.Replay;
 
 namespace RoRecomp.Actors.Tests.Hosting;
 
@@ -38,9 +39,9 @@ public sealed class HostingTests : IDisposable
         {
             var registry = provider.GetRequiredService<IActorRegistry>();
             var buffer = await registry.GetAsync<ReplayBufferKey>();
-            var ack = await buffer.Ask<ResponsesStoredAck>(
-                new StoreResponses("s", [RoRecompSerializerTests.MakeResponse("h/0")]), TimeSpan.FromSeconds(20));
-            Assert.Equal(new ResponsesStoredAck("s", 1, 0), ack);
+            var ack = await buffer.Ask<ResponsesAccepted>(
+                new StoreResponses([RoRecompSerializerTests.MakeResponse("h/0")]), TimeSpan.FromSeconds(20));
+            Assert.Equal(new ResponsesAccepted(1, 0, 0), ack);
             var system = provider.GetRequiredService<ActorSystem>();
             Assert.Equal(Akka.Cluster.MemberStatus.Up, Akka.Cluster.Cluster.Get(system).SelfMember.Status);
             Assert.True(File.Exists(Path.Combine(_dir, PersistenceHocon.DefaultSqliteFile)));

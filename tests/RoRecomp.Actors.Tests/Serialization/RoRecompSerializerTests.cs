@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Serialization;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Serialization;
+using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
 
 namespace RoRecomp.Actors.Tests.Serialization;
@@ -27,20 +28,21 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
     [
         MakeResponse("a/0"),
         MakeResponse("ü/1", withMask: true, length: 0),
-        new StoreResponses("step-7", [MakeResponse("a/0"), MakeResponse("a/1", withMask: true)]),
-        new StoreResponses("empty", []),
-        new ResponsesStoredAck("step-7", 2, 1),
-        new DrawCompensationBatch(128, -5),
-        new CompensationBatchDrawn([MakeResponse("b/3")]),
-        new NotEnoughResponses(3, 128),
+        new StoreResponses([MakeResponse("a/0"), MakeResponse("a/1", withMask: true)]),
+        new StoreResponses([]),
+        new DrawCompensationBatch(128, 9, 12),
         new EvictStale(9),
-        new StaleEvicted(["x", "y"]),
+        new ResponsesStored([MakeResponse("c/0"), MakeResponse("c/1", withMask: true)]),
+        new ResponsesDrawn(["c/0"], 4),
+        new ResponsesEvicted(["c/1"], EvictionReason.Stale),
+        new ResponsesEvicted([], EvictionReason.Capacity),
+        new ResponsesAccepted(2, 1, 0),
+        new CompensationDrawn([MakeResponse("b/3")], 2),
+        new NotEnoughBuffered(3, 128, 1),
+        new StaleEvicted(5),
+        new ReplayBufferSnapshot([MakeResponse("d/0")], 3, ["x", "y"]),
         GetBufferStats.Instance,
         new BufferStats(2, ["x", "y"], 41),
-        new ResponsesStored([MakeResponse("c/0"), MakeResponse("c/1", withMask: true)]),
-        new ResponsesDrawn(["c/0"]),
-        new ResponsesEvicted(["c/1"], "stale"),
-        new ReplayBufferSnapshot([MakeResponse("d/0")]),
     ];
 
     [Theory]
