@@ -91,4 +91,13 @@ public sealed class SettingsLoaderTests : IDisposable
         var e = Assert.Throws<SettingsException>(() => SettingsLoader.Load(null, ["rorecomp.buffer=3"]));
         Assert.Contains("rorecomp.buffer is a section", e.Message);
     }
+
+    [Fact]
+    public void Malformed_hocon_surfaces_as_an_invalid_value_of_its_key()
+    {
+        // Akka's HOCON parser is lenient (an unterminated quote swallows the rest), so the damage shows as a bad value.
+        var file = WriteConfig("rorecomp { run { steps = \"3 } }");
+        var e = Assert.Throws<SettingsException>(() => SettingsLoader.Load(file, []));
+        Assert.StartsWith("rorecomp.run.steps = '3 } }' is not valid: expected an integer >= 0", e.Message);
+    }
 }
