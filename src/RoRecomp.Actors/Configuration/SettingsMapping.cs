@@ -1,0 +1,25 @@
+using RoRecomp.Core.Recomposition;
+using RoRecomp.Core.Replay;
+
+namespace RoRecomp.Actors.Configuration;
+
+/// <summary>Maps validated settings to Core's option records.</summary>
+public static class SettingsMapping
+{
+    /// <summary><c>rorecomp.buffer.*</c>, <c>compensation.draw-order</c> and <c>run.seed</c> as <see cref="ReplayBufferOptions"/>.</summary>
+    public static ReplayBufferOptions ReplayBuffer(RoRecompSettings s) => new ReplayBufferOptions(
+        s.Buffer.Capacity,
+        s.Buffer.MaxStaleness,
+        s.Compensation.DrawOrder == "uniform" ? DrawOrder.Uniform : DrawOrder.OldestFirst,
+        s.Run.Seed).Validate();
+
+    /// <summary><c>rorecomp.recomposition.*</c> and <c>rorecomp.algorithm.*</c> as <see cref="RecompositionOptions"/>.</summary>
+    public static RecompositionOptions Recomposition(RoRecompSettings s) => new RecompositionOptions(
+        s.Recomposition.Enabled,
+        s.Recomposition.Scope == "group" ? RankScope.Group : RankScope.Batch,
+        s.Recomposition.PriorityFraction,
+        s.Recomposition.LengthKey == "tool-calls-then-tokens" ? LengthKey.ToolCallsThenTokens : LengthKey.Tokens,
+        s.Recomposition.AdvantageScope == "original" ? AdvantageScope.Original : AdvantageScope.Recomposed,
+        s.Algorithm.AdvantageEstimator,
+        s.Algorithm.Eps).Validate();
+}

@@ -1,0 +1,80 @@
+using Akka.Configuration;
+using Akka.Persistence.Sql;
+using RoRecomp.Actors.Configuration;
+
+namespace RoRecomp.Actors.Persistence;
+
+/// <summary>
+/// Turns <see cref="PersistenceSettings"/> into the Akka.Persistence.Sql HOCON (journal and snapshot store), after
+/// preparing the run directory: it is created, checked for writability and locked for this process (see
+/// <see cref="RunDirectoryLock"/>), so a second process on the same SQLite journal fails at start with one clear error.
+/// </summary>
+public static class PersistenceHocon
+{
+    /// <summary>File name of the default SQLite journal inside the run directory.</summary>
+    public const string DefaultSqliteFile = "journal.db";
+
+    /// <summary>The linq2db provider names used for the two supported providers.</summary>
+    public static string ProviderName(string provider) => provider switch
+    {
+        "sqlite" => "SQLite.MS",
+        "postgresql" => "PostgreSQL.15",
+        _ => throw new SettingsException($"rorecomp.persistence.provider = '{provider}' is not valid: expected one of sqlite | postgresql"),
+    };
+
+    /// <summary>The connection string the journal will use: the explicit one, or a SQLite file (default <c>&lt;run-dir&gt;/journal.db</c>).</summary>
+    public static string ConnectionString(PersistenceSettings persistence, string runDir)
+    {
+        if (persistence.ConnectionString.Length > 0)
+            return persistence.ConnectionString;
+        if (persistence.Provider == "postgresql")
+            throw new SettingsException("rorecomp.persistence.connection-string is empty: PostgreSQL needs one, e.g. \"Host=db;Database=rorecomp;Username=rl;Password=...\"");
+        var path = persistence.SqlitePath.Length > 0 ? persistence.SqlitePath : Path.Combine(runDir, DefaultSqliteFile);
+        return $"Data Source={Path.GetFullPath(path)};Pooling=true";
+    }
+
+    /// <summary>
+    /// The HOCON that selects the SQL journal and snapshot store with auto-initialised tables, falling back to the
+    /// plugin's defaults. Pure: does not touch the file system (see <see cref="Prepare"/>).
+    /// </summary>
+    public static Config Build(PersistenceSettings persistence, string runDir)
+    {
+        var provider = ProviderName(persistence.Provider);
+        var connection = Quote(ConnectionString(persistence, runDir));
+        var hocon = $$"""
+            akka.persistence {
+              journal {
+                plugin = "akka.persistence.journal.sql"
+                sql {
+                  connection-string = {{connection}}
+                  provider-name = "{{provider}}"
+                  auto-initialize = true
+                }
+              }
+              snapshot-store {
+                plugin = "akka.persistence.snapshot-store.sql"
+                sql {
+                  connection-string = {{connection}}
+                  provider-name = "{{provider}}"
+                  auto-initialize = true
+                }
+              }
+            }
+            """;
+        return ConfigurationFactory.ParseString(hocon).WithFallback(SqlPersistence.DefaultConfiguration);
+    }
+
+    /// <summary>
+    /// Creates the run directory, checks it is writable, takes the run lock (held until disposed; keep it for the
+    /// process lifetime) and returns it with the persistence HOCON. Throws <see cref="SettingsException"/> with the path
+    /// and the fix when the directory cannot be written or another process holds the run.
+    /// </summary>
+    public static (Config Hocon, RunDirectoryLock Lock) Prepare(PersistenceSettings persistence, string runDir)
+    {
+        var hocon = Build(persistence, runDir);
+        var runLock = RunDirectoryLock.Acquire(runDir);
+        return (hocon, runLock);
+    }
+
+    private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+}

@@ -1,0 +1,59 @@
+using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Persistence;
+
+namespace RoRecomp.Actors.Tests.Persistence;
+
+public sealed class PersistenceHoconTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("rorecomp-pers-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Sqlite_defaults_to_journal_db_in_the_run_dir()
+    {
+        var runDir = Path.Combine(_dir, "run");
+        var config = PersistenceHocon.Build(new PersistenceSettings("sqlite", "", ""), runDir);
+        Assert.Equal("akka.persistence.journal.sql", config.GetString("akka.persistence.journal.plugin"));
+        Assert.Equal("akka.persistence.snapshot-store.sql", config.GetString("akka.persistence.snapshot-store.plugin"));
+        Assert.Equal("SQLite.MS", config.GetString("akka.persistence.journal.sql.provider-name"));
+        Assert.Contains(Path.Combine(runDir, "journal.db"), config.GetString("akka.persistence.journal.sql.connection-string"));
+        Assert.True(config.GetBoolean("akka.persistence.snapshot-store.sql.auto-initialize"));
+        // Fallback to the plugin's defaults is present.
+        Assert.Equal("Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql", config.GetString("akka.persistence.journal.sql.class"));
+    }
+
+    [Fact]
+    public void Postgresql_requires_a_connection_string()
+    {
+        var e = Assert.Throws<SettingsException>(() => PersistenceHocon.Build(new PersistenceSettings("postgresql", "", ""), _dir));
+        Assert.Contains("rorecomp.persistence.connection-string", e.Message);
+        var ok = PersistenceHocon.Build(new PersistenceSettings("postgresql", "Host=db;Database=r", ""), _dir);
+        Assert.Equal("PostgreSQL.15", ok.GetString("akka.persistence.journal.sql.provider-name"));
+        Assert.Equal("Host=db;Database=r", ok.GetString("akka.persistence.journal.sql.connection-string"));
+    }
+
+    [Fact]
+    public void Second_lock_on_the_same_run_dir_fails_until_the_first_is_released()
+    {
+        var runDir = Path.Combine(_dir, "run");
+        using (var first = RunDirectoryLock.Acquire(runDir))
+        {
+            Assert.True(Directory.Exists(runDir));
+            var e = Assert.Throws<SettingsException>(() => RunDirectoryLock.Acquire(runDir));
+            Assert.Contains("in use by another process", e.Message);
+            Assert.Contains(Path.GetFullPath(runDir), e.Message);
+        }
+        using var again = RunDirectoryLock.Acquire(runDir);
+    }
+
+    [Fact]
+    public void Unwritable_run_dir_is_one_clear_error()
+    {
+        var file = Path.Combine(_dir, "a-file");
+        File.WriteAllText(file, "x");
+        var e = Assert.Throws<SettingsException>(() => RunDirectoryLock.Acquire(Path.Combine(file, "run")));
+        Assert.Contains("is not writable", e.Message);
+        Assert.Contains("rorecomp.run.run-dir", e.Message);
+    }
+}
