@@ -8,6 +8,7 @@ public static class Program
     /// <summary>The commands, by name: (one-line help, entry point taking the remaining arguments and returning an exit code).</summary>
     private static readonly SortedDictionary<string, (string Help, Func<string[], int> Run)> Commands = new(StringComparer.Ordinal)
     {
+        ["bench"] = ("benchmarks of the DESIGN.md §4 targets (bench buffer, ...)", BenchCommand.Run),
         ["train"] = ("run the RLVR training job (placeholder until the pipeline lands)", TrainCommand.Run),
     };
 

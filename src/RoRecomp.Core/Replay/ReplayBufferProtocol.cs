@@ -28,7 +28,7 @@ public enum EvictionReason
 /// <param name="MaxStaleness">Entries with current policy version - entry policy version &gt; this are evicted.</param>
 /// <param name="DrawOrder">Oldest first or uniform.</param>
 /// <param name="Seed">Seed of uniform draws.</param>
-public sealed record ReplayBufferOptions(int Capacity = 4096, long MaxStaleness = 8, DrawOrder DrawOrder = DrawOrder.OldestFirst, int Seed = 0)
+public sealed record ReplayBufferOptions(int Capacity = 4096, long MaxStaleness = 4, DrawOrder DrawOrder = DrawOrder.OldestFirst, int Seed = 0)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the bad value.</summary>
     public ReplayBufferOptions Validate()

@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text.Json;
+using RoRecomp.Actors.Bench;
+
+namespace RoRecomp.Cli.Commands;
+
+/// <summary>
+/// `rorecomp bench &lt;what&gt; [--json FILE]`: benchmarks that check the speed and memory targets of DESIGN.md §4.
+/// Each prints a table and, with --json, writes its figures as one JSON object.
+/// </summary>
+public static class BenchCommand
+{
+    private const string Usage = """
+        usage: rorecomp bench <what> [options] [--json FILE]
+
+          buffer    replay buffer: responses/s journaled to SQLite and recovery time
+                    [--responses N (100000)] [--batch N (256)] [--tokens N (64)] [--snapshot-every N (100)] [--dir DIR]
+        """;
+
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h")
+        {
+            Console.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        try
+        {
+            var options = CliOptions.Parse(args[1..]);
+            return args[0] switch
+            {
+                "buffer" => Buffer(options),
+                _ => Fail($"unknown benchmark '{args[0]}'"),
+            };
+        }
+        catch (CliException ex)
+        {
+            return Fail(ex.Message);
+        }
+    }
+
+    private static int Buffer(CliOptions o)
+    {
+        var responses = o.Int("responses", 100_000);
+        var batch = o.Int("batch", 256);
+        var tokens = o.Int("tokens", 64);
+        var snapshotEvery = o.Int("snapshot-every", 100);
+        var dir = o.String("dir") ?? Path.Combine(Path.GetTempPath(), $"rorecomp-bench-buffer-{Guid.NewGuid():N}");
+        var json = o.String("json");
+        o.RejectUnknown();
+        if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
+            return Fail($"--dir {dir} is not empty: the benchmark needs a fresh journal");
+        Console.WriteLine($"bench buffer: journaling {responses:N0} responses of {tokens} tokens in batches of {batch} to SQLite in {dir} ...");
+        var r = ReplayBufferBenchmark.Run(dir, responses, batch, tokens, snapshotEvery).GetAwaiter().GetResult();
+        Console.WriteLine($"  journaled        {r.ResponsesPerSecond,12:N0} responses/s   (target >= 10,000)  {(r.ResponsesPerSecond >= 10_000 ? "met" : "MISSED")}");
+        Console.WriteLine($"  recovery         {r.RecoverySeconds,12:N2} s             (target < 5 s for 100,000)  {(r.RecoverySeconds < 5 ? "met" : "MISSED")}");
+        Console.WriteLine($"  recovered        {r.Recovered,12:N0} of {r.Responses:N0}");
+        Console.WriteLine($"  journal size     {r.JournalBytes / 1e6,12:N1} MB");
+        if (json != null)
+        {
+            File.WriteAllText(json, JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["responses"] = r.Responses,
+                ["batch_size"] = r.BatchSize,
+                ["tokens_per_response"] = r.TokensPerResponse,
+                ["responses_per_s"] = r.ResponsesPerSecond,
+                ["recovery_s"] = r.RecoverySeconds,
+                ["recovered"] = r.Recovered,
+                ["journal_bytes"] = r.JournalBytes,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        if (o.String("dir") == null) Directory.Delete(dir, recursive: true);
+        return r.Recovered == r.Responses ? 0 : 1;
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine($"bench: {message}");
+        Console.Error.WriteLine(Usage);
+        return 2;
+    }
+}

@@ -1,0 +1,52 @@
+using System.Globalization;
+
+namespace RoRecomp.Cli.Commands;
+
+/// <summary>A command-line option was missing, unknown or ill-typed; the message says which.</summary>
+public sealed class CliException(string message) : Exception(message);
+
+/// <summary>`--name value` / `--flag` options of a command, read once each; unknown ones are refused.</summary>
+public sealed class CliOptions
+{
+    private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _read = new(StringComparer.Ordinal);
+
+    private CliOptions() { }
+
+    public static CliOptions Parse(IReadOnlyList<string> args)
+    {
+        var o = new CliOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal) || args[i].Length == 2)
+                throw new CliException($"unexpected argument '{args[i]}' (options look like --name value)");
+            var name = args[i][2..];
+            string? value = null;
+            if (i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal)) value = args[++i];
+            o._values[name] = value;
+        }
+        return o;
+    }
+
+    public string? String(string name)
+    {
+        _read.Add(name);
+        if (!_values.TryGetValue(name, out var v)) return null;
+        return v ?? throw new CliException($"--{name} needs a value");
+    }
+
+    public int Int(string name, int fallback)
+    {
+        var s = String(name);
+        if (s is null) return fallback;
+        return int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0
+            ? v
+            : throw new CliException($"--{name} {s}: expected a positive integer");
+    }
+
+    public void RejectUnknown()
+    {
+        var unknown = _values.Keys.Where(k => !_read.Contains(k)).ToList();
+        if (unknown.Count > 0) throw new CliException($"unknown option(s): {string.Join(", ", unknown.Select(k => "--" + k))}");
+    }
+}
