@@ -1,0 +1,143 @@
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RoRecomp.Model.Tests.Checkpoints;
+
+public sealed class CheckpointStoreTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"rorecomp-ckpt-test-{Guid.NewGuid():N}");
+
+    public CheckpointStoreTests() => TorchRuntime.EnsureLoaded();
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    private static nn.Module<Tensor, Tensor> Net(int seed, int hidden = 8)
+    {
+        manual_seed(seed);
+        return nn.Sequential(("fc1", nn.Linear(4, hidden)), ("act", nn.ReLU()), ("fc2", nn.Linear(hidden, 3)));
+    }
+
+    private static Dictionary<string, Tensor> Optim(int seed)
+    {
+        manual_seed(seed + 100);
+        return new() { ["optim.step"] = tensor(new long[] { 17 }), ["optim.exp_avg.fc1.weight"] = randn(8, 4), ["optim.exp_avg_sq.fc1.weight"] = rand(8, 4).to(ScalarType.BFloat16) };
+    }
+
+    [Fact]
+    public void Round_trip_is_bit_exact()
+    {
+        using var scope = NewDisposeScope();
+        var store = new CheckpointStore(_dir);
+        var net = Net(1);
+        var optim = Optim(1);
+        var path = store.Save(12, 3, net.state_dict(), optim, modelConfigJson: "{\"hidden\":8}", rngState: "seed=1;calls=5",
+            metadata: new Dictionary<string, string> { ["cursor"] = "96" });
+        using var cp = CheckpointStore.Load(path);
+        Assert.Equal(12, cp.Manifest.Step);
+        Assert.Equal(3, cp.Manifest.PolicyVersion);
+        Assert.Equal("96", cp.Manifest.Metadata["cursor"]);
+        Assert.Equal("seed=1;calls=5", cp.Manifest.RngState);
+        foreach (var (name, t) in net.state_dict()) Assert.Equal(t.bytes.ToArray(), cp.Model[name].bytes.ToArray());
+        foreach (var (name, t) in optim)
+        {
+            Assert.Equal(t.dtype, cp.Optimizer[name].dtype);
+            Assert.Equal(t.bytes.ToArray(), cp.Optimizer[name].bytes.ToArray());
+        }
+        var other = Net(2);
+        var report = StateDicts.Load(other, cp.Model, strict: true, source: path);
+        Assert.True(report.IsExact);
+        using var x = randn(5, 4);
+        Assert.Equal(net.forward(x).data<float>().ToArray(), other.forward(x).data<float>().ToArray());
+    }
+
+    [Fact]
+    public void A_flipped_byte_or_truncation_is_detected_and_the_previous_good_checkpoint_is_used()
+    {
+        using var scope = NewDisposeScope();
+        var store = new CheckpointStore(_dir);
+        var good = store.Save(1, 1, Net(1).state_dict(), Optim(1));
+        var bad = store.Save(2, 2, Net(2).state_dict(), Optim(2));
+        var model = Path.Combine(bad, "model.safetensors");
+        var bytes = File.ReadAllBytes(model);
+        bytes[^5] ^= 0x10;
+        File.WriteAllBytes(model, bytes);
+        var ex = Assert.Throws<CheckpointException>(() => CheckpointStore.Load(bad));
+        Assert.Contains("model.safetensors", ex.Message);
+        Assert.Contains("SHA-256", ex.Message);
+
+        using (var cp = store.LoadLatestGood(out var skipped))
+        {
+            Assert.NotNull(cp);
+            Assert.Equal(good, cp!.Path);
+            Assert.Single(skipped);
+        }
+
+        File.WriteAllBytes(model, bytes[..(bytes.Length / 2)]);
+        Assert.Contains("truncated", Assert.Throws<CheckpointException>(() => CheckpointStore.Load(bad)).Message);
+        File.Delete(Path.Combine(bad, "manifest.sha256"));
+        Assert.Contains("incomplete", Assert.Throws<CheckpointException>(() => CheckpointStore.Load(bad)).Message);
+    }
+
+    [Fact]
+    public void A_mismatched_model_is_refused_with_the_tensor_named()
+    {
+        using var scope = NewDisposeScope();
+        var store = new CheckpointStore(_dir);
+        using var cp = CheckpointStore.Load(store.Save(1, 1, Net(1, hidden: 8).state_dict(), Optim(1)));
+        var ex = Assert.Throws<CheckpointException>(() => StateDicts.Load(Net(1, hidden: 16), cp.Model, strict: true, source: cp.Path));
+        Assert.Contains("fc1.weight", ex.Message);
+        Assert.Contains("[8, 4]", ex.Message);
+        var partial = cp.Model.Where(kv => kv.Key != "fc2.bias").ToDictionary();
+        partial["extra.weight"] = zeros(1);
+        Assert.Contains("fc2.bias", Assert.Throws<CheckpointException>(() => StateDicts.Load(Net(1), partial, strict: true, source: "x")).Message);
+        var report = StateDicts.Load(Net(1), partial, strict: false, source: "x");
+        Assert.Equal(["fc2.bias"], report.Missing);
+        Assert.Equal(["extra.weight"], report.Unexpected);
+    }
+
+    [Fact]
+    public void Crash_leftovers_are_ignored_and_cleaned_and_retention_keeps_the_newest()
+    {
+        using var scope = NewDisposeScope();
+        var store = new CheckpointStore(_dir, keepLast: 2);
+        store.Save(1, 1, Net(1).state_dict(), Optim(1));
+        // A crash mid-write leaves a temp directory with a partial file.
+        var leftover = Path.Combine(_dir, ".tmp-step-000002-dead");
+        Directory.CreateDirectory(leftover);
+        File.WriteAllBytes(Path.Combine(leftover, "model.safetensors"), [1, 2, 3]);
+        Assert.Single(store.List());
+        using (var cp = store.LoadLatestGood(out _)) Assert.Equal(1, cp!.Manifest.Step);
+        store.Save(2, 2, Net(2).state_dict(), Optim(2));
+        store.Save(3, 3, Net(3).state_dict(), Optim(3));
+        Assert.False(Directory.Exists(leftover));
+        Assert.Equal(["step-000002", "step-000003"], store.List().Select(Path.GetFileName));
+        Assert.Equal("step-000003", File.ReadAllText(Path.Combine(_dir, "latest")));
+        store.Save(3, 4, Net(4).state_dict(), Optim(4)); // same step again replaces it whole
+        using var again = store.LoadLatestGood(out _);
+        Assert.Equal(4, again!.Manifest.PolicyVersion);
+    }
+
+    [Fact]
+    public void Safetensors_reader_converts_half_precisions_and_refuses_garbage()
+    {
+        using var scope = NewDisposeScope();
+        var src = randn(3, 5);
+        var bytes = SafeTensors.Serialize([new("a", src.to(ScalarType.BFloat16)), new("b", src.to(ScalarType.Float16)), new("i", arange(6L))],
+            new Dictionary<string, string> { ["format"] = "pt" });
+        var content = SafeTensors.Parse(bytes, "mem");
+        Assert.Equal("pt", content.Metadata["format"]);
+        Assert.Equal(["a", "b", "i"], content.Tensors.Select(t => t.Name));
+        var a = content.ToTensor(content.Tensors[0], toFloat32: true);
+        Assert.Equal(ScalarType.Float32, a.dtype);
+        Assert.True(a.allclose(src, rtol: 1e-2, atol: 1e-2));
+        Assert.True(content.ToTensor(content.Tensors[1], toFloat32: true).allclose(src, rtol: 1e-3, atol: 1e-3));
+        Assert.Equal(new long[] { 0, 1, 2, 3, 4, 5 }, content.ToTensor(content.Tensors[2]).data<long>().ToArray());
+        Assert.Contains("truncated", Assert.Throws<CheckpointException>(() => SafeTensors.Parse(bytes[..^4], "mem")).Message);
+        Assert.Contains("header length", Assert.Throws<CheckpointException>(() => SafeTensors.Parse([255, 255, 0, 0, 0, 0, 0, 0, 1], "mem")).Message);
+    }
+}
