@@ -42,7 +42,7 @@ public class DeviceSelectorTests
     public void The_backend_switch_selects_the_torchsharp_package(string backend, string package)
     {
         // MSBuild evaluation only (no restore): the CUDA package is not on every mirror, but the switch must reference it.
-        var csproj = Path.Combine(RepoRoot(), "src", "RoRecomp.Model", "RoRecomp.Model.csproj");
+        var csproj = Path.Combine(TestAssets.RepoRoot(), "src", "RoRecomp.Model", "RoRecomp.Model.csproj");
         var psi = new ProcessStartInfo("dotnet", ["msbuild", csproj, "-getItem:PackageReference", $"-p:TorchBackend={backend}"])
         {
             RedirectStandardOutput = true,
@@ -54,14 +54,5 @@ public class DeviceSelectorTests
         Assert.Equal(0, p.ExitCode);
         Assert.Contains($"\"Identity\": \"{package}\"", output);
         Assert.DoesNotContain(backend == "cpu" ? "TorchSharp-cuda-linux" : "\"TorchSharp-cpu\"", output);
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "RoRecomp.Actors.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("RoRecomp.Actors.sln not found above " + AppContext.BaseDirectory);
     }
 }
