@@ -1,0 +1,64 @@
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.HuggingFace;
+using RoRecomp.Model.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RoRecomp.Model.Tests.HuggingFace;
+
+public sealed class HfCheckpointTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"rorecomp-hf-test-{Guid.NewGuid():N}");
+
+    public HfCheckpointTests()
+    {
+        TorchRuntime.EnsureLoaded();
+        Directory.CreateDirectory(_dir);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private const string QwenConfig = """
+        {"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","vocab_size":64,"hidden_size":32,"intermediate_size":48,
+         "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"max_position_embeddings":128,
+         "rope_theta":1000000.0,"rms_norm_eps":1e-6,"tie_word_embeddings":true,"torch_dtype":"bfloat16"}
+        """;
+
+    [Fact]
+    public void Config_maps_qwen2_keys()
+    {
+        File.WriteAllText(Path.Combine(_dir, "config.json"), QwenConfig);
+        var c = HfCheckpoint.ReadConfig(_dir);
+        Assert.Equal(new HfModelConfig("qwen2", 64, 32, 48, 2, 4, 2, 128, 1e6, 1e-6, QkvBias: true, TieEmbeddings: true), c);
+    }
+
+    [Fact]
+    public void Unsupported_or_incomplete_configs_are_refused_with_the_key()
+    {
+        File.WriteAllText(Path.Combine(_dir, "config.json"), """{"model_type":"gpt2"}""");
+        Assert.Contains("model_type 'gpt2' is not supported", Assert.Throws<CheckpointException>(() => HfCheckpoint.ReadConfig(_dir)).Message);
+        File.WriteAllText(Path.Combine(_dir, "config.json"), """{"model_type":"llama","vocab_size":10}""");
+        Assert.Contains("'hidden_size'", Assert.Throws<CheckpointException>(() => HfCheckpoint.ReadConfig(_dir)).Message);
+    }
+
+    [Fact]
+    public void Sharded_bf16_weights_load_as_fp32()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var a = randn(8, 4);
+        var b = randn(3);
+        File.WriteAllBytes(Path.Combine(_dir, "model-00001-of-00002.safetensors"), SafeTensors.Serialize([new("model.a", a.to(ScalarType.BFloat16))]));
+        File.WriteAllBytes(Path.Combine(_dir, "model-00002-of-00002.safetensors"), SafeTensors.Serialize([new("model.b", b.to(ScalarType.Float16))]));
+        File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"),
+            """{"metadata":{"total_size":76},"weight_map":{"model.a":"model-00001-of-00002.safetensors","model.b":"model-00002-of-00002.safetensors"}}""");
+        var w = HfCheckpoint.ReadWeights(_dir);
+        Assert.Equal(["model.a", "model.b"], w.Keys.Order());
+        Assert.Equal(ScalarType.Float32, w["model.a"].dtype);
+        Assert.True(w["model.a"].allclose(a, rtol: 1e-2, atol: 1e-2));
+        Assert.True(w["model.b"].allclose(b, rtol: 1e-3, atol: 1e-3));
+
+        File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"), """{"weight_map":{"x":"../evil.safetensors"}}""");
+        Assert.Contains("outside the model directory", Assert.Throws<CheckpointException>(() => HfCheckpoint.ReadWeights(_dir)).Message);
+    }
+}
