@@ -1,0 +1,56 @@
+using RoRecomp.Model.HuggingFace;
+
+namespace RoRecomp.Model.Transformer;
+
+/// <summary>
+/// Size and shape of the policy transformer (Qwen2 / Llama architecture). Field meanings follow Hugging Face's
+/// <c>config.json</c>: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+/// num_key_value_heads, max_position_embeddings, rope_theta, rms_norm_eps, (attention bias), tie_word_embeddings.
+/// </summary>
+public sealed record TransformerConfig(
+    int VocabSize,
+    int HiddenSize,
+    int IntermediateSize,
+    int NumLayers,
+    int NumHeads,
+    int NumKvHeads,
+    int MaxPositions,
+    double RopeTheta = 10000.0,
+    double RmsNormEps = 1e-6,
+    bool QkvBias = true,
+    bool TieEmbeddings = true)
+{
+    /// <summary>Width of one attention head.</summary>
+    public int HeadDim => HiddenSize / NumHeads;
+
+    /// <summary>
+    /// The tiny preset that trains on 2 CPU cores: 4 layers, width 192, 6 heads (2 key/value heads), SwiGLU width 512,
+    /// 256 positions; about 1.6M parameters plus the embedding.
+    /// </summary>
+    public static TransformerConfig Tiny(int vocabSize) => new(vocabSize, 192, 512, 4, 6, 2, 256);
+
+    /// <summary>The config of a Hugging Face model directory's <c>config.json</c>.</summary>
+    public static TransformerConfig From(HfModelConfig c) =>
+        new(c.VocabSize, c.HiddenSize, c.IntermediateSize, c.NumLayers, c.NumHeads, c.NumKvHeads, c.MaxPositions, c.RopeTheta, c.RmsNormEps, c.QkvBias, c.TieEmbeddings);
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the inconsistent field.</summary>
+    public TransformerConfig Validate()
+    {
+        if (VocabSize < 1 || HiddenSize < 1 || IntermediateSize < 1 || NumLayers < 1 || NumHeads < 1 || NumKvHeads < 1 || MaxPositions < 1)
+            throw new ArgumentException($"model config {this}: every size must be >= 1");
+        if (HiddenSize % NumHeads != 0) throw new ArgumentException($"model config: hidden size {HiddenSize} is not a multiple of {NumHeads} heads");
+        if (NumHeads % NumKvHeads != 0) throw new ArgumentException($"model config: {NumHeads} heads are not a multiple of {NumKvHeads} key/value heads");
+        if (HeadDim % 2 != 0) throw new ArgumentException($"model config: head dim {HeadDim} must be even (rotary embeddings)");
+        return this;
+    }
+
+    /// <summary>Parameter count (tied embeddings counted once).</summary>
+    public long ParameterCount()
+    {
+        long h = HiddenSize, kv = (long)NumKvHeads * HeadDim;
+        var attn = (h * h) + (2 * h * kv) + (h * h) + (QkvBias ? h + (2 * kv) : 0);
+        var mlp = 3 * h * IntermediateSize;
+        var layer = attn + mlp + (2 * h);
+        return ((long)VocabSize * h * (TieEmbeddings ? 1 : 2)) + (NumLayers * layer) + h;
+    }
+}
