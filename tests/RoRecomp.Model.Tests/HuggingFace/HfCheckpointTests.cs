@@ -1,3 +1,4 @@
+using RoRecomp.Model.Transformer;
 using RoRecomp.Model.Checkpoints;
 using RoRecomp.Model.HuggingFace;
 using RoRecomp.Model.Runtime;
@@ -60,5 +61,72 @@ public sealed class HfCheckpointTests : IDisposable
 
         File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"), """{"weight_map":{"x":"../evil.safetensors"}}""");
         Assert.Contains("outside the model directory", Assert.Throws<CheckpointException>(() => HfCheckpoint.ReadWeights(_dir)).Message);
+    }
+}
+
+public sealed class HfModelLoadingTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"rorecomp-hf-model-{Guid.NewGuid():N}");
+
+    public HfModelLoadingTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void A_tiny_random_qwen2_checkpoint_in_bf16_shards_loads_and_runs()
+    {
+        using var scope = NewDisposeScope();
+        var source = RoRecomp.Model.Tests.Transformer.TinyModels.Make(seed: 11, tie: false);
+        var c = source.Config;
+        File.WriteAllText(Path.Combine(_dir, "config.json"), $$"""
+            {"model_type":"qwen2","vocab_size":{{c.VocabSize}},"hidden_size":{{c.HiddenSize}},"intermediate_size":{{c.IntermediateSize}},
+             "num_hidden_layers":{{c.NumLayers}},"num_attention_heads":{{c.NumHeads}},"num_key_value_heads":{{c.NumKvHeads}},
+             "max_position_embeddings":{{c.MaxPositions}},"rope_theta":{{c.RopeTheta}},"rms_norm_eps":{{c.RmsNormEps}},"tie_word_embeddings":false}
+            """);
+        var all = source.state_dict().ToList();
+        var half = all.Count / 2;
+        var shards = new[] { all.Take(half).ToList(), all.Skip(half).ToList() };
+        var map = new Dictionary<string, string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var name = $"model-0000{i + 1}-of-00002.safetensors";
+            File.WriteAllBytes(Path.Combine(_dir, name), SafeTensors.Serialize(shards[i].Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to(ScalarType.BFloat16)))));
+            foreach (var kv in shards[i]) map[kv.Key] = name;
+        }
+        File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"), System.Text.Json.JsonSerializer.Serialize(new { weight_map = map }));
+
+        var (model, report) = HfModelLoader.Load(_dir);
+        Assert.True(report.IsExact);
+        Assert.Equal(c, model.Config);
+        var tokens = tensor(new long[] { 3, 4, 5, 6, 7 }, [1, 5]);
+        var positions = arange(5L).unsqueeze(0);
+        var mask = ones(1, 5, dtype: ScalarType.Bool);
+        using var ng = no_grad();
+        source.eval();
+        model.eval();
+        var expected = source.Forward(tokens, positions, mask);
+        var actual = model.Forward(tokens, positions, mask);
+        var scale = expected.abs().max().item<float>();
+        Assert.True((expected - actual).abs().max().item<float>() < 0.05 * scale, "bf16 weights should give logits within bf16 tolerance");
+        Assert.Equal(expected.argmax(-1).data<long>().ToArray(), actual.argmax(-1).data<long>().ToArray());
+    }
+
+    [Fact]
+    public void Missing_and_unexpected_tensors_are_reported_or_refused()
+    {
+        using var scope = NewDisposeScope();
+        var source = RoRecomp.Model.Tests.Transformer.TinyModels.Make(seed: 12, tie: true);
+        var c = source.Config;
+        File.WriteAllText(Path.Combine(_dir, "config.json"), $$"""
+            {"model_type":"qwen2","vocab_size":{{c.VocabSize}},"hidden_size":{{c.HiddenSize}},"intermediate_size":{{c.IntermediateSize}},
+             "num_hidden_layers":{{c.NumLayers}},"num_attention_heads":{{c.NumHeads}},"num_key_value_heads":{{c.NumKvHeads}},"tie_word_embeddings":true}
+            """);
+        var tensors = source.state_dict().Where(kv => kv.Key != "model.norm.weight").Append(new("model.rotary_emb.inv_freq", zeros(4))).ToList();
+        File.WriteAllBytes(Path.Combine(_dir, "model.safetensors"), SafeTensors.Serialize(tensors));
+        var ex = Assert.Throws<CheckpointException>(() => HfModelLoader.Load(_dir, strict: true));
+        Assert.Contains("model.norm.weight", ex.Message);
+        var (_, report) = HfModelLoader.Load(_dir, strict: false);
+        Assert.Equal(["model.norm.weight"], report.Missing);
+        Assert.Equal(["model.rotary_emb.inv_freq"], report.Unexpected);
     }
 }
