@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using RoRecomp.Actors.Bench;
+using RoRecomp.Model.Bench;
 
 namespace RoRecomp.Cli.Commands;
 
@@ -13,6 +14,8 @@ public static class BenchCommand
     private const string Usage = """
         usage: rorecomp bench <what> [options] [--json FILE]
 
+          model     policy model (tiny preset): KV-cache vs no-cache decoding, training tokens/s and FLOP/s vs the matmul peak
+                    [--rows N (64)] [--new-tokens N (64)] [--train-rows N (64)] [--train-tokens N (128)] [--repeats N (3)] [--threads N]
           buffer    replay buffer: responses/s journaled to SQLite and recovery time
                     [--responses N (100000)] [--batch N (256)] [--tokens N (64)] [--snapshot-every N (100)] [--dir DIR]
         """;
@@ -30,6 +33,7 @@ public static class BenchCommand
             return args[0] switch
             {
                 "buffer" => Buffer(options),
+                "model" => Model(options),
                 _ => Fail($"unknown benchmark '{args[0]}'"),
             };
         }
@@ -71,6 +75,41 @@ public static class BenchCommand
         }
         if (o.String("dir") == null) Directory.Delete(dir, recursive: true);
         return r.Recovered == r.Responses ? 0 : 1;
+    }
+
+    private static int Model(CliOptions o)
+    {
+        var options = new ModelBenchOptions(
+            Rows: o.Int("rows", 64), NewTokens: o.Int("new-tokens", 64), TrainRows: o.Int("train-rows", 64),
+            TrainTokens: o.Int("train-tokens", 128), Repeats: o.Int("repeats", 3), Threads: o.Int("threads", Environment.ProcessorCount));
+        var json = o.String("json");
+        o.RejectUnknown();
+        var r = ModelBenchmark.Run(options, line => Console.WriteLine($"bench model: {line}"));
+        Console.WriteLine($"  tiny preset            {r.Parameters,12:N0} parameters, {r.Threads} threads");
+        Console.WriteLine($"  fp32 matmul peak       {r.MatmulPeakGflops,12:N1} GFLOP/s");
+        Console.WriteLine($"  decode, KV cache       {r.DecodeTokensPerSecond,12:N0} tokens/s");
+        Console.WriteLine($"  decode, no cache       {r.DecodeNoCacheTokensPerSecond,12:N0} tokens/s");
+        Console.WriteLine($"  KV-cache speed-up      {r.KvCacheSpeedup,12:N2} x       (target >= 5)    {(r.KvCacheSpeedup >= 5 ? "met" : "MISSED")}");
+        Console.WriteLine($"  training               {r.TrainTokensPerSecond,12:N0} tokens/s");
+        Console.WriteLine($"  training FLOP/s        {r.TrainGflops,12:N1} GFLOP/s = {r.TrainFlopsFractionOfPeak:P0} of peak (target >= 30%)  {(r.TrainFlopsFractionOfPeak >= 0.3 ? "met" : "MISSED")}");
+        Console.WriteLine($"  FLOP count             {r.FlopFormula}");
+        if (json != null)
+        {
+            File.WriteAllText(json, JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["parameters"] = r.Parameters,
+                ["threads"] = r.Threads,
+                ["matmul_peak_gflops"] = r.MatmulPeakGflops,
+                ["kv_cache_speedup"] = r.KvCacheSpeedup,
+                ["decode_tokens_per_s"] = r.DecodeTokensPerSecond,
+                ["decode_no_cache_tokens_per_s"] = r.DecodeNoCacheTokensPerSecond,
+                ["train_tokens_per_s"] = r.TrainTokensPerSecond,
+                ["train_gflops"] = r.TrainGflops,
+                ["train_flops_fraction_of_peak"] = r.TrainFlopsFractionOfPeak,
+                ["flop_formula"] = r.FlopFormula,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        return 0;
     }
 
     private static int Fail(string message)
