@@ -176,3 +176,20 @@ public sealed class PolicyCheckpointTests : IDisposable
             Assert.Equal(p.data<float>().ToArray(), b.named_parameters().First(x => x.name == name).parameter.data<float>().ToArray());
     }
 }
+
+public class RngStateTests
+{
+    [Fact]
+    public void Restored_rng_draws_the_same_numbers()
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(5);
+        var saved = RngState.Capture();
+        using var a = randn(8);
+        RngState.Restore(saved);
+        using var b = randn(8);
+        Assert.Equal(a.data<float>().ToArray(), b.data<float>().ToArray());
+        Assert.Throws<CheckpointException>(() => RngState.Restore("not base64!"));
+        Assert.Throws<CheckpointException>(() => RngState.Restore(Convert.ToBase64String([1, 2, 3])));
+    }
+}
