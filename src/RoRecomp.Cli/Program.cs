@@ -9,6 +9,7 @@ public static class Program
     private static readonly SortedDictionary<string, (string Help, Func<string[], int> Run)> Commands = new(StringComparer.Ordinal)
     {
         ["bench"] = ("benchmarks of the DESIGN.md §4 targets (bench buffer, ...)", BenchCommand.Run),
+        ["sft"] = ("supervised warm start on a task's traces (writes the checkpoint train starts from)", SftCommand.Run),
         ["train"] = ("run the RLVR training job (placeholder until the pipeline lands)", TrainCommand.Run),
     };
 
