@@ -60,19 +60,16 @@ public static class BenchCommand
         Console.WriteLine($"  recovery         {r.RecoverySeconds,12:N2} s             (target < 5 s for 100,000)  {(r.RecoverySeconds < 5 ? "met" : "MISSED")}");
         Console.WriteLine($"  recovered        {r.Recovered,12:N0} of {r.Responses:N0}");
         Console.WriteLine($"  journal size     {r.JournalBytes / 1e6,12:N1} MB");
-        if (json != null)
+        WriteJson(json, new Dictionary<string, object>
         {
-            File.WriteAllText(json, JsonSerializer.Serialize(new Dictionary<string, object>
-            {
-                ["responses"] = r.Responses,
-                ["batch_size"] = r.BatchSize,
-                ["tokens_per_response"] = r.TokensPerResponse,
-                ["responses_per_s"] = r.ResponsesPerSecond,
-                ["recovery_s"] = r.RecoverySeconds,
-                ["recovered"] = r.Recovered,
-                ["journal_bytes"] = r.JournalBytes,
-            }, new JsonSerializerOptions { WriteIndented = true }));
-        }
+            ["responses"] = r.Responses,
+            ["batch_size"] = r.BatchSize,
+            ["tokens_per_response"] = r.TokensPerResponse,
+            ["responses_per_s"] = r.ResponsesPerSecond,
+            ["recovery_s"] = r.RecoverySeconds,
+            ["recovered"] = r.Recovered,
+            ["journal_bytes"] = r.JournalBytes,
+        });
         if (o.String("dir") == null) Directory.Delete(dir, recursive: true);
         return r.Recovered == r.Responses ? 0 : 1;
     }
@@ -93,23 +90,26 @@ public static class BenchCommand
         Console.WriteLine($"  training               {r.TrainTokensPerSecond,12:N0} tokens/s");
         Console.WriteLine($"  training FLOP/s        {r.TrainGflops,12:N1} GFLOP/s = {r.TrainFlopsFractionOfPeak:P0} of peak (target >= 30%)  {(r.TrainFlopsFractionOfPeak >= 0.3 ? "met" : "MISSED")}");
         Console.WriteLine($"  FLOP count             {r.FlopFormula}");
-        if (json != null)
+        WriteJson(json, new Dictionary<string, object>
         {
-            File.WriteAllText(json, JsonSerializer.Serialize(new Dictionary<string, object>
-            {
-                ["parameters"] = r.Parameters,
-                ["threads"] = r.Threads,
-                ["matmul_peak_gflops"] = r.MatmulPeakGflops,
-                ["kv_cache_speedup"] = r.KvCacheSpeedup,
-                ["decode_tokens_per_s"] = r.DecodeTokensPerSecond,
-                ["decode_no_cache_tokens_per_s"] = r.DecodeNoCacheTokensPerSecond,
-                ["train_tokens_per_s"] = r.TrainTokensPerSecond,
-                ["train_gflops"] = r.TrainGflops,
-                ["train_flops_fraction_of_peak"] = r.TrainFlopsFractionOfPeak,
-                ["flop_formula"] = r.FlopFormula,
-            }, new JsonSerializerOptions { WriteIndented = true }));
-        }
+            ["parameters"] = r.Parameters,
+            ["threads"] = r.Threads,
+            ["matmul_peak_gflops"] = r.MatmulPeakGflops,
+            ["kv_cache_speedup"] = r.KvCacheSpeedup,
+            ["decode_tokens_per_s"] = r.DecodeTokensPerSecond,
+            ["decode_no_cache_tokens_per_s"] = r.DecodeNoCacheTokensPerSecond,
+            ["train_tokens_per_s"] = r.TrainTokensPerSecond,
+            ["train_gflops"] = r.TrainGflops,
+            ["train_flops_fraction_of_peak"] = r.TrainFlopsFractionOfPeak,
+            ["flop_formula"] = r.FlopFormula,
+        });
         return 0;
+    }
+
+    /// <summary>Writes a benchmark's figures to --json FILE, when given.</summary>
+    private static void WriteJson(string? path, Dictionary<string, object> figures)
+    {
+        if (path != null) File.WriteAllText(path, JsonSerializer.Serialize(figures, new JsonSerializerOptions { WriteIndented = true }));
     }
 
     private static int Fail(string message)

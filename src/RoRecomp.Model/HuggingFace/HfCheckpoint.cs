@@ -1,23 +1,9 @@
 using System.Text.Json;
 using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Transformer;
 using static TorchSharp.torch;
 
 namespace RoRecomp.Model.HuggingFace;
-
-/// <summary>The architecture keys of a Hugging Face <c>config.json</c> (Qwen2 / Llama families).</summary>
-public sealed record HfModelConfig(
-    string ModelType,
-    int VocabSize,
-    int HiddenSize,
-    int IntermediateSize,
-    int NumLayers,
-    int NumHeads,
-    int NumKvHeads,
-    int MaxPositions,
-    double RopeTheta,
-    double RmsNormEps,
-    bool QkvBias,
-    bool TieEmbeddings);
 
 /// <summary>
 /// Reads a Hugging Face model directory: <c>config.json</c>, and <c>model.safetensors</c> or a sharded
@@ -34,8 +20,8 @@ public static class HfCheckpoint
         ["mistral"] = false,
     };
 
-    /// <summary>Parses <c>config.json</c>; a missing key or an unsupported model type is refused naming the key or type.</summary>
-    public static HfModelConfig ReadConfig(string directory)
+    /// <summary>Parses <c>config.json</c> into the transformer config; a missing key or an unsupported model type is refused naming the key or type.</summary>
+    public static TransformerConfig ReadConfig(string directory)
     {
         var path = Path.Combine(directory, "config.json");
         if (!File.Exists(path)) throw new CheckpointException($"{path}: not found (a Hugging Face model directory has config.json)");
@@ -51,8 +37,7 @@ public static class HfCheckpoint
         var intermediate = Int(r, "intermediate_size", path);
         var layers = Int(r, "num_hidden_layers", path);
         var heads = Int(r, "num_attention_heads", path);
-        return new HfModelConfig(
-            type,
+        return new TransformerConfig(
             vocab,
             hidden,
             intermediate,

@@ -13,7 +13,7 @@ public static class HfModelLoader
     /// </summary>
     public static (PolicyTransformer Model, StateDictLoadReport Report) Load(string directory, bool strict = true)
     {
-        var config = TransformerConfig.From(HfCheckpoint.ReadConfig(directory));
+        var config = HfCheckpoint.ReadConfig(directory);
         var model = new PolicyTransformer(config);
         var weights = HfCheckpoint.ReadWeights(directory);
         try

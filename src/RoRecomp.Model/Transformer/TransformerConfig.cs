@@ -1,5 +1,3 @@
-using RoRecomp.Model.HuggingFace;
-
 namespace RoRecomp.Model.Transformer;
 
 /// <summary>
@@ -28,10 +26,6 @@ public sealed record TransformerConfig(
     /// 256 positions; about 1.6M parameters plus the embedding.
     /// </summary>
     public static TransformerConfig Tiny(int vocabSize) => new(vocabSize, 192, 512, 4, 6, 2, 256);
-
-    /// <summary>The config of a Hugging Face model directory's <c>config.json</c>.</summary>
-    public static TransformerConfig From(HfModelConfig c) =>
-        new(c.VocabSize, c.HiddenSize, c.IntermediateSize, c.NumLayers, c.NumHeads, c.NumKvHeads, c.MaxPositions, c.RopeTheta, c.RmsNormEps, c.QkvBias, c.TieEmbeddings);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the inconsistent field.</summary>
     public TransformerConfig Validate()

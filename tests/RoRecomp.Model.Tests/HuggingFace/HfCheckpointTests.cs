@@ -30,7 +30,7 @@ public sealed class HfCheckpointTests : IDisposable
     {
         File.WriteAllText(Path.Combine(_dir, "config.json"), QwenConfig);
         var c = HfCheckpoint.ReadConfig(_dir);
-        Assert.Equal(new HfModelConfig("qwen2", 64, 32, 48, 2, 4, 2, 128, 1e6, 1e-6, QkvBias: true, TieEmbeddings: true), c);
+        Assert.Equal(new TransformerConfig(64, 32, 48, 2, 4, 2, 128, 1e6, 1e-6, QkvBias: true, TieEmbeddings: true), c);
     }
 
     [Fact]
@@ -72,17 +72,20 @@ public sealed class HfModelLoadingTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    private void WriteQwen2Config(TransformerConfig c) => File.WriteAllText(Path.Combine(_dir, "config.json"), $$"""
+        {"model_type":"qwen2","vocab_size":{{c.VocabSize}},"hidden_size":{{c.HiddenSize}},"intermediate_size":{{c.IntermediateSize}},
+         "num_hidden_layers":{{c.NumLayers}},"num_attention_heads":{{c.NumHeads}},"num_key_value_heads":{{c.NumKvHeads}},
+         "max_position_embeddings":{{c.MaxPositions}},"rope_theta":{{c.RopeTheta}},"rms_norm_eps":{{c.RmsNormEps}},
+         "tie_word_embeddings":{{(c.TieEmbeddings ? "true" : "false")}}}
+        """);
+
     [Fact]
     public void A_tiny_random_qwen2_checkpoint_in_bf16_shards_loads_and_runs()
     {
         using var scope = NewDisposeScope();
         var source = RoRecomp.Model.Tests.Transformer.TinyModels.Make(seed: 11, tie: false);
         var c = source.Config;
-        File.WriteAllText(Path.Combine(_dir, "config.json"), $$"""
-            {"model_type":"qwen2","vocab_size":{{c.VocabSize}},"hidden_size":{{c.HiddenSize}},"intermediate_size":{{c.IntermediateSize}},
-             "num_hidden_layers":{{c.NumLayers}},"num_attention_heads":{{c.NumHeads}},"num_key_value_heads":{{c.NumKvHeads}},
-             "max_position_embeddings":{{c.MaxPositions}},"rope_theta":{{c.RopeTheta}},"rms_norm_eps":{{c.RmsNormEps}},"tie_word_embeddings":false}
-            """);
+        WriteQwen2Config(c);
         var all = source.state_dict().ToList();
         var half = all.Count / 2;
         var shards = new[] { all.Take(half).ToList(), all.Skip(half).ToList() };
@@ -117,10 +120,7 @@ public sealed class HfModelLoadingTests : IDisposable
         using var scope = NewDisposeScope();
         var source = RoRecomp.Model.Tests.Transformer.TinyModels.Make(seed: 12, tie: true);
         var c = source.Config;
-        File.WriteAllText(Path.Combine(_dir, "config.json"), $$"""
-            {"model_type":"qwen2","vocab_size":{{c.VocabSize}},"hidden_size":{{c.HiddenSize}},"intermediate_size":{{c.IntermediateSize}},
-             "num_hidden_layers":{{c.NumLayers}},"num_attention_heads":{{c.NumHeads}},"num_key_value_heads":{{c.NumKvHeads}},"tie_word_embeddings":true}
-            """);
+        WriteQwen2Config(c);
         var tensors = source.state_dict().Where(kv => kv.Key != "model.norm.weight").Append(new("model.rotary_emb.inv_freq", zeros(4))).ToList();
         File.WriteAllBytes(Path.Combine(_dir, "model.safetensors"), SafeTensors.Serialize(tensors));
         var ex = Assert.Throws<CheckpointException>(() => HfModelLoader.Load(_dir, strict: true));
