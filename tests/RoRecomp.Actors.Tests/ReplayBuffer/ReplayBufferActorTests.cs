@@ -28,8 +28,12 @@ public sealed class ReplayBufferActorTests : Akka.TestKit.Xunit2.TestKit
         _dir = dir;
     }
 
+    // The first SQLite journal write initialises the schema; on a 2-core CI machine that also runs the
+    // SFT test in parallel this takes longer than TestKit's 3 s default, so expectations wait up to 30 s.
     internal static Config SystemConfig(string runDir) =>
-        PersistenceHocon.Build(new PersistenceSettings("sqlite", "", ""), runDir).WithFallback(SerializationHocon.Config);
+        ConfigurationFactory.ParseString("akka.test.single-expect-default = 30s")
+            .WithFallback(PersistenceHocon.Build(new PersistenceSettings("sqlite", "", ""), runDir))
+            .WithFallback(SerializationHocon.Config);
 
     protected override void Dispose(bool disposing)
     {
