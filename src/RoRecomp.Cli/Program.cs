@@ -10,7 +10,7 @@ public static class Program
     {
         ["bench"] = ("benchmarks of the DESIGN.md §4 targets (bench buffer, ...)", BenchCommand.Run),
         ["sft"] = ("supervised warm start on a task's traces (writes the checkpoint train starts from)", SftCommand.Run),
-        ["train"] = ("run the RLVR training job (placeholder until the pipeline lands)", TrainCommand.Run),
+        ["train"] = ("the main job: RLVR with RoRecomp on the actor pipeline (warm start first if needed)", TrainCommand.Run),
     };
 
     public static int Main(string[] args)

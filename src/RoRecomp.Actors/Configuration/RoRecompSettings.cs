@@ -5,6 +5,7 @@ namespace RoRecomp.Actors.Configuration;
 /// <summary>All <c>rorecomp.*</c> settings of a run, one immutable record per HOCON section (see hocon/reference.conf).</summary>
 public sealed record RoRecompSettings(
     RunSettings Run,
+    WarmStartSettings WarmStart,
     SamplingSettings Sampling,
     ModelSettings Model,
     AlgorithmSettings Algorithm,
@@ -18,10 +19,15 @@ public sealed record RoRecompSettings(
     ClusterSettings Cluster);
 
 /// <summary><c>rorecomp.run</c>: where the run lives, how long it runs and the online batch shape (B x G).</summary>
-public sealed record RunSettings(string RunDir, int Seed, int Steps, string Task, int PromptsPerStep, int SamplesPerPrompt, int EvalEvery, int EvalSize);
+public sealed record RunSettings(
+    string RunDir, int Seed, int Steps, string Task, int PromptsPerStep, int SamplesPerPrompt, int EvalEvery, int EvalSize,
+    int LeaseSize, int LeaseTimeoutSeconds);
+
+/// <summary><c>rorecomp.warm-start</c>: the SFT run <c>train</c> does first when the run has no warm-start checkpoint.</summary>
+public sealed record WarmStartSettings(int Steps, int BatchSize, double Lr, double TargetAccuracy);
 
 /// <summary><c>rorecomp.sampling</c>: decoding parameters of the samplers.</summary>
-public sealed record SamplingSettings(double Temperature, double TopP, int TopK, int MaxNewTokens);
+public sealed record SamplingSettings(double Temperature, double TopP, int TopK, int MaxNewTokens, int Samplers);
 
 /// <summary><c>rorecomp.model</c>: which model to build and where to warm-start it from ("" = none).</summary>
 public sealed record ModelSettings(string Preset, string Checkpoint);

@@ -28,26 +28,14 @@ public static class SettingsLoader
     public static RoRecompSettings Load(string? configFile, IReadOnlyList<string> sets) => FromConfig(LoadConfig(configFile, sets));
 
     /// <summary>The merged HOCON (with <c>akka.*</c> keys a config file may carry); see <see cref="Load"/>.</summary>
-    public static Config LoadConfig(string? configFile, IReadOnlyList<string> sets)
+    /// <param name="configFile">Optional HOCON file (<c>--config</c>).</param>
+    /// <param name="sets">Overrides <c>key=value</c>, applied in order.</param>
+    /// <param name="baseFile">Optional HOCON file layered under <paramref name="configFile"/> (a resumed run's run.conf).</param>
+    public static Config LoadConfig(string? configFile, IReadOnlyList<string> sets, string? baseFile = null)
     {
         var config = Local;
-        if (configFile is not null)
-        {
-            var full = Path.GetFullPath(configFile);
-            if (!File.Exists(full))
-                throw new SettingsException($"config file not found: {full} (check the --config path)");
-            Config file;
-            try
-            {
-                file = ConfigurationFactory.ParseString(File.ReadAllText(full));
-            }
-            catch (Exception e)
-            {
-                throw new SettingsException($"cannot parse HOCON in {full}: {e.Message}", e);
-            }
-            CheckKnownKeys(file, full);
-            config = file.WithFallback(config);
-        }
+        if (baseFile is not null) config = ParseFile(baseFile, "run configuration").WithFallback(config);
+        if (configFile is not null) config = ParseFile(configFile, "config file (check the --config path)").WithFallback(config);
 
         foreach (var set in sets)
         {
@@ -74,6 +62,48 @@ public static class SettingsLoader
         return config;
     }
 
+    /// <summary>
+    /// The layers above the defaults as one HOCON text (the config file's text, then one line per override): parsing it
+    /// over the defaults gives the same settings again. A run saves it as run.conf so <c>--resume</c> continues alike.
+    /// </summary>
+    public static string RenderLayers(string? configFile, IReadOnlyList<string> sets, string? baseFile = null)
+    {
+        var sb = new System.Text.StringBuilder();
+        if (baseFile is not null) sb.AppendLine(File.ReadAllText(baseFile).TrimEnd());
+        if (configFile is not null)
+        {
+            sb.AppendLine($"# --config {Path.GetFullPath(configFile)}");
+            sb.AppendLine(File.ReadAllText(configFile).TrimEnd());
+        }
+        foreach (var set in sets)
+        {
+            var eq = set.IndexOf('=');
+            var key = set[..eq].Trim();
+            if (!key.StartsWith("rorecomp.", StringComparison.Ordinal) && !key.StartsWith("akka.", StringComparison.Ordinal))
+                key = "rorecomp." + key;
+            sb.AppendLine($"{key} = {HoconLiteral(set[(eq + 1)..].Trim())}");
+        }
+        return sb.ToString();
+    }
+
+    private static Config ParseFile(string path, string what)
+    {
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full))
+            throw new SettingsException($"{what} not found: {full}");
+        Config file;
+        try
+        {
+            file = ConfigurationFactory.ParseString(File.ReadAllText(full));
+        }
+        catch (Exception e)
+        {
+            throw new SettingsException($"cannot parse HOCON in {full}: {e.Message}", e);
+        }
+        CheckKnownKeys(file, full);
+        return file;
+    }
+
     /// <summary>Reads and validates the <c>rorecomp</c> section of an already merged config (fallback to the reference is added).</summary>
     public static RoRecompSettings FromConfig(Config config)
     {
@@ -82,11 +112,14 @@ public static class SettingsLoader
         return new RoRecompSettings(
             new RunSettings(
                 r.String("run.run-dir", nonEmpty: true), r.Int("run.seed"), r.Int("run.steps", 0),
-                r.String("run.task", nonEmpty: true), r.Int("run.prompts-per-step", 1), r.Int("run.samples-per-prompt", 1),
-                r.Int("run.eval-every", 0), r.Int("run.eval-size", 0)),
+                r.OneOf("run.task", [.. RoRecomp.Tasks.TaskRegistry.Names]), r.Int("run.prompts-per-step", 1), r.Int("run.samples-per-prompt", 1),
+                r.Int("run.eval-every", 0), r.Int("run.eval-size", 1), r.Int("run.lease-size", 1), r.Int("run.lease-timeout", 1)),
+            new WarmStartSettings(
+                r.Int("warm-start.steps", 1), r.Int("warm-start.batch-size", 1), r.Double("warm-start.lr", 0, exclusiveMin: true),
+                r.Double("warm-start.target-accuracy", 0, 1)),
             new SamplingSettings(
                 r.Double("sampling.temperature", 0, exclusiveMin: true), r.Double("sampling.top-p", 0, 1, exclusiveMin: true),
-                r.Int("sampling.top-k", 0), r.Int("sampling.max-new-tokens", 1)),
+                r.Int("sampling.top-k", 0), r.Int("sampling.max-new-tokens", 1), r.Int("sampling.samplers", 1, 64)),
             new ModelSettings(r.String("model.preset", nonEmpty: true), r.String("model.checkpoint")),
             new AlgorithmSettings(r.OneOf("algorithm.advantage-estimator", "grpo", "dr-grpo"), r.Double("algorithm.eps", 0)),
             new PolicyLossSettings(

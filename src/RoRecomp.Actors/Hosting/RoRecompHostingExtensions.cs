@@ -2,14 +2,27 @@ using Akka.Cluster.Hosting;
 using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
+using Akka.Actor;
 using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Coordination;
+using RoRecomp.Actors.Learning;
+using RoRecomp.Actors.Pipeline;
+using RoRecomp.Actors.Recomposition;
 using RoRecomp.Actors.ReplayBuffer;
+using RoRecomp.Actors.Sampling;
 using RoRecomp.Actors.Serialization;
+using RoRecomp.Actors.Verification;
 
 namespace RoRecomp.Actors.Hosting;
 
 /// <summary>ActorRegistry key of the replay buffer singleton proxy (<c>registry.Get&lt;ReplayBufferKey&gt;()</c>).</summary>
 public sealed class ReplayBufferKey;
+
+/// <summary>ActorRegistry key of the run coordinator.</summary>
+public sealed class RunCoordinatorKey;
+
+/// <summary>ActorRegistry key of the learner.</summary>
+public sealed class LearnerKey;
 
 /// <summary>Akka.Hosting wiring of a RoRecomp node: remoting, cluster (self-join when no seeds), persistence, serializer, singletons.</summary>
 public static class RoRecompHostingExtensions
@@ -31,7 +44,7 @@ public static class RoRecompHostingExtensions
     public static AkkaConfigurationBuilder AddRoRecompActors(this AkkaConfigurationBuilder builder, RoRecompSettings settings, Config persistenceHocon)
     {
         builder
-            .AddHocon(persistenceHocon.WithFallback(SerializationHocon.Config), HoconAddMode.Prepend)
+            .AddHocon(persistenceHocon.WithFallback(SerializationHocon.Config).WithFallback(PipelineHocon.Config), HoconAddMode.Prepend)
             .WithRemoting(new RemoteOptions { HostName = settings.Cluster.Hostname, Port = settings.Cluster.Port })
             .WithClustering(new ClusterOptions { Roles = [.. settings.Cluster.Roles], SeedNodes = [.. settings.Cluster.SeedNodes] })
             .WithSingleton<ReplayBufferKey>(
@@ -48,5 +61,27 @@ public static class RoRecompHostingExtensions
             });
         }
         return builder;
+    }
+
+    /// <summary>
+    /// Adds the training pipeline of one node (after <see cref="AddRoRecompActors"/>): the learner, the recomposer, the run
+    /// coordinator (persistent), a verifier and <c>sampling.samplers</c> samplers. The learner pulls compensation
+    /// batches from the replay buffer singleton's proxy; everything else talks by messages, so the same actors run on a
+    /// cluster. <paramref name="reporter"/> receives the coordinator's progress.
+    /// </summary>
+    public static AkkaConfigurationBuilder AddRoRecompPipeline(this AkkaConfigurationBuilder builder, PipelineContext context, IRunReporter reporter)
+    {
+        return builder.WithActors((system, registry) =>
+        {
+            var buffer = registry.Get<ReplayBufferKey>();
+            var learner = system.ActorOf(LearnerActor.Props(context, buffer), "learner");
+            var recomposer = system.ActorOf(RecomposerActor.Props(context, buffer, learner), "recomposer");
+            var coordinator = system.ActorOf(RunCoordinatorActor.Props(context, reporter, recomposer, learner), RunCoordinatorActor.Id);
+            var verifier = system.ActorOf(VerifierActor.Props(context, recomposer), "verifier");
+            for (var i = 0; i < context.Settings.Sampling.Samplers; i++)
+                system.ActorOf(SamplerActor.Props(context, $"sampler-{i}", coordinator, learner, verifier), $"sampler-{i}");
+            registry.Register<RunCoordinatorKey>(coordinator);
+            registry.Register<LearnerKey>(learner);
+        });
     }
 }

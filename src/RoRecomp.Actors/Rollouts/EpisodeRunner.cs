@@ -15,6 +15,15 @@ namespace RoRecomp.Actors.Rollouts;
 /// <param name="Verdict">The task verifier's verdict.</param>
 public sealed record Episode(TaskPrompt Prompt, int[] PromptTokens, int[] Tokens, float[] LogProbs, bool[] ActionMask, string Text, Verdict Verdict);
 
+/// <summary>One sampled episode before verification (what a sampler hands to the verifiers).</summary>
+/// <param name="Prompt">The task prompt.</param>
+/// <param name="PromptTokens">Its token ids.</param>
+/// <param name="Tokens">Response token ids, tool results included.</param>
+/// <param name="LogProbs">Behaviour log-prob per response token (0 for inserted tokens).</param>
+/// <param name="ActionMask">True where the policy produced the token.</param>
+/// <param name="Text">The response as text.</param>
+public sealed record SampledEpisode(TaskPrompt Prompt, int[] PromptTokens, int[] Tokens, float[] LogProbs, bool[] ActionMask, string Text);
+
 /// <summary>
 /// Samples episodes of a task from the policy, batch-friendly, with the tool loop of agentic tasks: every row samples
 /// until end-of-sequence or the tool-call close tag; rows that called a tool get the environment's answer appended
@@ -30,8 +39,15 @@ public static class EpisodeRunner
         return new CharTokenizer(task.Alphabet, task.SpecialTokens);
     }
 
-    /// <summary>Runs <paramref name="samplesPerPrompt"/> episodes per prompt (grouped by prompt, in order).</summary>
+    /// <summary>Runs and verifies <paramref name="samplesPerPrompt"/> episodes per prompt (grouped by prompt, in order).</summary>
     public static IReadOnlyList<Episode> Run(
+        PolicyTransformer model, ITokenizer tokenizer, IRlTask task, IReadOnlyList<TaskPrompt> prompts, int samplesPerPrompt,
+        int maxResponseTokens, double temperature, double topP, int topK, long seed) =>
+        [.. Sample(model, tokenizer, task, prompts, samplesPerPrompt, maxResponseTokens, temperature, topP, topK, seed)
+            .Select(e => new Episode(e.Prompt, e.PromptTokens, e.Tokens, e.LogProbs, e.ActionMask, e.Text, task.Verify(e.Prompt, e.Text)))];
+
+    /// <summary>Samples <paramref name="samplesPerPrompt"/> episodes per prompt (grouped by prompt, in order), unverified.</summary>
+    public static IReadOnlyList<SampledEpisode> Sample(
         PolicyTransformer model, ITokenizer tokenizer, IRlTask task, IReadOnlyList<TaskPrompt> prompts, int samplesPerPrompt,
         int maxResponseTokens, double temperature, double topP, int topK, long seed)
     {
@@ -79,11 +95,7 @@ public static class EpisodeRunner
                 if (steps[i].Done || row.Tokens.Count >= maxResponseTokens) row.Done = true;
             }
         }
-        return [.. rows.Select(r =>
-        {
-            var text = tokenizer.Decode(r.Tokens);
-            return new Episode(r.Prompt, r.PromptTokens, [.. r.Tokens], [.. r.LogProbs], [.. r.Actions], text, task.Verify(r.Prompt, text));
-        })];
+        return [.. rows.Select(r => new SampledEpisode(r.Prompt, r.PromptTokens, [.. r.Tokens], [.. r.LogProbs], [.. r.Actions], tokenizer.Decode(r.Tokens)))];
     }
 
     private sealed class Row(TaskPrompt prompt, int[] promptTokens)

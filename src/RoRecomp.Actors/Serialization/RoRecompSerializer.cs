@@ -5,9 +5,16 @@ using System.Text;
 using SerializationException = System.Runtime.Serialization.SerializationException;
 using Akka.Actor;
 using Akka.Serialization;
+using RoRecomp.Actors.Coordination;
+using RoRecomp.Actors.Learning;
+using RoRecomp.Actors.Recomposition;
 using RoRecomp.Actors.ReplayBuffer;
+using RoRecomp.Actors.Verification;
+using RoRecomp.Core.Coordination;
+using RoRecomp.Core.Metrics;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
+using RoRecomp.Core.Training;
 
 namespace RoRecomp.Actors.Serialization;
 
@@ -38,6 +45,25 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
     private const string SnapshotManifest = "S-RB";
     private const string GetStatsManifest = "GBS";
     private const string StatsManifest = "BS";
+    private const string CheckpointCommittedManifest = "E-CC";
+    private const string RequestWorkManifest = "RW";
+    private const string LeaseGrantedManifest = "LG";
+    private const string LeaseCompletedManifest = "LC";
+    private const string LearnerMetricsManifest = "LM";
+    private const string StepTrainedManifest = "ST";
+    private const string RunFailedManifest = "RF";
+    private const string GetRunStatusManifest = "GRS";
+    private const string RunStatusManifest = "RS";
+    private const string StepOpenedManifest = "SO";
+    private const string VerifyManifest = "VR";
+    private const string ScoredManifest = "RSC";
+    private const string LoadPolicyManifest = "LP";
+    private const string PolicyLoadedManifest = "PL";
+    private const string TrainOnStepManifest = "TS";
+    private const string FetchPolicyManifest = "FP";
+    private const string PolicySnapshotManifest = "PS";
+    private const string EvaluateManifest = "EP";
+    private const string EvaluatedManifest = "PE";
 
     /// <inheritdoc />
     public override int Identifier => Id;
@@ -59,6 +85,25 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         ReplayBufferSnapshot => SnapshotManifest,
         GetBufferStats => GetStatsManifest,
         BufferStats => StatsManifest,
+        CheckpointCommitted => CheckpointCommittedManifest,
+        RequestWork => RequestWorkManifest,
+        LeaseGranted => LeaseGrantedManifest,
+        LeaseCompleted => LeaseCompletedManifest,
+        LearnerMetrics => LearnerMetricsManifest,
+        StepTrained => StepTrainedManifest,
+        RunFailed => RunFailedManifest,
+        GetRunStatus => GetRunStatusManifest,
+        RunStatus => RunStatusManifest,
+        StepOpened => StepOpenedManifest,
+        VerifyRollouts => VerifyManifest,
+        RolloutsScored => ScoredManifest,
+        LoadPolicy => LoadPolicyManifest,
+        PolicyLoaded => PolicyLoadedManifest,
+        TrainOnStep => TrainOnStepManifest,
+        FetchPolicy => FetchPolicyManifest,
+        PolicySnapshot => PolicySnapshotManifest,
+        EvaluatePolicy => EvaluateManifest,
+        PolicyEvaluated => EvaluatedManifest,
         _ => throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {o.GetType().FullName}", nameof(o)),
     };
 
@@ -83,6 +128,37 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             case ReplayBufferSnapshot s: w.Responses(s.Entries); w.Long(s.DrawCount); w.Strings(s.RecentlySeenIds); break;
             case GetBufferStats: break;
             case BufferStats m: w.Int(m.Count); w.Strings(m.Ids); w.Long(m.LastSequenceNr); break;
+            case CheckpointCommitted e: w.Checkpoint(e.Checkpoint); break;
+            case RequestWork m: w.String(m.SamplerId); break;
+            case LeaseGranted m: w.Lease(m.Lease); break;
+            case LeaseCompleted m: w.String(m.LeaseId); w.Long(m.Step); break;
+            case LearnerMetrics m: w.LearnerMetrics(m); break;
+            case StepTrained m: w.StepMetrics(m.Online); w.LearnerMetrics(m.Learner); w.NullableString(m.CheckpointPath); break;
+            case RunFailed m: w.String(m.Reason); break;
+            case GetRunStatus: break;
+            case RunStatus m:
+                w.Long(m.TrainedStep); w.Long(m.PolicyVersion); w.Long(m.Cursor); w.Int(m.QueuedLeases); w.Int(m.OutstandingLeases); w.Int(m.IdleSamplers);
+                w.Int(m.Checkpoints.Length);
+                foreach (var c in m.Checkpoints) w.Checkpoint(c);
+                break;
+            case StepOpened m: w.Long(m.Step); w.Long(m.PolicyVersion); w.Strings(m.PromptIds); break;
+            case VerifyRollouts m: w.String(m.LeaseId); w.Long(m.Step); w.Groups(m.Groups); break;
+            case RolloutsScored m: w.String(m.LeaseId); w.Long(m.Step); w.Groups(m.Groups); break;
+            case LoadPolicy m:
+                w.Int(m.Candidates.Length);
+                foreach (var c in m.Candidates) w.Checkpoint(c);
+                w.String(m.WarmStart); w.Long(m.TotalSteps);
+                break;
+            case PolicyLoaded m:
+                w.Bool(m.From is not null);
+                if (m.From is not null) w.Checkpoint(m.From);
+                w.Long(m.PolicyVersion); w.Strings(m.Skipped);
+                break;
+            case TrainOnStep m: w.Batch(m.Priority); w.StepMetrics(m.Online); break;
+            case FetchPolicy m: w.Long(m.MinVersion); break;
+            case PolicySnapshot m: w.Long(m.Version); w.Array(ImmutableCollectionsMarshal.AsImmutableArray(m.Weights)); break;
+            case EvaluatePolicy m: w.Long(m.Step); break;
+            case PolicyEvaluated m: w.Long(m.Step); w.Double(m.Accuracy); w.Double(m.MeanLength); w.Double(m.ToolCalls); w.Double(m.FormatValid); w.Int(m.Prompts); break;
             default: throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {obj.GetType().FullName}", nameof(obj));
         }
         return w.ToArray();
@@ -111,6 +187,25 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             SnapshotManifest => new ReplayBufferSnapshot(r.Responses(), r.Long(), r.Strings()),
             GetStatsManifest => GetBufferStats.Instance,
             StatsManifest => new BufferStats(r.Int(), r.Strings(), r.Long()),
+            CheckpointCommittedManifest => new CheckpointCommitted(r.Checkpoint()),
+            RequestWorkManifest => new RequestWork(r.String()),
+            LeaseGrantedManifest => new LeaseGranted(r.Lease()),
+            LeaseCompletedManifest => new LeaseCompleted(r.String(), r.Long()),
+            LearnerMetricsManifest => r.LearnerMetrics(),
+            StepTrainedManifest => new StepTrained(r.StepMetrics(), r.LearnerMetrics(), r.NullableString()),
+            RunFailedManifest => new RunFailed(r.String()),
+            GetRunStatusManifest => GetRunStatus.Instance,
+            RunStatusManifest => new RunStatus(r.Long(), r.Long(), r.Long(), r.Int(), r.Int(), r.Int(), r.Checkpoints()),
+            StepOpenedManifest => new StepOpened(r.Long(), r.Long(), r.Strings()),
+            VerifyManifest => new VerifyRollouts(r.String(), r.Long(), r.Groups()),
+            ScoredManifest => new RolloutsScored(r.String(), r.Long(), r.Groups()),
+            LoadPolicyManifest => new LoadPolicy(r.Checkpoints(), r.String(), r.Long()),
+            PolicyLoadedManifest => new PolicyLoaded(r.Bool() ? r.Checkpoint() : null, r.Long(), r.Strings()),
+            TrainOnStepManifest => new TrainOnStep(r.Batch(), r.StepMetrics()),
+            FetchPolicyManifest => new FetchPolicy(r.Long()),
+            PolicySnapshotManifest => new PolicySnapshot(r.Long(), ImmutableCollectionsMarshal.AsArray(r.Array<byte>()) ?? []),
+            EvaluateManifest => new EvaluatePolicy(r.Long()),
+            EvaluatedManifest => new PolicyEvaluated(r.Long(), r.Double(), r.Double(), r.Double(), r.Double(), r.Int()),
             _ => throw new SerializationException($"{nameof(RoRecompSerializer)}: unknown manifest '{manifest}'"),
         };
         if (!r.AtEnd)
@@ -201,6 +296,66 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
                 foreach (var r in items)
                     Response(r);
         }
+
+        public void NullableString(string? s)
+        {
+            Bool(s is not null);
+            if (s is not null) String(s);
+        }
+
+        public void Checkpoint(RunCheckpoint c)
+        {
+            Long(c.Step);
+            Long(c.Cursor);
+            Long(c.PolicyVersion);
+            String(c.Path);
+        }
+
+        public void Lease(WorkLease l)
+        {
+            String(l.LeaseId);
+            Long(l.Step);
+            Long(l.PolicyVersion);
+            Array(l.PromptIndices);
+            Int(l.SamplesPerPrompt);
+            Long(l.Seed);
+        }
+
+        public void Groups(ImmutableArray<RolloutGroup> groups)
+        {
+            Int(groups.Length);
+            foreach (var g in groups)
+            {
+                String(g.PromptId);
+                Long(g.Step);
+                Responses(g.Responses);
+            }
+        }
+
+        public void Batch(TrainingBatch b)
+        {
+            Byte((byte)b.Kind);
+            Double(b.Weight);
+            Int(b.Count);
+            foreach (var s in b.Samples.IsDefault ? [] : b.Samples)
+            {
+                Response(s.Response);
+                Double(s.Advantage);
+            }
+        }
+
+        public void StepMetrics(StepMetrics m)
+        {
+            Long(m.Step); Long(m.PolicyVersion); Int(m.Responses); Double(m.Accuracy); Double(m.MeanLength); Double(m.MeanLengthCorrect);
+            Double(m.MeanToolCalls); Double(m.FormatValid); Int(m.PrioritySize); Int(m.CompensationSize); Int(m.ShortCorrect);
+            Int(m.LongIncorrect); Int(m.BufferSize);
+        }
+
+        public void LearnerMetrics(LearnerMetrics m)
+        {
+            Double(m.Loss); Double(m.Entropy); Double(m.ClipFraction); Double(m.ApproxKl); Double(m.GradNorm); Double(m.LearningRate);
+            Double(m.CompensationLoss); Double(m.CompensationWeight); Double(m.TrainSeconds);
+        }
     }
 
     private sealed class Reader(byte[] bytes)
@@ -286,6 +441,56 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             for (var i = 0; i < n; i++)
                 b.Add(Response());
             return b.MoveToImmutable();
+        }
+
+        public string? NullableString() => Bool() ? String() : null;
+
+        public RunCheckpoint Checkpoint() => new(Long(), Long(), Long(), String());
+
+        public ImmutableArray<RunCheckpoint> Checkpoints()
+        {
+            var n = Count();
+            var b = ImmutableArray.CreateBuilder<RunCheckpoint>(n);
+            for (var i = 0; i < n; i++)
+                b.Add(Checkpoint());
+            return b.MoveToImmutable();
+        }
+
+        public WorkLease Lease() => new(String(), Long(), Long(), Array<long>(), Int(), Long());
+
+        public ImmutableArray<RolloutGroup> Groups()
+        {
+            var n = Count();
+            var b = ImmutableArray.CreateBuilder<RolloutGroup>(n);
+            for (var i = 0; i < n; i++)
+                b.Add(new RolloutGroup(String(), Long(), Responses()));
+            return b.MoveToImmutable();
+        }
+
+        public TrainingBatch Batch()
+        {
+            var kindByte = Byte();
+            if (!Enum.IsDefined(typeof(BatchKind), (int)kindByte))
+                throw new SerializationException($"{nameof(RoRecompSerializer)}: unknown batch kind {kindByte}");
+            var weight = Double();
+            var n = Count();
+            var b = ImmutableArray.CreateBuilder<TrainSample>(n);
+            for (var i = 0; i < n; i++)
+                b.Add(new TrainSample(Response(), Double()));
+            return new TrainingBatch((BatchKind)kindByte, b.MoveToImmutable(), weight);
+        }
+
+        public StepMetrics StepMetrics() => new(
+            Long(), Long(), Int(), Double(), Double(), Double(), Double(), Double(), Int(), Int(), Int(), Int(), Int());
+
+        public LearnerMetrics LearnerMetrics() => new(Double(), Double(), Double(), Double(), Double(), Double(), Double(), Double(), Double());
+
+        private int Count()
+        {
+            var n = Int();
+            return n >= 0 && n <= bytes.Length - Position
+                ? n
+                : throw new SerializationException($"{nameof(RoRecompSerializer)}: bad element count {n} at offset {Position - 4}");
         }
     }
 }

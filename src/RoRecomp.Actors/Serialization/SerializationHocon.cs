@@ -18,6 +18,7 @@ public static class SerializationHocon
             "RoRecomp.Core.Replay.IReplayBufferEvent, RoRecomp.Core" = rorecomp
             "RoRecomp.Core.Replay.IReplayBufferReply, RoRecomp.Core" = rorecomp
             "RoRecomp.Core.Replay.ReplayBufferSnapshot, RoRecomp.Core" = rorecomp
+            "RoRecomp.Core.Coordination.IRunEvent, RoRecomp.Core" = rorecomp
           }
         }
         """);

@@ -8,7 +8,7 @@ public sealed class CliException(string message) : Exception(message);
 /// <summary>`--name value` / `--flag` options of a command, read once each; unknown ones are refused.</summary>
 public sealed class CliOptions
 {
-    private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string?>> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _read = new(StringComparer.Ordinal);
 
     private CliOptions() { }
@@ -23,7 +23,8 @@ public sealed class CliOptions
             var name = args[i][2..];
             string? value = null;
             if (i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal)) value = args[++i];
-            o._values[name] = value;
+            if (!o._values.TryGetValue(name, out var list)) o._values[name] = list = [];
+            list.Add(value);
         }
         return o;
     }
@@ -31,8 +32,25 @@ public sealed class CliOptions
     public string? String(string name)
     {
         _read.Add(name);
-        if (!_values.TryGetValue(name, out var v)) return null;
-        return v ?? throw new CliException($"--{name} needs a value");
+        if (!_values.TryGetValue(name, out var vs)) return null;
+        if (vs.Count > 1) throw new CliException($"--{name} given {vs.Count} times; give it once");
+        return vs[0] ?? throw new CliException($"--{name} needs a value");
+    }
+
+    /// <summary>Every value of a repeatable option (e.g. <c>--set a=1 --set b=2</c>), in order.</summary>
+    public IReadOnlyList<string> Strings(string name)
+    {
+        _read.Add(name);
+        if (!_values.TryGetValue(name, out var vs)) return [];
+        return [.. vs.Select(v => v ?? throw new CliException($"--{name} needs a value"))];
+    }
+
+    /// <summary>Whether the flag <c>--name</c> (no value) was given.</summary>
+    public bool Flag(string name)
+    {
+        _read.Add(name);
+        if (!_values.TryGetValue(name, out var vs)) return false;
+        return vs.All(v => v is null) ? true : throw new CliException($"--{name} is a flag and takes no value");
     }
 
     public int Int(string name, int fallback)

@@ -1,0 +1,232 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Event;
+using RoRecomp.Actors.Coordination;
+using RoRecomp.Actors.Pipeline;
+using RoRecomp.Actors.ReplayBuffer;
+using RoRecomp.Actors.Sft;
+using RoRecomp.Core.Coordination;
+using RoRecomp.Core.Replay;
+using RoRecomp.Core.Schedules;
+using RoRecomp.Core.Training;
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Runtime;
+using RoRecomp.Model.Training;
+using RoRecomp.Model.Transformer;
+using RoRecomp.Tasks;
+
+namespace RoRecomp.Actors.Learning;
+
+/// <summary>
+/// The learner: owns the policy and its optimizer. Each step it updates on the priority batch (or the whole online
+/// batch, recomposition off), then, when the compensation schedule says so, on a batch drawn from the replay buffer
+/// with advantages recomputed inside it; the policy version then counts one more step. It writes checkpoints (model +
+/// optimizer + RNG) that the coordinator commits, serves its weights to samplers and evaluates on the held-out split.
+/// Training blocks its thread, so it runs on the pinned compute dispatcher; buffer round trips suspend its mailbox.
+/// </summary>
+public sealed class LearnerActor : ReceiveActor
+{
+    private static readonly TimeSpan BufferTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly PipelineContext _context;
+    private readonly IActorRef _buffer;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IRlTask _task;
+    private readonly CompensationSchedule _schedule;
+    private readonly List<(IActorRef Sampler, long MinVersion)> _waiting = [];
+    private PolicyTransformer? _model;
+    private PolicyTransformer? _reference;
+    private PolicyTrainer? _trainer;
+    private IActorRef _coordinator = ActorRefs.Nobody;
+    private long _version;
+    private long _totalSteps;
+    private (long Version, byte[] Bytes)? _snapshot;
+
+    /// <summary>Creates the learner; use <see cref="Props"/>.</summary>
+    public LearnerActor(PipelineContext context, IActorRef buffer)
+    {
+        _context = context;
+        _buffer = buffer;
+        _task = context.CreateTask();
+        var c = context.Settings.Compensation;
+        _schedule = new CompensationSchedule(
+            Enabled: context.Settings.Recomposition.Enabled && c.Every > 0,
+            Every: Math.Max(1, c.Every),
+            BatchSize: c.BatchSize,
+            Schedule: Enum.Parse<WeightSchedule>(c.WeightSchedule, ignoreCase: true),
+            WeightStart: c.WeightStart,
+            WeightEnd: c.WeightEnd).Validate();
+
+        Receive<LoadPolicy>(Load);
+        ReceiveAsync<TrainOnStep>(TrainAsync);
+        Receive<FetchPolicy>(m =>
+        {
+            if (_model is null || m.MinVersion > _version) _waiting.Add((Sender, m.MinVersion));
+            else Sender.Tell(Snapshot());
+        });
+        Receive<EvaluatePolicy>(m => Sender.Tell(Evaluate(m.Step)));
+    }
+
+    /// <summary>Props of the learner (pinned compute dispatcher).</summary>
+    public static Props Props(PipelineContext context, IActorRef buffer) =>
+        Akka.Actor.Props.Create(() => new LearnerActor(context, buffer)).WithDispatcher(PipelineHocon.ComputeDispatcher);
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        _trainer?.Dispose();
+        _model?.Dispose();
+        _reference?.Dispose();
+    }
+
+    private void Load(LoadPolicy m)
+    {
+        _coordinator = Sender;
+        _totalSteps = m.TotalSteps;
+        TorchRuntime.EnsureLoaded();
+        var s = _context.Settings;
+        TorchSharp.torch.manual_seed(s.Run.Seed);
+        _model ??= new PolicyTransformer(_context.ModelConfig);
+        var tokenizer = PipelineContext.Tokenizer(_task);
+        _trainer ??= new PolicyTrainer(
+            _model,
+            new OptimizerOptions(
+                LearningRate: s.PolicyLoss.Lr, WarmupSteps: s.PolicyLoss.WarmupSteps, TotalSteps: 0, WeightDecay: s.PolicyLoss.WeightDecay,
+                GradClip: s.PolicyLoss.GradClip, MicroBatchSize: s.PolicyLoss.MicroBatchSize),
+            new PolicyLossOptions(s.PolicyLoss.ClipEpsLow, s.PolicyLoss.ClipEpsHigh, s.PolicyLoss.LossAggMode, s.PolicyLoss.KlCoef),
+            tokenizer.PadId,
+            s.Sampling.Temperature);
+
+        var skipped = ImmutableArray.CreateBuilder<string>();
+        RunCheckpoint? from = null;
+        foreach (var candidate in m.Candidates)
+        {
+            try
+            {
+                using var cp = CheckpointStore.Load(candidate.Path);
+                StateDicts.Load(_model, cp.Model, strict: true, cp.Path);
+                _trainer.Optimizer.LoadStateDict(cp.Optimizer);
+                if (cp.Manifest.RngState is { } rng) RngState.Restore(rng);
+                _version = cp.Manifest.PolicyVersion;
+                from = candidate;
+                break;
+            }
+            catch (CheckpointException e)
+            {
+                skipped.Add(e.Message);
+                _log.Warning("Skipping checkpoint {0}: {1}", candidate.Path, e.Message);
+            }
+        }
+        if (from is null)
+        {
+            if (m.Candidates.Length > 0)
+            {
+                Sender.Tell(new RunFailed($"no committed checkpoint of this run loads ({string.Join("; ", skipped)}); " +
+                    "restore one or start a new run directory"));
+                return;
+            }
+            using var warm = CheckpointStore.Load(m.WarmStart);
+            StateDicts.Load(_model, warm.Model, strict: true, warm.Path);
+            _version = 0;
+        }
+        if (s.PolicyLoss.KlCoef > 0 && _reference is null)
+        {
+            _reference = new PolicyTransformer(_context.ModelConfig);
+            using var warm = CheckpointStore.Load(m.WarmStart);
+            StateDicts.Load(_reference, warm.Model, strict: true, warm.Path);
+            _reference.eval();
+        }
+        _snapshot = null;
+        Sender.Tell(new PolicyLoaded(from, _version, skipped.ToImmutable()));
+        ServeWaiting();
+    }
+
+    private async Task TrainAsync(TrainOnStep m)
+    {
+        var sw = Stopwatch.StartNew();
+        var step = m.Online.Step;
+        try
+        {
+            var priority = ToSamples(m.Priority);
+            TrainMetrics? pm = priority.Count > 0 ? _trainer!.TrainStep(priority, m.Priority.Weight, _reference) : null;
+            double compLoss = 0, weight = _schedule.Weight(step, _totalSteps);
+            var compensationSize = 0;
+            if (_schedule.Enabled && step % _schedule.Every == 0)
+            {
+                var reply = await _buffer.Ask<IReplayBufferReply>(new DrawCompensationBatch(_schedule.BatchSize, _version, step), BufferTimeout);
+                if (reply is CompensationDrawn drawn)
+                {
+                    compensationSize = drawn.Responses.Length;
+                    var s = _context.Settings.Algorithm;
+                    var batch = CompensationBatches.Build(drawn.Responses, s.AdvantageEstimator, s.Eps, weight);
+                    var samples = ToSamples(batch);
+                    if (weight > 0 && samples.Count > 0) compLoss = _trainer!.TrainStep(samples, weight, _reference).Loss;
+                }
+            }
+            _version++;
+            _snapshot = null;
+            var stats = await _buffer.Ask<BufferStats>(GetBufferStats.Instance, BufferTimeout);
+            string? checkpoint = null;
+            var every = _context.Settings.Checkpoint.Every;
+            if ((every > 0 && step % every == 0) || step >= _totalSteps) checkpoint = SaveCheckpoint(step);
+            var lm = new LearnerMetrics(
+                pm?.Loss ?? 0, pm?.Entropy ?? 0, pm?.ClipFraction ?? 0, pm?.ApproxKl ?? 0, pm?.GradNorm ?? 0, pm?.LearningRate ?? 0,
+                compLoss, compensationSize > 0 ? weight : 0, sw.Elapsed.TotalSeconds);
+            var online = m.Online with { PolicyVersion = _version, CompensationSize = compensationSize, BufferSize = stats.Count };
+            _coordinator.Tell(new StepTrained(online, lm, checkpoint));
+            ServeWaiting();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log.Error(e, "Learner failed on step {0}", step);
+            _coordinator.Tell(new RunFailed($"learner failed on step {step}: {e.Message}"));
+        }
+    }
+
+    private string SaveCheckpoint(long step)
+    {
+        var store = new CheckpointStore(_context.CheckpointDirectory, _context.Settings.Checkpoint.KeepLast);
+        // The optimizer's state dict holds its live moment tensors: they must not be disposed here.
+        return store.Save(step, _version, _model!.state_dict(), _trainer!.Optimizer.StateDict(), JsonSerializer.Serialize(_context.ModelConfig), RngState.Capture(),
+            new Dictionary<string, string>
+            {
+                ["task"] = _context.Settings.Run.Task,
+                ["kind"] = "rl",
+                ["seed"] = _context.Settings.Run.Seed.ToString(CultureInfo.InvariantCulture),
+            });
+    }
+
+    private PolicyEvaluated Evaluate(long step)
+    {
+        var count = (int)Math.Min(_context.Settings.Run.EvalSize, _task.DistinctPrompts(Split.Test));
+        var prompts = _task.Prompts(Split.Test, 0, count).ToList();
+        // The same seed at every evaluation: differences between evaluations come from the policy, not the draw.
+        var r = SftRunner.Evaluate(_model!, _task, prompts, _context.Settings.Sampling.MaxNewTokens, (_context.Settings.Run.Seed * 1_000_003L) + 7);
+        return new PolicyEvaluated(step, r.Accuracy, r.MeanLength, r.ToolCalls, r.FormatValid, count);
+    }
+
+    private PolicySnapshot Snapshot()
+    {
+        if (_snapshot is not { } s || s.Version != _version) _snapshot = s = (_version, SafeTensors.Serialize(_model!.state_dict()));
+        return new PolicySnapshot(s.Version, s.Bytes);
+    }
+
+    private void ServeWaiting()
+    {
+        if (_model is null) return;
+        for (var i = _waiting.Count - 1; i >= 0; i--)
+        {
+            if (_waiting[i].MinVersion > _version) continue;
+            _waiting[i].Sampler.Tell(Snapshot());
+            _waiting.RemoveAt(i);
+        }
+    }
+
+    private static List<PolicySample> ToSamples(TrainingBatch batch) =>
+        [.. batch.Samples.Where(s => s.Response.Length > 0).Select(s => new PolicySample(
+            [.. s.Response.PromptTokens], [.. s.Response.Tokens], [.. s.Response.LogProbs], (float)s.Advantage,
+            s.Response.ActionMask.IsDefaultOrEmpty ? null : [.. s.Response.ActionMask]))];
+}

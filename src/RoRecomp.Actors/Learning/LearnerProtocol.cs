@@ -1,0 +1,45 @@
+using System.Collections.Immutable;
+using RoRecomp.Actors.Serialization;
+using RoRecomp.Core.Coordination;
+using RoRecomp.Core.Metrics;
+using RoRecomp.Core.Training;
+
+namespace RoRecomp.Actors.Learning;
+
+// The learner's protocol:
+//   receives  LoadPolicy (coordinator)      -> PolicyLoaded (newest loadable checkpoint, else the warm start)
+//             TrainOnStep (recomposer)      -> StepTrained to the coordinator (RunCoordinatorProtocol.cs)
+//             FetchPolicy (sampler)         -> PolicySnapshot (the current weights, once they are at least that version)
+//             EvaluatePolicy (coordinator)  -> PolicyEvaluated (held-out split)
+//   sends     DrawCompensationBatch, GetBufferStats (replay buffer)
+//   writes    checkpoints (model + optimizer + RNG), committed by the coordinator's journal
+
+/// <summary>
+/// Load the policy to continue from: the first of <paramref name="Candidates"/> (newest first) that loads and verifies,
+/// else the warm start <paramref name="WarmStart"/> (a checkpoint directory or a checkpoint store folder).
+/// </summary>
+/// <param name="Candidates">Committed checkpoints, newest first.</param>
+/// <param name="WarmStart">The warm-start checkpoint (SFT output).</param>
+/// <param name="TotalSteps">Steps of the run (for the compensation weight schedule and the final checkpoint).</param>
+public sealed record LoadPolicy(ImmutableArray<RunCheckpoint> Candidates, string WarmStart, long TotalSteps) : IRoRecompMessage;
+
+/// <summary>The learner continues from <paramref name="From"/> (null = the warm start) at <paramref name="PolicyVersion"/>.</summary>
+/// <param name="From">The checkpoint loaded, or null for the warm start.</param>
+/// <param name="PolicyVersion">Current policy version.</param>
+/// <param name="Skipped">Candidates that failed to load, with the reason.</param>
+public sealed record PolicyLoaded(RunCheckpoint? From, long PolicyVersion, ImmutableArray<string> Skipped) : IRoRecompMessage;
+
+/// <summary>Train on step <c>Online.Step</c>: the priority (or online) batch, then a compensation batch when due.</summary>
+public sealed record TrainOnStep(TrainingBatch Priority, StepMetrics Online) : IRoRecompMessage;
+
+/// <summary>A sampler wants weights of at least <paramref name="MinVersion"/>.</summary>
+public sealed record FetchPolicy(long MinVersion) : IRoRecompMessage;
+
+/// <summary>The policy weights of <paramref name="Version"/> as safetensors bytes (one node; the cluster chunks them).</summary>
+public sealed record PolicySnapshot(long Version, byte[] Weights) : IRoRecompMessage;
+
+/// <summary>Evaluate the current policy on the held-out split (after step <paramref name="Step"/>).</summary>
+public sealed record EvaluatePolicy(long Step) : IRoRecompMessage;
+
+/// <summary>Held-out figures after step <paramref name="Step"/>: one sampled response per prompt.</summary>
+public sealed record PolicyEvaluated(long Step, double Accuracy, double MeanLength, double ToolCalls, double FormatValid, int Prompts) : IRoRecompMessage;

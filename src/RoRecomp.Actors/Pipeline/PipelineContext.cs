@@ -1,0 +1,40 @@
+using System.Text.Json;
+using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Rollouts;
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Tokenizers;
+using RoRecomp.Model.Transformer;
+using RoRecomp.Tasks;
+
+namespace RoRecomp.Actors.Pipeline;
+
+/// <summary>
+/// What every actor of one run needs besides its messages: the settings, the run's length, the warm-start checkpoint
+/// and the model shape. Each actor builds its own task, tokenizer and model from it (TorchSharp modules are not
+/// thread-safe, so no two actors share one).
+/// </summary>
+/// <param name="Settings">The run's settings.</param>
+/// <param name="TotalSteps">Steps to train in all (run.steps, or --steps).</param>
+/// <param name="WarmStart">Warm-start checkpoint directory (the SFT output).</param>
+/// <param name="ModelConfig">The policy's shape, from the warm-start checkpoint.</param>
+public sealed record PipelineContext(RoRecompSettings Settings, long TotalSteps, string WarmStart, TransformerConfig ModelConfig)
+{
+    /// <summary>Where the learner writes its checkpoints.</summary>
+    public string CheckpointDirectory => Path.Combine(Settings.Run.RunDir, "checkpoints");
+
+    /// <summary>The run's task (data seed = run seed, as in the warm start).</summary>
+    public IRlTask CreateTask() => TaskRegistry.Create(Settings.Run.Task, new TaskSettings(Seed: Settings.Run.Seed));
+
+    /// <summary>The tokenizer of <paramref name="task"/>.</summary>
+    public static ITokenizer Tokenizer(IRlTask task) => EpisodeRunner.TokenizerFor(task);
+
+    /// <summary>Reads the model shape from a checkpoint's manifest (verified), for a context.</summary>
+    public static TransformerConfig ReadModelConfig(string checkpointDirectory)
+    {
+        using var cp = CheckpointStore.Load(checkpointDirectory);
+        var json = cp.Manifest.ModelConfigJson
+            ?? throw new CheckpointException($"{checkpointDirectory}: the manifest has no model config (not a RoRecomp policy checkpoint?)");
+        return JsonSerializer.Deserialize<TransformerConfig>(json)
+            ?? throw new CheckpointException($"{checkpointDirectory}: unreadable model config in the manifest");
+    }
+}

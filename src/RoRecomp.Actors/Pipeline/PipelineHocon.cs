@@ -1,0 +1,18 @@
+using Akka.Configuration;
+
+namespace RoRecomp.Actors.Pipeline;
+
+/// <summary>HOCON the pipeline's actors need: the dispatcher that gives each compute actor (sampler, learner) its own thread.</summary>
+public static class PipelineHocon
+{
+    /// <summary>Dispatcher id for actors that block on TorchSharp work.</summary>
+    public const string ComputeDispatcher = "rorecomp-compute-dispatcher";
+
+    /// <summary>The dispatcher definition, and Akka's own log at WARNING (the run has its own progress display).</summary>
+    public static Config Config { get; } = ConfigurationFactory.ParseString($$"""
+        akka.loglevel = WARNING
+        {{ComputeDispatcher}} {
+          type = PinnedDispatcher
+        }
+        """);
+}

@@ -1,0 +1,122 @@
+using System.Globalization;
+using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Coordination;
+using RoRecomp.Actors.Hosting;
+using RoRecomp.Actors.Persistence;
+using RoRecomp.Actors.Sft;
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Runtime;
+
+namespace RoRecomp.Actors.Pipeline;
+
+/// <summary>What <c>train</c> was asked to do.</summary>
+/// <param name="ConfigFile">HOCON layered over the defaults (<c>--config</c>), or null.</param>
+/// <param name="Sets">Overrides <c>key=value</c> (<c>--set</c>), in order.</param>
+/// <param name="RunDir">Run directory (<c>--run-dir</c>), or null for <c>rorecomp.run.run-dir</c>.</param>
+/// <param name="Resume">Continue the run in the run directory (<c>--resume</c>).</param>
+/// <param name="Steps">Total steps (<c>--steps</c>), or null for <c>rorecomp.run.steps</c>.</param>
+public sealed record TrainOptions(string? ConfigFile, IReadOnlyList<string> Sets, string? RunDir = null, bool Resume = false, int? Steps = null);
+
+/// <summary>
+/// The <c>train</c> job on one node: settle the settings (a fresh run saves them as <c>run.conf</c>; <c>--resume</c>
+/// reads them back), lock the run directory, make the warm start when there is none (SFT into <c>&lt;run-dir&gt;/sft</c>),
+/// then start the one-node cluster with the pipeline and wait until the coordinator reports the run finished or failed.
+/// </summary>
+public static class TrainRunner
+{
+    /// <summary>The saved configuration layers of a run (inside its directory).</summary>
+    public const string RunConfigFile = "run.conf";
+
+    /// <summary>Runs (or resumes) a training job; throws <see cref="SettingsException"/> for bad input, <see cref="RunFailedException"/> when the run fails.</summary>
+    public static async Task<RunSummary> RunAsync(TrainOptions o, TextWriter output, bool interactive, CancellationToken cancellationToken)
+    {
+        var sets = new List<string>(o.Sets);
+        if (o.RunDir is not null) sets.Add($"run.run-dir={o.RunDir}");
+        if (o.Steps is { } steps) sets.Add($"run.steps={steps.ToString(CultureInfo.InvariantCulture)}");
+        var runDir = Path.GetFullPath(SettingsLoader.FromConfig(SettingsLoader.LoadConfig(o.ConfigFile, sets)).Run.RunDir);
+        var runConf = Path.Combine(runDir, RunConfigFile);
+        string? baseFile = null;
+        if (o.Resume)
+        {
+            if (!File.Exists(runConf))
+                throw new SettingsException($"--resume: {runDir} holds no run to resume ({RunConfigFile} is missing); start one without --resume");
+            baseFile = runConf;
+        }
+        else if (File.Exists(runConf) || File.Exists(Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile)))
+        {
+            throw new SettingsException($"{runDir} already holds a run; continue it with --resume, or choose another --run-dir");
+        }
+        var settings = SettingsLoader.FromConfig(SettingsLoader.LoadConfig(o.ConfigFile, sets, baseFile));
+        if (settings.Async.MaxPolicyLag < 0) throw new SettingsException("rorecomp.async.max-policy-lag must be >= 0");
+
+        var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
+        using var _ = runLock;
+        var layers = SettingsLoader.RenderLayers(o.ConfigFile, sets, baseFile);
+        var temp = runConf + ".tmp";
+        await File.WriteAllTextAsync(temp, layers, cancellationToken);
+        File.Move(temp, runConf, overwrite: true);
+
+        TorchRuntime.EnsureLoaded();
+        var warmStart = WarmStart(settings, runDir, output, interactive);
+        var context = new PipelineContext(settings with { Run = settings.Run with { RunDir = runDir } }, settings.Run.Steps, warmStart,
+            PipelineContext.ReadModelConfig(warmStart));
+        var recorder = new RunRecorder(runDir, settings.Run.Task, settings.Recomposition.Enabled, output, interactive);
+        output.WriteLine($"train: task {settings.Run.Task}, {settings.Run.Steps} steps of {settings.Run.PromptsPerStep} prompts x {settings.Run.SamplesPerPrompt} samples, " +
+            $"recomposition {(settings.Recomposition.Enabled ? "on" : "off (plain GRPO)")}, run dir {runDir}");
+        await using var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, hocon).AddRoRecompPipeline(context, recorder), cancellationToken);
+        using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
+        var finished = await Task.WhenAny(recorder.Completion, Task.Delay(Timeout.Infinite, stopped.Token));
+        if (finished != recorder.Completion)
+        {
+            throw new OperationCanceledException(cancellationToken.IsCancellationRequested
+                ? "train: interrupted; continue with --resume"
+                : "train: the actor system stopped before the run finished; continue with --resume");
+        }
+        return await recorder.Completion;
+    }
+
+    /// <summary>
+    /// The warm-start checkpoint directory: <c>rorecomp.model.checkpoint</c> when set (a checkpoint, or a folder of
+    /// them), else <c>&lt;run-dir&gt;/sft</c>, trained now with <c>rorecomp.warm-start.*</c> if it holds no good checkpoint.
+    /// </summary>
+    public static string WarmStart(RoRecompSettings settings, string runDir, TextWriter output, bool interactive)
+    {
+        if (settings.Model.Checkpoint.Length > 0)
+        {
+            return Resolve(settings.Model.Checkpoint)
+                ?? throw new SettingsException($"rorecomp.model.checkpoint = {settings.Model.Checkpoint}: no loadable checkpoint there");
+        }
+        var sftDir = SftRunner.CheckpointDirectory(runDir);
+        if (Resolve(sftDir) is { } existing) return existing;
+        var w = settings.WarmStart;
+        output.WriteLine($"no warm start in {sftDir}: supervised warm start on {settings.Run.Task} ({w.Steps} steps) first");
+        var options = new SftOptions(
+            Task: settings.Run.Task, Seed: settings.Run.Seed, MaxSteps: w.Steps, TargetAccuracy: w.TargetAccuracy > 0 ? w.TargetAccuracy : null,
+            BatchSize: w.BatchSize, LearningRate: w.Lr, EvalEvery: Math.Max(1, Math.Min(50, w.Steps)), EvalPrompts: 128,
+            MaxResponseTokens: settings.Sampling.MaxNewTokens);
+        var summary = SftRunner.Run(runDir, options, (step, total, loss, eval) =>
+        {
+            var line = string.Create(CultureInfo.InvariantCulture, $"sft {step}/{total} loss {loss:F3}");
+            if (eval is not null) line += string.Create(CultureInfo.InvariantCulture, $" | eval acc {eval.Accuracy:P1} len {eval.MeanLength:F1}");
+            if (interactive) output.Write("\r" + line.PadRight(100));
+            else if (eval is not null) output.WriteLine(line);
+            if (interactive && eval is not null) output.WriteLine();
+        });
+        output.WriteLine($"warm start done: {summary.Steps} steps in {summary.WallSeconds:F0} s, held-out accuracy {summary.EvalAccuracy:P1}, mean length {summary.EvalMeanLength:F1}");
+        return Resolve(sftDir) ?? throw new InvalidOperationException($"SFT wrote no loadable checkpoint to {sftDir}");
+    }
+
+    /// <summary>A checkpoint directory, or the newest good checkpoint of a store folder, or null.</summary>
+    public static string? Resolve(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (!Directory.Exists(full)) return null;
+        if (File.Exists(Path.Combine(full, "manifest.json")))
+        {
+            using var cp = CheckpointStore.Load(full);
+            return cp.Path;
+        }
+        using var latest = new CheckpointStore(full, keepLast: int.MaxValue).LoadLatestGood(out _);
+        return latest?.Path;
+    }
+}

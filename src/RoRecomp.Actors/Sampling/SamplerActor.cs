@@ -1,0 +1,142 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Event;
+using RoRecomp.Actors.Coordination;
+using RoRecomp.Actors.Learning;
+using RoRecomp.Actors.Pipeline;
+using RoRecomp.Actors.Rollouts;
+using RoRecomp.Actors.Verification;
+using RoRecomp.Core.Coordination;
+using RoRecomp.Core.Rollouts;
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Runtime;
+using RoRecomp.Model.Tokenizers;
+using RoRecomp.Model.Transformer;
+using RoRecomp.Tasks;
+
+namespace RoRecomp.Actors.Sampling;
+
+/// <summary>
+/// A sampler: pulls a lease from the coordinator (<see cref="RequestWork"/>), fetches newer weights from the learner
+/// when the lease asks for a newer policy than it holds (<see cref="FetchPolicy"/>), samples the lease's groups with
+/// its own model copy (<see cref="EpisodeRunner.Sample"/>), hands them to the verifier and asks for more. It keeps no
+/// state worth saving: a sampler that dies loses only its lease, which the coordinator re-issues.
+/// </summary>
+public sealed class SamplerActor : ReceiveActor, IWithStash
+{
+    private readonly PipelineContext _context;
+    private readonly string _id;
+    private readonly IActorRef _coordinator;
+    private readonly IActorRef _learner;
+    private readonly IActorRef _verifier;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IRlTask _task;
+    private readonly ITokenizer _tokenizer;
+    private PolicyTransformer? _model;
+    private long _version = -1;
+
+    /// <summary>Creates the sampler; use <see cref="Props"/>.</summary>
+    public SamplerActor(PipelineContext context, string id, IActorRef coordinator, IActorRef learner, IActorRef verifier)
+    {
+        _context = context;
+        _id = id;
+        _coordinator = coordinator;
+        _learner = learner;
+        _verifier = verifier;
+        _task = context.CreateTask();
+        _tokenizer = PipelineContext.Tokenizer(_task);
+        Ready();
+    }
+
+    /// <inheritdoc />
+    public IStash Stash { get; set; } = null!;
+
+    /// <summary>Props of a sampler (runs on the pinned compute dispatcher: sampling blocks its thread).</summary>
+    public static Props Props(PipelineContext context, string id, IActorRef coordinator, IActorRef learner, IActorRef verifier) =>
+        Akka.Actor.Props.Create(() => new SamplerActor(context, id, coordinator, learner, verifier)).WithDispatcher(PipelineHocon.ComputeDispatcher);
+
+    /// <inheritdoc />
+    protected override void PreStart() => _coordinator.Tell(new RequestWork(_id));
+
+    /// <inheritdoc />
+    protected override void PostStop() => _model?.Dispose();
+
+    private void Ready()
+    {
+        Receive<LeaseGranted>(granted =>
+        {
+            if (_version >= granted.Lease.PolicyVersion)
+            {
+                Sample(granted.Lease);
+                return;
+            }
+            Stash.Stash();
+            _learner.Tell(new FetchPolicy(granted.Lease.PolicyVersion));
+            Become(AwaitingPolicy);
+        });
+        Receive<PolicySnapshot>(Load);
+    }
+
+    private void AwaitingPolicy()
+    {
+        Receive<PolicySnapshot>(snapshot =>
+        {
+            Load(snapshot);
+            Stash.UnstashAll();
+            Become(Ready);
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void Load(PolicySnapshot snapshot)
+    {
+        if (snapshot.Version <= _version) return;
+        TorchRuntime.EnsureLoaded();
+        _model ??= new PolicyTransformer(_context.ModelConfig);
+        var content = SafeTensors.Parse(snapshot.Weights, $"policy v{snapshot.Version}");
+        var tensors = content.ToDictionary();
+        try
+        {
+            StateDicts.Load(_model, tensors, strict: true, $"policy v{snapshot.Version}");
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+        _model.eval();
+        _version = snapshot.Version;
+    }
+
+    private void Sample(WorkLease lease)
+    {
+        try
+        {
+            var count = _task.DistinctPrompts(Split.Train);
+            var prompts = lease.PromptIndices.Select(i => _task.GetPrompt(Split.Train, i % count)).ToList();
+            var s = _context.Settings.Sampling;
+            var episodes = EpisodeRunner.Sample(_model!, _tokenizer, _task, prompts, lease.SamplesPerPrompt, s.MaxNewTokens, s.Temperature, s.TopP, s.TopK, lease.Seed);
+            var groups = ImmutableArray.CreateBuilder<RolloutGroup>(prompts.Count);
+            for (var p = 0; p < prompts.Count; p++)
+            {
+                var responses = ImmutableArray.CreateBuilder<Response>(lease.SamplesPerPrompt);
+                for (var j = 0; j < lease.SamplesPerPrompt; j++)
+                {
+                    var e = episodes[(p * lease.SamplesPerPrompt) + j];
+                    responses.Add(new Response(
+                        WorkLeases.ResponseId(lease.Step, e.Prompt.Id, j), e.Prompt.Id, j, lease.Step, _version,
+                        [.. e.PromptTokens], [.. e.Tokens], [.. e.LogProbs],
+                        ActionMask: e.ActionMask.All(x => x) ? default : [.. e.ActionMask]));
+                }
+                groups.Add(new RolloutGroup(prompts[p].Id, lease.Step, responses.MoveToImmutable()));
+            }
+            _verifier.Tell(new VerifyRollouts(lease.LeaseId, lease.Step, groups.MoveToImmutable()));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log.Error(e, "Sampler {0} failed on lease {1}", _id, lease.LeaseId);
+            _coordinator.Tell(new RunFailed($"sampler {_id} failed on lease {lease.LeaseId}: {e.Message}"));
+            return;
+        }
+        _coordinator.Tell(new RequestWork(_id));
+    }
+}
