@@ -132,6 +132,31 @@ public class ReplayBufferStateTests
     }
 
     [Fact]
+    public void A_step_that_draws_again_gets_the_same_batch_and_journals_nothing()
+    {
+        var h = new Harness(new ReplayBufferOptions(Capacity: 100, DrawOrder: DrawOrder.Uniform, Seed: 5));
+        h.Send(new StoreResponses(Responses(1, 20)));
+        var first = Assert.IsType<CompensationDrawn>(h.Send(new DrawCompensationBatch(6, 0, Step: 2)));
+        var journaled = h.Journal.Count;
+        h.Send(new StoreResponses(Responses(2, 10)));
+        // The re-run of step 2 (after a resume from an earlier checkpoint): same ids, no new event.
+        var again = Assert.IsType<CompensationDrawn>(h.State.Process(new DrawCompensationBatch(6, 0, Step: 2)).Reply);
+        Assert.Equal(first.Responses.Select(r => r.Id), again.Responses.Select(r => r.Id));
+        Assert.Empty(h.State.Process(new DrawCompensationBatch(6, 0, Step: 2)).Events);
+        Assert.Equal(journaled + 1, h.Journal.Count);   // only the store
+        // The memory survives a snapshot, and is bounded.
+        var restored = ReplayBufferState.FromSnapshot(h.State.Options, h.State.ToSnapshot());
+        Assert.Equal(first.Responses.Select(r => r.Id), Assert.IsType<CompensationDrawn>(restored.Process(new DrawCompensationBatch(6, 0, 2)).Reply).Responses.Select(r => r.Id));
+        for (var step = 3; step < 3 + ReplayBufferState.RedrawWindow + 2; step++)
+        {
+            h.Send(new StoreResponses(Responses(step + 100, 2)));
+            h.Send(new DrawCompensationBatch(1, 0, step));
+        }
+        Assert.Equal(ReplayBufferState.RedrawWindow, h.State.RecentDraws.Count);
+        Assert.DoesNotContain(2L, h.State.RecentDraws.Keys);
+    }
+
+    [Fact]
     public void Compensation_batch_recomputes_group_advantages_inside_the_draw()
     {
         Response R(string id, string prompt, bool correct) => Gen.Response(id, prompt, 0, 4, correct);

@@ -79,7 +79,7 @@ public sealed class RunRecorder : IRunReporter
     {
         _baseline = evaluation;
         WriteAtomically(Path.Combine(_runDir, BaselineFile), JsonSerializer.Serialize(evaluation, Indented));
-        _out.WriteLine($"warm start (held-out, {evaluation.Prompts} prompts): accuracy {evaluation.Accuracy:P1}, mean length {evaluation.MeanLength:F1} tokens, tool calls {evaluation.ToolCalls:F2}");
+        _out.WriteLine($"warm start (held-out, {evaluation.Responses} responses): accuracy {evaluation.Accuracy:P1}, mean length {evaluation.MeanLength:F1} tokens, tool calls {evaluation.ToolCalls:F2}");
     }
 
     /// <inheritdoc />

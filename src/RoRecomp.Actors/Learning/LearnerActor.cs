@@ -201,11 +201,14 @@ public sealed class LearnerActor : ReceiveActor
 
     private PolicyEvaluated Evaluate(long step)
     {
-        var count = (int)Math.Min(_context.Settings.Run.EvalSize, _task.DistinctPrompts(Split.Test));
+        // eval-size responses: every held-out prompt (up to eval-size) with as many samples each as that takes.
+        var size = _context.Settings.Run.EvalSize;
+        var count = (int)Math.Min(size, _task.DistinctPrompts(Split.Test));
+        var samples = (size + count - 1) / count;
         var prompts = _task.Prompts(Split.Test, 0, count).ToList();
         // The same seed at every evaluation: differences between evaluations come from the policy, not the draw.
-        var r = SftRunner.Evaluate(_model!, _task, prompts, _context.Settings.Sampling.MaxNewTokens, (_context.Settings.Run.Seed * 1_000_003L) + 7);
-        return new PolicyEvaluated(step, r.Accuracy, r.MeanLength, r.ToolCalls, r.FormatValid, count);
+        var r = SftRunner.Evaluate(_model!, _task, prompts, _context.Settings.Sampling.MaxNewTokens, (_context.Settings.Run.Seed * 1_000_003L) + 7, samples);
+        return new PolicyEvaluated(step, r.Accuracy, r.MeanLength, r.ToolCalls, r.FormatValid, count * samples);
     }
 
     private PolicySnapshot Snapshot()

@@ -41,5 +41,5 @@ public sealed record PolicySnapshot(long Version, byte[] Weights) : IRoRecompMes
 /// <summary>Evaluate the current policy on the held-out split (after step <paramref name="Step"/>).</summary>
 public sealed record EvaluatePolicy(long Step) : IRoRecompMessage;
 
-/// <summary>Held-out figures after step <paramref name="Step"/>: one sampled response per prompt.</summary>
-public sealed record PolicyEvaluated(long Step, double Accuracy, double MeanLength, double ToolCalls, double FormatValid, int Prompts) : IRoRecompMessage;
+/// <summary>Held-out figures after step <paramref name="Step"/>: eval-size sampled responses over the held-out prompts.</summary>
+public sealed record PolicyEvaluated(long Step, double Accuracy, double MeanLength, double ToolCalls, double FormatValid, int Responses) : IRoRecompMessage;

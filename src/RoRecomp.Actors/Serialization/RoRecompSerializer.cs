@@ -125,7 +125,15 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             case CompensationDrawn m: w.Responses(m.Responses); w.Int(m.EvictedStale); break;
             case NotEnoughBuffered m: w.Int(m.Available); w.Int(m.Requested); w.Int(m.EvictedStale); break;
             case StaleEvicted m: w.Int(m.Count); break;
-            case ReplayBufferSnapshot s: w.Responses(s.Entries); w.Long(s.DrawCount); w.Strings(s.RecentlySeenIds); break;
+            case ReplayBufferSnapshot s:
+                w.Responses(s.Entries); w.Long(s.DrawCount); w.Strings(s.RecentlySeenIds);
+                w.Int(s.RecentDraws.IsDefault ? 0 : s.RecentDraws.Length);
+                foreach (var d in s.RecentDraws.IsDefault ? [] : s.RecentDraws)
+                {
+                    w.Long(d.Step);
+                    w.Responses(d.Responses);
+                }
+                break;
             case GetBufferStats: break;
             case BufferStats m: w.Int(m.Count); w.Strings(m.Ids); w.Long(m.LastSequenceNr); break;
             case CheckpointCommitted e: w.Checkpoint(e.Checkpoint); break;
@@ -158,7 +166,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             case FetchPolicy m: w.Long(m.MinVersion); break;
             case PolicySnapshot m: w.Long(m.Version); w.Array(ImmutableCollectionsMarshal.AsImmutableArray(m.Weights)); break;
             case EvaluatePolicy m: w.Long(m.Step); break;
-            case PolicyEvaluated m: w.Long(m.Step); w.Double(m.Accuracy); w.Double(m.MeanLength); w.Double(m.ToolCalls); w.Double(m.FormatValid); w.Int(m.Prompts); break;
+            case PolicyEvaluated m: w.Long(m.Step); w.Double(m.Accuracy); w.Double(m.MeanLength); w.Double(m.ToolCalls); w.Double(m.FormatValid); w.Int(m.Responses); break;
             default: throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {obj.GetType().FullName}", nameof(obj));
         }
         return w.ToArray();
@@ -184,7 +192,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             DrawnManifest => new CompensationDrawn(r.Responses(), r.Int()),
             NotEnoughManifest => new NotEnoughBuffered(r.Int(), r.Int(), r.Int()),
             StaleEvictedManifest => new StaleEvicted(r.Int()),
-            SnapshotManifest => new ReplayBufferSnapshot(r.Responses(), r.Long(), r.Strings()),
+            SnapshotManifest => new ReplayBufferSnapshot(r.Responses(), r.Long(), r.Strings(), r.AtEnd ? [] : r.DrawRecords()),
             GetStatsManifest => GetBufferStats.Instance,
             StatsManifest => new BufferStats(r.Int(), r.Strings(), r.Long()),
             CheckpointCommittedManifest => new CheckpointCommitted(r.Checkpoint()),
@@ -444,6 +452,15 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         }
 
         public string? NullableString() => Bool() ? String() : null;
+
+        public ImmutableArray<DrawRecord> DrawRecords()
+        {
+            var n = Count();
+            var b = ImmutableArray.CreateBuilder<DrawRecord>(n);
+            for (var i = 0; i < n; i++)
+                b.Add(new DrawRecord(Long(), Responses()));
+            return b.MoveToImmutable();
+        }
 
         public RunCheckpoint Checkpoint() => new(Long(), Long(), Long(), String());
 

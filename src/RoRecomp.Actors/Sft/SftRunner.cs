@@ -108,10 +108,13 @@ public static class SftRunner
         return summary;
     }
 
-    /// <summary>Sampled (temperature 1) held-out accuracy, mean response length in tokens, tool calls and format validity.</summary>
-    public static EvalResult Evaluate(PolicyTransformer model, IRlTask task, IReadOnlyList<TaskPrompt> prompts, int maxResponseTokens, long seed)
+    /// <summary>
+    /// Sampled (temperature 1) held-out accuracy, mean response length in tokens, tool calls and format validity, over
+    /// <paramref name="samplesPerPrompt"/> responses per prompt (more samples when the held-out split is small).
+    /// </summary>
+    public static EvalResult Evaluate(PolicyTransformer model, IRlTask task, IReadOnlyList<TaskPrompt> prompts, int maxResponseTokens, long seed, int samplesPerPrompt = 1)
     {
-        var episodes = EpisodeRunner.Run(model, EpisodeRunner.TokenizerFor(task), task, prompts, 1, maxResponseTokens, 1.0, 1.0, 0, seed);
+        var episodes = EpisodeRunner.Run(model, EpisodeRunner.TokenizerFor(task), task, prompts, samplesPerPrompt, maxResponseTokens, 1.0, 1.0, 0, seed);
         return new EvalResult(
             episodes.Average(e => e.Verdict.Correct ? 1.0 : 0.0),
             episodes.Average(e => (double)e.Tokens.Length),

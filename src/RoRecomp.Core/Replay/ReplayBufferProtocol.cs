@@ -87,5 +87,8 @@ public sealed record StaleEvicted(int Count) : IReplayBufferReply;
 /// <summary>The outcome of processing a command: the events to persist (in order), and the reply once they are.</summary>
 public sealed record ReplayBufferDecision(ImmutableArray<IReplayBufferEvent> Events, IReplayBufferReply Reply);
 
-/// <summary>The snapshot shape: entries oldest first, plus the counters that future decisions depend on.</summary>
-public sealed record ReplayBufferSnapshot(ImmutableArray<Response> Entries, long DrawCount, ImmutableArray<string> RecentlySeenIds);
+/// <summary>The snapshot shape: entries oldest first, plus what future decisions depend on (draw counter, recently seen ids, recent draws).</summary>
+public sealed record ReplayBufferSnapshot(ImmutableArray<Response> Entries, long DrawCount, ImmutableArray<string> RecentlySeenIds, ImmutableArray<DrawRecord> RecentDraws = default);
+
+/// <summary>The responses drawn at <paramref name="Step"/> (kept so that a re-run step draws the same batch).</summary>
+public sealed record DrawRecord(long Step, ImmutableArray<Response> Responses);

@@ -11,12 +11,18 @@ namespace RoRecomp.Core.Replay;
 /// <para>
 /// Idempotency: a store of an id that is held, or was held and left (drawn or evicted) within the last
 /// <see cref="SeenWindow"/> ids, is ignored, so a retried <see cref="StoreResponses"/> never duplicates an entry.
+/// A draw for a step that already drew (within the last <see cref="RedrawWindow"/> drawing steps) returns the same
+/// responses and journals nothing, so a step re-run after a crash (a resume from an earlier checkpoint) trains on the
+/// compensation batch it had the first time, and the resumed run matches the uninterrupted one.
 /// </para>
 /// </summary>
 public sealed record ReplayBufferState
 {
     /// <summary>How many ids that left the buffer are remembered for idempotent stores.</summary>
     public const int SeenWindow = 65536;
+
+    /// <summary>How many recent draws (by step) are remembered for idempotent re-draws.</summary>
+    public const int RedrawWindow = 32;
 
     private ReplayBufferState(ReplayBufferOptions options) => Options = options.Validate();
 
@@ -45,6 +51,9 @@ public sealed record ReplayBufferState
     /// <summary>How many compensation batches were drawn (seeds uniform draws).</summary>
     public long DrawCount { get; private init; }
 
+    /// <summary>The responses drawn at each recent step (at most <see cref="RedrawWindow"/> steps).</summary>
+    public ImmutableSortedDictionary<long, ImmutableArray<Response>> RecentDraws { get; private init; } = ImmutableSortedDictionary<long, ImmutableArray<Response>>.Empty;
+
     /// <summary>Number of entries held.</summary>
     public int Count => BySequence.Count;
 
@@ -69,7 +78,7 @@ public sealed record ReplayBufferState
     public ReplayBufferState Apply(IReplayBufferEvent @event) => @event switch
     {
         ResponsesStored stored => ApplyStored(stored),
-        ResponsesDrawn drawn => Remove(drawn.Ids) with { DrawCount = DrawCount + 1 },
+        ResponsesDrawn drawn => Remove(drawn.Ids) with { DrawCount = DrawCount + 1, RecentDraws = Remember(drawn) },
         ResponsesEvicted evicted => Remove(evicted.Ids),
         _ => throw new ArgumentException($"unknown replay-buffer event {@event.GetType().Name}", nameof(@event)),
     };
@@ -78,12 +87,14 @@ public sealed record ReplayBufferState
     public ReplayBufferState ApplyAll(IEnumerable<IReplayBufferEvent> events) => events.Aggregate(this, (s, e) => s.Apply(e));
 
     /// <summary>The snapshot of this state.</summary>
-    public ReplayBufferSnapshot ToSnapshot() => new([.. Entries], DrawCount, [.. Departed]);
+    public ReplayBufferSnapshot ToSnapshot() =>
+        new([.. Entries], DrawCount, [.. Departed], [.. RecentDraws.Select(kv => new DrawRecord(kv.Key, kv.Value))]);
 
     /// <summary>Restores a state from a snapshot; it behaves exactly as the state that was snapshotted.</summary>
     public static ReplayBufferState FromSnapshot(ReplayBufferOptions options, ReplayBufferSnapshot snapshot)
     {
-        var state = Empty(options).ApplyStored(new ResponsesStored(snapshot.Entries)) with { DrawCount = snapshot.DrawCount };
+        var draws = (snapshot.RecentDraws.IsDefault ? [] : snapshot.RecentDraws).ToImmutableSortedDictionary(d => d.Step, d => d.Responses);
+        var state = Empty(options).ApplyStored(new ResponsesStored(snapshot.Entries)) with { DrawCount = snapshot.DrawCount, RecentDraws = draws };
         return state.Depart(snapshot.RecentlySeenIds);
     }
 
@@ -118,6 +129,7 @@ public sealed record ReplayBufferState
     private ReplayBufferDecision DecideDraw(DrawCompensationBatch draw)
     {
         if (draw.Size < 1) throw new ArgumentException($"compensation batch size = {draw.Size}: must be >= 1", nameof(draw));
+        if (RecentDraws.TryGetValue(draw.Step, out var again)) return new ReplayBufferDecision([], new CompensationDrawn(again, 0));
         var events = ImmutableArray.CreateBuilder<IReplayBufferEvent>();
         var state = this;
         if (DecideEvict(draw.CurrentPolicyVersion) is { } evicted)
@@ -149,6 +161,14 @@ public sealed record ReplayBufferState
         }
         events.Add(new ResponsesDrawn([.. chosen.Select(r => r.Id)], draw.Step));
         return new ReplayBufferDecision(events.ToImmutable(), new CompensationDrawn([.. chosen], evictedCount));
+    }
+
+    private ImmutableSortedDictionary<long, ImmutableArray<Response>> Remember(ResponsesDrawn drawn)
+    {
+        var responses = drawn.Ids.Where(SequenceById.ContainsKey).Select(id => BySequence[SequenceById[id]]).ToImmutableArray();
+        var draws = RecentDraws.SetItem(drawn.Step, responses);
+        while (draws.Count > RedrawWindow) draws = draws.Remove(draws.Keys.First());
+        return draws;
     }
 
     private ReplayBufferState ApplyStored(ResponsesStored stored)

@@ -1,9 +1,16 @@
 using System.Collections.Immutable;
 using Akka.Serialization;
+using RoRecomp.Actors.Coordination;
+using RoRecomp.Actors.Learning;
+using RoRecomp.Actors.Recomposition;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Serialization;
+using RoRecomp.Actors.Verification;
+using RoRecomp.Core.Coordination;
+using RoRecomp.Core.Metrics;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
+using RoRecomp.Core.Training;
 
 namespace RoRecomp.Actors.Tests.Serialization;
 
@@ -43,7 +50,32 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
         new ReplayBufferSnapshot([MakeResponse("d/0")], 3, ["x", "y"]),
         GetBufferStats.Instance,
         new BufferStats(2, ["x", "y"], 41),
+        new CheckpointCommitted(new RunCheckpoint(20, 640, 20, "/runs/a/checkpoints/step-000020")),
+        new RequestWork("sampler-0"),
+        new LeaseGranted(new WorkLease("s000003-l001", 3, 2, [8, 9, 10], 8, 1234567890123)),
+        new LeaseCompleted("s000003-l001", 3),
+        new StepTrained(Metrics, Learner, "/c/step-000010"),
+        new StepTrained(Metrics, Learner, null),
+        new RunFailed("learner failed"),
+        GetRunStatus.Instance,
+        new RunStatus(3, 3, 96, 1, 2, 0, [new RunCheckpoint(2, 64, 2, "p")]),
+        new StepOpened(4, 3, ["train-000001", "train-000002"]),
+        new VerifyRollouts("s000004-l000", 4, [new RolloutGroup("train-000042", 7, [MakeResponse("g/0"), MakeResponse("g/1", withMask: true)])]),
+        new RolloutsScored("s000004-l000", 4, [new RolloutGroup("train-000042", 7, [MakeResponse("g/0")]), new RolloutGroup("p", 7, [])]),
+        new LoadPolicy([new RunCheckpoint(2, 64, 2, "p2"), new RunCheckpoint(1, 32, 1, "p1")], "/warm/sft", 60),
+        new PolicyLoaded(null, 0, []),
+        new PolicyLoaded(new RunCheckpoint(2, 64, 2, "p2"), 2, ["p3: corrupt"]),
+        new TrainOnStep(new TrainingBatch(BatchKind.Priority, [new TrainSample(MakeResponse("t/0"), 0.75), new TrainSample(MakeResponse("t/1"), -1.5)]), Metrics),
+        new TrainOnStep(new TrainingBatch(BatchKind.Compensation, [], 0.5), Metrics),
+        new FetchPolicy(4),
+        new PolicySnapshot(4, [1, 2, 3, 255]),
+        new EvaluatePolicy(10),
+        new PolicyEvaluated(10, 0.84, 31.5, 0.25, 1.0, 512),
     ];
+
+    private static readonly StepMetrics Metrics = new(3, 2, 256, 0.8, 40.5, 38.25, 0.5, 0.99, 128, 96, 100, 28, 1024);
+
+    private static readonly LearnerMetrics Learner = new(0.1, 0.9, 0.02, 0.001, 1.5, 1e-4, -0.05, 1.0, 1.25);
 
     [Theory]
     [MemberData(nameof(Messages))]

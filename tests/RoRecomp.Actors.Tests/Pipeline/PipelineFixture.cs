@@ -1,0 +1,53 @@
+using System.Text.Json;
+using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Pipeline;
+using RoRecomp.Actors.Rollouts;
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Runtime;
+using RoRecomp.Model.Transformer;
+using RoRecomp.Tasks;
+
+namespace RoRecomp.Actors.Tests.Pipeline;
+
+/// <summary>Small, fast pipeline settings and a randomly initialised micro policy saved as a warm-start checkpoint.</summary>
+internal static class PipelineFixture
+{
+    /// <summary>A 2-layer, width-32 policy: samples and trains in milliseconds.</summary>
+    public static TransformerConfig MicroModel(int vocab) => new(vocab, 32, 64, 2, 2, 1, 160);
+
+    /// <summary>Settings overrides of a short run (4 prompts x 4 samples, short responses, frequent checkpoints).</summary>
+    public static List<string> Sets(string runDir, string warmStart, params string[] more) =>
+    [
+        $"run.run-dir={runDir}",
+        "run.prompts-per-step=4",
+        "run.samples-per-prompt=4",
+        "run.lease-size=2",
+        "run.eval-every=2",
+        "run.eval-size=8",
+        "sampling.max-new-tokens=24",
+        "compensation.batch-size=6",
+        "checkpoint.every=2",
+        "policy-loss.lr=1e-3",
+        $"model.checkpoint={warmStart}",
+        .. more,
+    ];
+
+    /// <summary>Saves a seeded random micro policy for <paramref name="task"/> into <paramref name="dir"/> and returns the checkpoint directory.</summary>
+    public static string WarmStart(string dir, string task = "thinking", int seed = 1)
+    {
+        TorchRuntime.EnsureLoaded();
+        var t = TaskRegistry.Create(task, new TaskSettings(Seed: seed));
+        var config = MicroModel(EpisodeRunner.TokenizerFor(t).VocabSize);
+        TorchSharp.torch.manual_seed(seed);
+        using var model = new PolicyTransformer(config);
+        return new CheckpointStore(dir, keepLast: 1).Save(0, 0, model.state_dict(), [], JsonSerializer.Serialize(config), RngState.Capture(),
+            new Dictionary<string, string> { ["task"] = task, ["kind"] = "test" });
+    }
+
+    /// <summary>A pipeline context over <see cref="Sets"/>.</summary>
+    public static PipelineContext Context(string runDir, string warmStart, long totalSteps = 4, params string[] more)
+    {
+        var settings = SettingsLoader.Load(null, Sets(runDir, warmStart, more));
+        return new PipelineContext(settings, totalSteps, warmStart, PipelineContext.ReadModelConfig(warmStart));
+    }
+}
