@@ -11,6 +11,9 @@ public static class PipelineHocon
     /// <summary>The dispatcher definition, and Akka's own log at WARNING (the run has its own progress display).</summary>
     public static Config Config { get; } = ConfigurationFactory.ParseString($$"""
         akka.loglevel = WARNING
+        # Akka 1.5.73's proxy logs "failed to find ... after 30 seconds" within a second of start-up while the
+        # singleton is still coming up: noise, so off (a run that waits for a singleton says so in its progress).
+        akka.cluster.singleton-proxy.log-singleton-identification-failure = off
         {{ComputeDispatcher}} {
           type = PinnedDispatcher
         }

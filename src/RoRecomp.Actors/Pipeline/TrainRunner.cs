@@ -99,7 +99,7 @@ public static class TrainRunner
             var line = string.Create(CultureInfo.InvariantCulture, $"sft {step}/{total} loss {loss:F3}");
             if (eval is not null) line += string.Create(CultureInfo.InvariantCulture, $" | eval acc {eval.Accuracy:P1} len {eval.MeanLength:F1}");
             if (interactive) output.Write("\r" + line.PadRight(100));
-            else if (eval is not null) output.WriteLine(line);
+            else if (eval is not null || step % 25 == 0) output.WriteLine(line);
             if (interactive && eval is not null) output.WriteLine();
         });
         output.WriteLine($"warm start done: {summary.Steps} steps in {summary.WallSeconds:F0} s, held-out accuracy {summary.EvalAccuracy:P1}, mean length {summary.EvalMeanLength:F1}");
