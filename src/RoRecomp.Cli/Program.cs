@@ -9,6 +9,7 @@ public static class Program
     private static readonly SortedDictionary<string, (string Help, Func<string[], int> Run)> Commands = new(StringComparer.Ordinal)
     {
         ["bench"] = ("benchmarks of the DESIGN.md §4 targets (bench buffer, ...)", BenchCommand.Run),
+        ["node"] = ("join a running cluster as a sampler/verifier/buffer node (the learner runs `train --cluster`)", NodeCommand.Run),
         ["sft"] = ("supervised warm start on a task's traces (writes the checkpoint train starts from)", SftCommand.Run),
         ["train"] = ("the main job: RLVR with RoRecomp on the actor pipeline (warm start first if needed)", TrainCommand.Run),
     };

@@ -144,8 +144,8 @@ public static class SettingsLoader
                 r.OneOf("persistence.provider", providers), r.String("persistence.connection-string"), r.String("persistence.sqlite-path")),
             new CheckpointSettings(r.Int("checkpoint.every", 0), r.Int("checkpoint.keep-last", 1)),
             new ClusterSettings(
-                r.StringList("cluster.roles"), r.String("cluster.hostname", nonEmpty: true), r.Int("cluster.port", 0, 65535),
-                r.StringList("cluster.seed-nodes")));
+                r.Roles("cluster.roles"), r.String("cluster.hostname", nonEmpty: true), r.Int("cluster.port", 0, 65535),
+                r.StringList("cluster.seed-nodes"), r.Int("cluster.stable-after", 1), r.Int("cluster.weights-port", 0, 65535)));
     }
 
     /// <summary>Rejects any <c>rorecomp.*</c> key of <paramref name="layer"/> that reference.conf does not define.</summary>
@@ -299,6 +299,18 @@ public static class SettingsLoader
                 || v < min || (exclusiveMin && v <= min) || v > max)
                 throw Bad(key, raw, "a number " + range);
             return v;
+        }
+
+        public ImmutableArray<string> Roles(string key)
+        {
+            var roles = StringList(key);
+            foreach (var role in roles)
+            {
+                if (!ClusterSettings.KnownRoles.Contains(role))
+                    throw new SettingsException($"rorecomp.{key} has unknown role '{role}': roles are {string.Join(", ", ClusterSettings.KnownRoles)}");
+            }
+            if (roles.IsEmpty) throw new SettingsException($"rorecomp.{key} is empty: give a node at least one of {string.Join(", ", ClusterSettings.KnownRoles)}");
+            return roles;
         }
 
         public ImmutableArray<string> StringList(string key)

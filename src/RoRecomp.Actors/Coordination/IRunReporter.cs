@@ -36,6 +36,9 @@ public interface IRunReporter
     /// <summary>A step is trained (and its checkpoint, if any, committed).</summary>
     void StepCompleted(StepRecord record);
 
+    /// <summary>Something the user should know while the run goes on (a sampler joined or left, the run waits for samplers).</summary>
+    void Notice(string message);
+
     /// <summary>Every step is done.</summary>
     void Finished();
 

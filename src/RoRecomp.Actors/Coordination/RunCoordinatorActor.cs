@@ -58,11 +58,20 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
         Recover<CheckpointCommitted>(e => _state = _state.Apply(e));
 
         Command<PolicyLoaded>(Loaded);
-        Command<RequestWork>(_ =>
+        Command<RequestWork>(m =>
         {
             if (!_idle.Contains(Sender)) _idle.Add(Sender);
-            if (_watched.Add(Sender)) Context.Watch(Sender);
+            if (_watched.Add(Sender))
+            {
+                Context.Watch(Sender);
+                _reporter.Notice($"sampler joined: {m.SamplerId} ({_watched.Count} now)");
+            }
             Dispatch();
+        });
+        Command<CheckSamplers>(_ =>
+        {
+            if (_loaded && !_done && _watched.Count == 0 && _queue.Count > 0)
+                _reporter.Notice("waiting for samplers: none has joined yet (start one: rorecomp node --roles sampler,verifier --seed <this node's address>)");
         });
         Command<LeaseCompleted>(m =>
         {
@@ -79,7 +88,7 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<Terminated>(t =>
         {
             _idle.Remove(t.ActorRef);
-            _watched.Remove(t.ActorRef);
+            if (_watched.Remove(t.ActorRef)) _reporter.Notice($"sampler left: {t.ActorRef.Path} ({_watched.Count} now)");
             foreach (var (id, o) in _outstanding.Where(kv => kv.Value.Sampler.Equals(t.ActorRef)).ToList())
             {
                 _log.Warning("Sampler {0} stopped holding lease {1}: re-issuing it", t.ActorRef.Path, id);
@@ -111,6 +120,13 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     /// <summary>Props of the coordinator.</summary>
     public static Props Props(PipelineContext context, IRunReporter reporter, IActorRef recomposer, IActorRef learner) =>
         Akka.Actor.Props.Create(() => new RunCoordinatorActor(context, reporter, recomposer, learner));
+
+    /// <inheritdoc />
+    protected override void PreStart()
+    {
+        base.PreStart();
+        Timers.StartPeriodicTimer("check-samplers", CheckSamplers.Instance, TimeSpan.FromSeconds(10));
+    }
 
     /// <inheritdoc />
     protected override void OnReplaySuccess()
@@ -230,9 +246,14 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
             var attempt = ++_attempts;
             _outstanding[lease.LeaseId] = (lease, sampler, attempt);
             Timers.StartSingleTimer(lease.LeaseId, new LeaseTimedOut(lease.LeaseId, attempt), TimeSpan.FromSeconds(_context.Settings.Run.LeaseTimeoutSeconds));
-            sampler.Tell(new LeaseGranted(lease));
+            sampler.Tell(new LeaseGranted(lease, _context.Settings.Run.Task));
         }
     }
 
     private sealed record LeaseTimedOut(string LeaseId, int Attempt);
+
+    private sealed record CheckSamplers
+    {
+        public static readonly CheckSamplers Instance = new();
+    }
 }

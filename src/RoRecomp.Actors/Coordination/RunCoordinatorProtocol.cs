@@ -17,8 +17,8 @@ namespace RoRecomp.Actors.Coordination;
 /// <summary>A sampler asks for work; the coordinator answers with <see cref="LeaseGranted"/> as soon as a lease is free.</summary>
 public sealed record RequestWork(string SamplerId) : IRoRecompMessage;
 
-/// <summary>A lease for the sampler that asked.</summary>
-public sealed record LeaseGranted(WorkLease Lease) : IRoRecompMessage;
+/// <summary>A lease for the sampler that asked; <paramref name="Task"/> names the run's task (a sampler configured for another refuses).</summary>
+public sealed record LeaseGranted(WorkLease Lease, string Task) : IRoRecompMessage;
 
 /// <summary>The recomposer received every group of a lease (the first time); the coordinator stops its timeout.</summary>
 public sealed record LeaseCompleted(string LeaseId, long Step) : IRoRecompMessage;

@@ -137,6 +137,13 @@ public sealed class RunRecorder : IRunReporter
     }
 
     /// <inheritdoc />
+    public void Notice(string message)
+    {
+        if (_interactive) _out.WriteLine();
+        _out.WriteLine(message);
+    }
+
+    /// <inheritdoc />
     public void Finished()
     {
         if (_interactive) _out.WriteLine();

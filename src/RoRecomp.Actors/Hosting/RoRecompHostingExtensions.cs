@@ -3,6 +3,8 @@ using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Akka.Actor;
+using Akka.Cluster.Routing;
+using Akka.Routing;
 using RoRecomp.Actors.Configuration;
 using RoRecomp.Actors.Coordination;
 using RoRecomp.Actors.Learning;
@@ -18,13 +20,19 @@ namespace RoRecomp.Actors.Hosting;
 /// <summary>ActorRegistry key of the replay buffer singleton proxy (<c>registry.Get&lt;ReplayBufferKey&gt;()</c>).</summary>
 public sealed class ReplayBufferKey;
 
-/// <summary>ActorRegistry key of the run coordinator.</summary>
+/// <summary>ActorRegistry key of the run coordinator singleton proxy.</summary>
 public sealed class RunCoordinatorKey;
 
-/// <summary>ActorRegistry key of the learner.</summary>
+/// <summary>ActorRegistry key of the learner singleton proxy.</summary>
 public sealed class LearnerKey;
 
-/// <summary>Akka.Hosting wiring of a RoRecomp node: remoting, cluster (self-join when no seeds), persistence, serializer, singletons.</summary>
+/// <summary>ActorRegistry key of the recomposer singleton proxy.</summary>
+public sealed class RecomposerKey;
+
+/// <summary>
+/// Akka.Hosting wiring of a RoRecomp node by its roles (<c>rorecomp.cluster.roles</c>): remoting, cluster (self-join when
+/// no seeds, keep-oldest split-brain resolver), persistence, serializer, and the actors of each role.
+/// </summary>
 public static class RoRecompHostingExtensions
 {
     /// <summary>Singleton name and persistence id of the replay buffer.</summary>
@@ -33,26 +41,40 @@ public static class RoRecompHostingExtensions
     /// <summary>Cluster role that hosts the replay buffer singleton.</summary>
     public const string BufferRole = "buffer";
 
+    /// <summary>Cluster role that hosts the run coordinator, recomposer and learner singletons.</summary>
+    public const string LearnerRole = "learner";
+
+    /// <summary>Cluster role of sampler nodes.</summary>
+    public const string SamplerRole = "sampler";
+
+    /// <summary>Cluster role of verifier nodes (a verifier actor at <c>/user/verifier</c>).</summary>
+    public const string VerifierRole = "verifier";
+
     /// <summary>
-    /// Adds the RoRecomp actors to an Akka.Hosting builder. Even a single node runs the cluster code paths: with no
-    /// <c>rorecomp.cluster.seed-nodes</c> it joins itself. The replay buffer runs as a cluster singleton on role
-    /// <see cref="BufferRole"/>; its proxy is registered under <see cref="ReplayBufferKey"/>.
+    /// Adds remoting, clustering and the replay buffer singleton (on role <see cref="BufferRole"/>; a proxy elsewhere,
+    /// registered under <see cref="ReplayBufferKey"/>). Even a single node runs the cluster code paths: with no
+    /// <c>rorecomp.cluster.seed-nodes</c> it joins itself. Remoting binds to <c>rorecomp.cluster.hostname</c>
+    /// (127.0.0.1 unless configured) and refuses frames over 8 MiB: policy weights travel beside it (WeightServer).
     /// </summary>
     /// <param name="builder">The Akka.Hosting builder.</param>
     /// <param name="settings">Loaded settings (<see cref="SettingsLoader"/>).</param>
     /// <param name="persistenceHocon">Journal/snapshot HOCON, from <see cref="Persistence.PersistenceHocon.Prepare"/>.</param>
     public static AkkaConfigurationBuilder AddRoRecompActors(this AkkaConfigurationBuilder builder, RoRecompSettings settings, Config persistenceHocon)
     {
+        var c = settings.Cluster;
         builder
-            .AddHocon(persistenceHocon.WithFallback(SerializationHocon.Config).WithFallback(PipelineHocon.Config), HoconAddMode.Prepend)
-            .WithRemoting(new RemoteOptions { HostName = settings.Cluster.Hostname, Port = settings.Cluster.Port })
-            .WithClustering(new ClusterOptions { Roles = [.. settings.Cluster.Roles], SeedNodes = [.. settings.Cluster.SeedNodes] })
-            .WithSingleton<ReplayBufferKey>(
-                ReplayBufferName,
-                ReplayBufferActor.Props(ReplayBufferName, SettingsMapping.ReplayBuffer(settings), settings.Buffer.SnapshotEvery),
-                new ClusterSingletonOptions { Role = BufferRole },
-                createProxyToo: true);
-        if (settings.Cluster.SeedNodes.IsEmpty)
+            .AddHocon(persistenceHocon.WithFallback(SerializationHocon.Config).WithFallback(PipelineHocon.Cluster(c.StableAfterSeconds)), HoconAddMode.Prepend)
+            .WithRemoting(new RemoteOptions { HostName = c.Hostname, Port = c.Port, MaxFrameSize = 8 * 1024 * 1024 })
+            .WithClustering(new ClusterOptions
+            {
+                Roles = [.. c.Roles],
+                SeedNodes = [.. c.SeedNodes],
+                // The side that keeps the oldest learner-role node (the seed that runs the run) survives a partition.
+                SplitBrainResolver = new Akka.Cluster.Hosting.SBR.KeepOldestOption { DownIfAlone = false, Role = LearnerRole },
+            });
+        Singleton<ReplayBufferKey>(builder, settings, ReplayBufferName, BufferRole,
+            (_, _) => ReplayBufferActor.Props(ReplayBufferName, SettingsMapping.ReplayBuffer(settings), settings.Buffer.SnapshotEvery));
+        if (c.SeedNodes.IsEmpty)
         {
             builder.AddStartup((system, _) =>
             {
@@ -64,24 +86,42 @@ public static class RoRecompHostingExtensions
     }
 
     /// <summary>
-    /// Adds the training pipeline of one node (after <see cref="AddRoRecompActors"/>): the learner, the recomposer, the run
-    /// coordinator (persistent), a verifier and <c>sampling.samplers</c> samplers. The learner pulls compensation
-    /// batches from the replay buffer singleton's proxy; everything else talks by messages, so the same actors run on a
-    /// cluster. <paramref name="reporter"/> receives the coordinator's progress.
+    /// Adds the training pipeline by role (after <see cref="AddRoRecompActors"/>): on <see cref="LearnerRole"/> the
+    /// learner, recomposer and run coordinator (persistent) as cluster singletons, reporting to
+    /// <paramref name="reporter"/>; proxies to them on other nodes. On <see cref="VerifierRole"/> a verifier at
+    /// <c>/user/verifier</c>; on <see cref="SamplerRole"/> <c>sampling.samplers</c> samplers that send to the verifiers
+    /// of the cluster (a round-robin cluster router group, this node's own verifier included).
     /// </summary>
-    public static AkkaConfigurationBuilder AddRoRecompPipeline(this AkkaConfigurationBuilder builder, PipelineContext context, IRunReporter reporter)
+    public static AkkaConfigurationBuilder AddRoRecompPipeline(this AkkaConfigurationBuilder builder, PipelineContext context, IRunReporter? reporter)
     {
+        var s = context.Settings;
+        if (s.Cluster.Has(LearnerRole) && reporter is null)
+            throw new ArgumentException("a node with the learner role runs the run coordinator and needs a reporter (run it with `train`)", nameof(reporter));
+        Singleton<LearnerKey>(builder, s, "learner", LearnerRole, (_, r) => LearnerActor.Props(context, r.Get<ReplayBufferKey>()));
+        Singleton<RecomposerKey>(builder, s, "recomposer", LearnerRole, (_, r) => RecomposerActor.Props(context, r.Get<ReplayBufferKey>(), r.Get<LearnerKey>()));
+        Singleton<RunCoordinatorKey>(builder, s, RunCoordinatorActor.Id, LearnerRole,
+            (_, r) => RunCoordinatorActor.Props(context, reporter!, r.Get<RecomposerKey>(), r.Get<LearnerKey>()));
         return builder.WithActors((system, registry) =>
         {
-            var buffer = registry.Get<ReplayBufferKey>();
-            var learner = system.ActorOf(LearnerActor.Props(context, buffer), "learner");
-            var recomposer = system.ActorOf(RecomposerActor.Props(context, buffer, learner), "recomposer");
-            var coordinator = system.ActorOf(RunCoordinatorActor.Props(context, reporter, recomposer, learner), RunCoordinatorActor.Id);
-            var verifier = system.ActorOf(VerifierActor.Props(context, recomposer), "verifier");
-            for (var i = 0; i < context.Settings.Sampling.Samplers; i++)
-                system.ActorOf(SamplerActor.Props(context, $"sampler-{i}", coordinator, learner, verifier), $"sampler-{i}");
-            registry.Register<RunCoordinatorKey>(coordinator);
-            registry.Register<LearnerKey>(learner);
+            if (s.Cluster.Has(VerifierRole)) system.ActorOf(VerifierActor.Props(context, registry.Get<RecomposerKey>()), "verifier");
+            if (!s.Cluster.Has(SamplerRole)) return;
+            var verifiers = system.ActorOf(
+                Props.Empty.WithRouter(new ClusterRouterGroup(
+                    new RoundRobinGroup(["/user/verifier"]),
+                    new ClusterRouterGroupSettings(1000, ["/user/verifier"], allowLocalRoutees: true, useRole: VerifierRole))),
+                "verifiers");
+            var coordinator = registry.Get<RunCoordinatorKey>();
+            var learner = registry.Get<LearnerKey>();
+            var node = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
+            for (var i = 0; i < s.Sampling.Samplers; i++)
+                system.ActorOf(SamplerActor.Props(context, $"{node}/sampler-{i}", coordinator, learner, verifiers), $"sampler-{i}");
         });
+    }
+
+    private static void Singleton<TKey>(AkkaConfigurationBuilder builder, RoRecompSettings settings, string name, string role, Func<ActorSystem, IActorRegistry, Props> props)
+    {
+        var options = new ClusterSingletonOptions { Role = role };
+        if (settings.Cluster.Has(role)) builder.WithSingleton<TKey>(name, (system, registry, _) => props(system, registry), options, createProxyToo: true);
+        else builder.WithSingletonProxy<TKey>(name, options);
     }
 }

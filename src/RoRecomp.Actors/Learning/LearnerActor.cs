@@ -89,7 +89,7 @@ public sealed class LearnerActor : ReceiveActor
         TorchRuntime.EnsureLoaded();
         var s = _context.Settings;
         TorchSharp.torch.manual_seed(s.Run.Seed);
-        _model ??= new PolicyTransformer(_context.ModelConfig);
+        _model ??= new PolicyTransformer(_context.RequireModelConfig());
         var tokenizer = PipelineContext.Tokenizer(_task);
         _trainer ??= new PolicyTrainer(
             _model,
@@ -134,7 +134,7 @@ public sealed class LearnerActor : ReceiveActor
         }
         if (s.PolicyLoss.KlCoef > 0 && _reference is null)
         {
-            _reference = new PolicyTransformer(_context.ModelConfig);
+            _reference = new PolicyTransformer(_context.RequireModelConfig());
             using var warm = CheckpointStore.Load(m.WarmStart);
             StateDicts.Load(_reference, warm.Model, strict: true, warm.Path);
             _reference.eval();
@@ -190,7 +190,7 @@ public sealed class LearnerActor : ReceiveActor
     {
         var store = new CheckpointStore(_context.CheckpointDirectory, _context.Settings.Checkpoint.KeepLast);
         // The optimizer's state dict holds its live moment tensors: they must not be disposed here.
-        return store.Save(step, _version, _model!.state_dict(), _trainer!.Optimizer.StateDict(), JsonSerializer.Serialize(_context.ModelConfig), RngState.Capture(),
+        return store.Save(step, _version, _model!.state_dict(), _trainer!.Optimizer.StateDict(), JsonSerializer.Serialize(_context.RequireModelConfig()), RngState.Capture(),
             new Dictionary<string, string>
             {
                 ["task"] = _context.Settings.Run.Task,
@@ -214,7 +214,7 @@ public sealed class LearnerActor : ReceiveActor
     private PolicySnapshot Snapshot()
     {
         if (_snapshot is not { } s || s.Version != _version) _snapshot = s = (_version, SafeTensors.Serialize(_model!.state_dict()));
-        return new PolicySnapshot(s.Version, s.Bytes);
+        return new PolicySnapshot(s.Version, s.Bytes, JsonSerializer.Serialize(_context.RequireModelConfig()));
     }
 
     private void ServeWaiting()

@@ -35,8 +35,17 @@ public sealed record TrainOnStep(TrainingBatch Priority, StepMetrics Online) : I
 /// <summary>A sampler wants weights of at least <paramref name="MinVersion"/>.</summary>
 public sealed record FetchPolicy(long MinVersion) : IRoRecompMessage;
 
-/// <summary>The policy weights of <paramref name="Version"/> as safetensors bytes (one node; the cluster chunks them).</summary>
-public sealed record PolicySnapshot(long Version, byte[] Weights) : IRoRecompMessage;
+/// <summary>
+/// The policy weights of <paramref name="Version"/> as safetensors bytes, with the model shape (JSON of
+/// <c>TransformerConfig</c>). Sent as a message only inside one process; remote samplers get <see cref="PolicyAvailable"/>.
+/// </summary>
+public sealed record PolicySnapshot(long Version, byte[] Weights, string ModelConfigJson) : IRoRecompMessage;
+
+/// <summary>
+/// The policy weights of <paramref name="Version"/> are served by the learner's weight server at
+/// <paramref name="Host"/>:<paramref name="Port"/> (a byte stream beside remoting); <paramref name="Sha256"/> is the blob's digest.
+/// </summary>
+public sealed record PolicyAvailable(long Version, string Host, int Port, string Sha256, long Bytes, string ModelConfigJson) : IRoRecompMessage;
 
 /// <summary>Evaluate the current policy on the held-out split (after step <paramref name="Step"/>).</summary>
 public sealed record EvaluatePolicy(long Step) : IRoRecompMessage;

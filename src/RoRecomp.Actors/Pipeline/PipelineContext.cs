@@ -16,14 +16,21 @@ namespace RoRecomp.Actors.Pipeline;
 /// <param name="Settings">The run's settings.</param>
 /// <param name="TotalSteps">Steps to train in all (run.steps, or --steps).</param>
 /// <param name="WarmStart">Warm-start checkpoint directory (the SFT output).</param>
-/// <param name="ModelConfig">The policy's shape, from the warm-start checkpoint.</param>
-public sealed record PipelineContext(RoRecompSettings Settings, long TotalSteps, string WarmStart, TransformerConfig ModelConfig)
+/// <param name="ModelConfig">The policy's shape, from the warm-start checkpoint (learner nodes; samplers get it with the weights).</param>
+public sealed record PipelineContext(RoRecompSettings Settings, long TotalSteps, string WarmStart, TransformerConfig? ModelConfig)
 {
     /// <summary>Where the learner writes its checkpoints.</summary>
     public string CheckpointDirectory => Path.Combine(Settings.Run.RunDir, "checkpoints");
 
     /// <summary>The run's task (data seed = run seed, as in the warm start).</summary>
     public IRlTask CreateTask() => TaskRegistry.Create(Settings.Run.Task, new TaskSettings(Seed: Settings.Run.Seed));
+
+    /// <summary>The model shape, which a learner node must have.</summary>
+    public TransformerConfig RequireModelConfig() =>
+        ModelConfig ?? throw new InvalidOperationException("this node has no model config: only a node started by `train` (learner role) has the warm start");
+
+    /// <summary>A context for a node without the learner role (samplers, verifiers): no warm start, the shape comes with the weights.</summary>
+    public static PipelineContext ForWorker(RoRecompSettings settings) => new(settings, 0, "", null);
 
     /// <summary>The tokenizer of <paramref name="task"/>.</summary>
     public static ITokenizer Tokenizer(IRlTask task) => EpisodeRunner.TokenizerFor(task);

@@ -18,4 +18,8 @@ public static class PipelineHocon
           type = PinnedDispatcher
         }
         """);
+
+    /// <summary><see cref="Config"/> plus the split-brain resolver's stable-after (seconds a node stays unreachable before it is downed).</summary>
+    public static Config Cluster(int stableAfterSeconds) =>
+        ConfigurationFactory.ParseString($"akka.cluster.split-brain-resolver.stable-after = {stableAfterSeconds}s").WithFallback(Config);
 }

@@ -15,7 +15,12 @@ namespace RoRecomp.Actors.Pipeline;
 /// <param name="RunDir">Run directory (<c>--run-dir</c>), or null for <c>rorecomp.run.run-dir</c>.</param>
 /// <param name="Resume">Continue the run in the run directory (<c>--resume</c>).</param>
 /// <param name="Steps">Total steps (<c>--steps</c>), or null for <c>rorecomp.run.steps</c>.</param>
-public sealed record TrainOptions(string? ConfigFile, IReadOnlyList<string> Sets, string? RunDir = null, bool Resume = false, int? Steps = null);
+/// <param name="Cluster">Run as the learner side of a cluster (<c>--cluster</c>): roles learner, buffer, verifier; a seed node on <paramref name="Port"/>; samplers join.</param>
+/// <param name="Port">Akka.Remote port with <c>--cluster</c> (default 4053).</param>
+/// <param name="Hostname">Address other nodes reach this one at (<c>--hostname</c>), or null for <c>rorecomp.cluster.hostname</c>.</param>
+public sealed record TrainOptions(
+    string? ConfigFile, IReadOnlyList<string> Sets, string? RunDir = null, bool Resume = false, int? Steps = null,
+    bool Cluster = false, int? Port = null, string? Hostname = null);
 
 /// <summary>
 /// The <c>train</c> job on one node: settle the settings (a fresh run saves them as <c>run.conf</c>; <c>--resume</c>
@@ -27,12 +32,31 @@ public static class TrainRunner
     /// <summary>The saved configuration layers of a run (inside its directory).</summary>
     public const string RunConfigFile = "run.conf";
 
+    /// <summary>Default Akka.Remote port of the learner node with <c>--cluster</c>.</summary>
+    public const int ClusterPort = 4053;
+
+    /// <summary>The address nodes join: <c>akka.tcp://rorecomp@host:port</c>.</summary>
+    public static string SeedAddress(string host, int port) => $"akka.tcp://rorecomp@{host}:{port.ToString(CultureInfo.InvariantCulture)}";
+
     /// <summary>Runs (or resumes) a training job; throws <see cref="SettingsException"/> for bad input, <see cref="RunFailedException"/> when the run fails.</summary>
     public static async Task<RunSummary> RunAsync(TrainOptions o, TextWriter output, bool interactive, CancellationToken cancellationToken)
     {
         var sets = new List<string>(o.Sets);
         if (o.RunDir is not null) sets.Add($"run.run-dir={o.RunDir}");
         if (o.Steps is { } steps) sets.Add($"run.steps={steps.ToString(CultureInfo.InvariantCulture)}");
+        if (o.Hostname is not null) sets.Add($"cluster.hostname={o.Hostname}");
+        if (o.Cluster)
+        {
+            var port = o.Port ?? ClusterPort;
+            var host = o.Hostname ?? SettingsLoader.FromConfig(SettingsLoader.LoadConfig(o.ConfigFile, sets)).Cluster.Hostname;
+            sets.Add("cluster.roles=[learner, buffer, verifier]");
+            sets.Add($"cluster.port={port.ToString(CultureInfo.InvariantCulture)}");
+            sets.Add($"cluster.seed-nodes=[\"{SeedAddress(host, port)}\"]");
+        }
+        else if (o.Port is not null)
+        {
+            throw new SettingsException("--port goes with --cluster (a single-node run picks a free port itself)");
+        }
         var runDir = Path.GetFullPath(SettingsLoader.FromConfig(SettingsLoader.LoadConfig(o.ConfigFile, sets)).Run.RunDir);
         var runConf = Path.Combine(runDir, RunConfigFile);
         string? baseFile = null;
@@ -51,7 +75,8 @@ public static class TrainRunner
 
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
         using var _ = runLock;
-        var layers = SettingsLoader.RenderLayers(o.ConfigFile, sets, baseFile);
+        // Where this process sits in a cluster is a property of the invocation, not of the run: not saved in run.conf.
+        var layers = SettingsLoader.RenderLayers(o.ConfigFile, [.. sets.Where(x => !x.StartsWith("cluster.", StringComparison.Ordinal))], baseFile);
         var temp = runConf + ".tmp";
         await File.WriteAllTextAsync(temp, layers, cancellationToken);
         File.Move(temp, runConf, overwrite: true);
@@ -63,6 +88,11 @@ public static class TrainRunner
         var recorder = new RunRecorder(runDir, settings.Run.Task, settings.Recomposition.Enabled, output, interactive);
         output.WriteLine($"train: task {settings.Run.Task}, {settings.Run.Steps} steps of {settings.Run.PromptsPerStep} prompts x {settings.Run.SamplesPerPrompt} samples, " +
             $"recomposition {(settings.Recomposition.Enabled ? "on" : "off (plain GRPO)")}, run dir {runDir}");
+        if (o.Cluster)
+        {
+            output.WriteLine($"train --cluster: learner node {SeedAddress(settings.Cluster.Hostname, settings.Cluster.Port)} (roles learner, buffer, verifier); " +
+                $"samplers join with: rorecomp node --roles sampler,verifier --seed {SeedAddress(settings.Cluster.Hostname, settings.Cluster.Port)}");
+        }
         await using var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, hocon).AddRoRecompPipeline(context, recorder), cancellationToken);
         using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
         var finished = await Task.WhenAny(recorder.Completion, Task.Delay(Timeout.Infinite, stopped.Token));

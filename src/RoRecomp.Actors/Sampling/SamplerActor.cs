@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json;
 using Akka.Actor;
 using Akka.Event;
 using RoRecomp.Actors.Coordination;
@@ -65,6 +66,11 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     {
         Receive<LeaseGranted>(granted =>
         {
+            if (granted.Task != _task.Name)
+            {
+                _coordinator.Tell(new RunFailed($"sampler {_id} is configured for task '{_task.Name}' but the run's task is '{granted.Task}': give every node the run's config"));
+                return;
+            }
             if (_version >= granted.Lease.PolicyVersion)
             {
                 Sample(granted.Lease);
@@ -92,7 +98,8 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     {
         if (snapshot.Version <= _version) return;
         TorchRuntime.EnsureLoaded();
-        _model ??= new PolicyTransformer(_context.ModelConfig);
+        _model ??= new PolicyTransformer(JsonSerializer.Deserialize<TransformerConfig>(snapshot.ModelConfigJson)
+            ?? throw new InvalidOperationException($"policy v{snapshot.Version} came without a model config"));
         var content = SafeTensors.Parse(snapshot.Weights, $"policy v{snapshot.Version}");
         var tensors = content.ToDictionary();
         try

@@ -62,6 +62,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
     private const string TrainOnStepManifest = "TS";
     private const string FetchPolicyManifest = "FP";
     private const string PolicySnapshotManifest = "PS";
+    private const string PolicyAvailableManifest = "PA";
     private const string EvaluateManifest = "EP";
     private const string EvaluatedManifest = "PE";
 
@@ -102,6 +103,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         TrainOnStep => TrainOnStepManifest,
         FetchPolicy => FetchPolicyManifest,
         PolicySnapshot => PolicySnapshotManifest,
+        PolicyAvailable => PolicyAvailableManifest,
         EvaluatePolicy => EvaluateManifest,
         PolicyEvaluated => EvaluatedManifest,
         _ => throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {o.GetType().FullName}", nameof(o)),
@@ -138,7 +140,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             case BufferStats m: w.Int(m.Count); w.Strings(m.Ids); w.Long(m.LastSequenceNr); break;
             case CheckpointCommitted e: w.Checkpoint(e.Checkpoint); break;
             case RequestWork m: w.String(m.SamplerId); break;
-            case LeaseGranted m: w.Lease(m.Lease); break;
+            case LeaseGranted m: w.Lease(m.Lease); w.String(m.Task); break;
             case LeaseCompleted m: w.String(m.LeaseId); w.Long(m.Step); break;
             case LearnerMetrics m: w.LearnerMetrics(m); break;
             case StepTrained m: w.StepMetrics(m.Online); w.LearnerMetrics(m.Learner); w.NullableString(m.CheckpointPath); break;
@@ -164,7 +166,8 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
                 break;
             case TrainOnStep m: w.Batch(m.Priority); w.StepMetrics(m.Online); break;
             case FetchPolicy m: w.Long(m.MinVersion); break;
-            case PolicySnapshot m: w.Long(m.Version); w.Array(ImmutableCollectionsMarshal.AsImmutableArray(m.Weights)); break;
+            case PolicySnapshot m: w.Long(m.Version); w.Array(ImmutableCollectionsMarshal.AsImmutableArray(m.Weights)); w.String(m.ModelConfigJson); break;
+            case PolicyAvailable m: w.Long(m.Version); w.String(m.Host); w.Int(m.Port); w.String(m.Sha256); w.Long(m.Bytes); w.String(m.ModelConfigJson); break;
             case EvaluatePolicy m: w.Long(m.Step); break;
             case PolicyEvaluated m: w.Long(m.Step); w.Double(m.Accuracy); w.Double(m.MeanLength); w.Double(m.ToolCalls); w.Double(m.FormatValid); w.Int(m.Responses); break;
             default: throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {obj.GetType().FullName}", nameof(obj));
@@ -197,7 +200,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             StatsManifest => new BufferStats(r.Int(), r.Strings(), r.Long()),
             CheckpointCommittedManifest => new CheckpointCommitted(r.Checkpoint()),
             RequestWorkManifest => new RequestWork(r.String()),
-            LeaseGrantedManifest => new LeaseGranted(r.Lease()),
+            LeaseGrantedManifest => new LeaseGranted(r.Lease(), r.String()),
             LeaseCompletedManifest => new LeaseCompleted(r.String(), r.Long()),
             LearnerMetricsManifest => r.LearnerMetrics(),
             StepTrainedManifest => new StepTrained(r.StepMetrics(), r.LearnerMetrics(), r.NullableString()),
@@ -211,7 +214,8 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             PolicyLoadedManifest => new PolicyLoaded(r.Bool() ? r.Checkpoint() : null, r.Long(), r.Strings()),
             TrainOnStepManifest => new TrainOnStep(r.Batch(), r.StepMetrics()),
             FetchPolicyManifest => new FetchPolicy(r.Long()),
-            PolicySnapshotManifest => new PolicySnapshot(r.Long(), ImmutableCollectionsMarshal.AsArray(r.Array<byte>()) ?? []),
+            PolicySnapshotManifest => new PolicySnapshot(r.Long(), ImmutableCollectionsMarshal.AsArray(r.Array<byte>()) ?? [], r.String()),
+            PolicyAvailableManifest => new PolicyAvailable(r.Long(), r.String(), r.Int(), r.String(), r.Long(), r.String()),
             EvaluateManifest => new EvaluatePolicy(r.Long()),
             EvaluatedManifest => new PolicyEvaluated(r.Long(), r.Double(), r.Double(), r.Double(), r.Double(), r.Int()),
             _ => throw new SerializationException($"{nameof(RoRecompSerializer)}: unknown manifest '{manifest}'"),

@@ -62,6 +62,12 @@ public sealed class CliOptions
             : throw new CliException($"--{name} {s}: expected a positive integer");
     }
 
+    /// <summary>A TCP port 1-65535.</summary>
+    public static int Port(string s) =>
+        int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v is > 0 and <= 65535
+            ? v
+            : throw new CliException($"port {s}: expected 1-65535");
+
     public void RejectUnknown()
     {
         var unknown = _values.Keys.Where(k => !_read.Contains(k)).ToList();

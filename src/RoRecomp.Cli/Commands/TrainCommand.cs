@@ -11,6 +11,7 @@ public static class TrainCommand
 {
     private const string Usage = """
         usage: rorecomp train [--config FILE] [--set key=value]... [--run-dir DIR] [--resume] [--steps N]
+                              [--cluster [--port P (4053)] [--hostname H]]
 
         Runs the thinking-compression analog end to end with the defaults (hocon/reference.conf): a supervised warm
         start when the run directory has none, then RL with RoRecomp on a one-node Akka cluster, with a live progress
@@ -20,6 +21,9 @@ public static class TrainCommand
           --run-dir DIR     run directory (default rorecomp.run.run-dir = runs/default)
           --resume          continue the interrupted run in the run directory from its last checkpoint
           --steps N         total RL steps (default rorecomp.run.steps)
+          --cluster         be the learner side of a cluster (coordinator, learner, buffer, verifier) as a seed node on
+                            --port; samplers join with `rorecomp node --roles sampler,verifier --seed akka.tcp://rorecomp@H:P`
+          --hostname H      the address other nodes reach this one at (default rorecomp.cluster.hostname = 127.0.0.1)
         """;
 
     public static int Run(string[] args)
@@ -35,7 +39,8 @@ public static class TrainCommand
             var o = CliOptions.Parse(args);
             options = new TrainOptions(
                 o.String("config"), o.Strings("set"), o.String("run-dir"), o.Flag("resume"),
-                o.String("steps") is { } s ? ParseSteps(s) : null);
+                o.String("steps") is { } s ? ParseSteps(s) : null,
+                o.Flag("cluster"), o.String("port") is { } p ? CliOptions.Port(p) : null, o.String("hostname"));
             o.RejectUnknown();
         }
         catch (CliException ex)
@@ -52,6 +57,12 @@ public static class TrainCommand
             Console.Error.WriteLine("\ntrain: stopping (Ctrl+C); the run can be continued with --resume");
             cts.Cancel();
         };
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+        {
+            ctx.Cancel = true;
+            Console.Error.WriteLine("train: stopping (SIGTERM); the run can be continued with --resume");
+            cts.Cancel();
+        });
         try
         {
             var summary = TrainRunner.RunAsync(options, Console.Out, !Console.IsOutputRedirected, cts.Token).GetAwaiter().GetResult();

@@ -40,6 +40,14 @@ public sealed class KvCache(int layers) : IDisposable
 /// <summary>Root-mean-square layer norm: x / sqrt(mean(x^2) + eps) * weight.</summary>
 public sealed class RmsNorm : Module<Tensor, Tensor>
 {
+    /// <summary>
+    /// Submodules are registered by hand under their Hugging Face names; TorchSharp's register_module would otherwise
+    /// also register every field under its C# name (a second copy of each tensor in the state dict).
+    /// </summary>
+    protected override void RegisterComponents()
+    {
+    }
+
     private readonly Parameter _weight;
     private readonly double _eps;
 
@@ -61,6 +69,14 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
 /// <summary>Grouped-query self-attention with rotary embeddings and an optional KV cache (HF names q/k/v/o_proj).</summary>
 public sealed class Attention : Module
 {
+    /// <summary>
+    /// Submodules are registered by hand under their Hugging Face names; TorchSharp's register_module would otherwise
+    /// also register every field under its C# name (a second copy of each tensor in the state dict).
+    /// </summary>
+    protected override void RegisterComponents()
+    {
+    }
+
     private readonly Linear _q, _k, _v, _o;
     private readonly int _heads, _kvHeads, _headDim;
 
@@ -115,6 +131,14 @@ public sealed class Attention : Module
 /// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)).</summary>
 public sealed class SwiGlu : Module<Tensor, Tensor>
 {
+    /// <summary>
+    /// Submodules are registered by hand under their Hugging Face names; TorchSharp's register_module would otherwise
+    /// also register every field under its C# name (a second copy of each tensor in the state dict).
+    /// </summary>
+    protected override void RegisterComponents()
+    {
+    }
+
     private readonly Linear _gate, _up, _down;
 
     public SwiGlu(TransformerConfig c) : base(nameof(SwiGlu))
@@ -133,6 +157,14 @@ public sealed class SwiGlu : Module<Tensor, Tensor>
 /// <summary>One pre-norm decoder layer: x + attn(norm(x)), then + mlp(norm(x)).</summary>
 public sealed class DecoderLayer : Module
 {
+    /// <summary>
+    /// Submodules are registered by hand under their Hugging Face names; TorchSharp's register_module would otherwise
+    /// also register every field under its C# name (a second copy of each tensor in the state dict).
+    /// </summary>
+    protected override void RegisterComponents()
+    {
+    }
+
     private readonly RmsNorm _inputNorm, _postNorm;
     private readonly Attention _attn;
     private readonly SwiGlu _mlp;
@@ -159,6 +191,14 @@ public sealed class DecoderLayer : Module
 /// <summary>The decoder stack (HF <c>model.*</c>): embed_tokens, layers, norm.</summary>
 public sealed class DecoderStack : Module
 {
+    /// <summary>
+    /// Submodules are registered by hand under their Hugging Face names; TorchSharp's register_module would otherwise
+    /// also register every field under its C# name (a second copy of each tensor in the state dict).
+    /// </summary>
+    protected override void RegisterComponents()
+    {
+    }
+
     private readonly Embedding _embed;
     private readonly ModuleList<DecoderLayer> _layers;
     private readonly RmsNorm _norm;
@@ -192,6 +232,14 @@ public sealed class DecoderStack : Module
 /// </summary>
 public sealed class PolicyTransformer : Module
 {
+    /// <summary>
+    /// Submodules are registered by hand under their Hugging Face names; TorchSharp's register_module would otherwise
+    /// also register every field under its C# name (a second copy of each tensor in the state dict).
+    /// </summary>
+    protected override void RegisterComponents()
+    {
+    }
+
     private readonly DecoderStack _model;
     private readonly Linear? _lmHead;
     private readonly float[] _invFreq;

@@ -33,13 +33,22 @@ public sealed class SettingsLoaderTests : IDisposable
     {
         var file = WriteConfig("rorecomp { recomposition.scope = group, run.steps = 7, run.run-dir = \"/tmp/a b\" }");
         var s = SettingsLoader.Load(file, ["rorecomp.run.steps=9", "recomposition.enabled=false", "cluster.roles=[learner]",
-            "run.task=gsm/8k:test"]);
+            "run.task=zero-rl", "run.run-dir=/tmp/gsm/8k:test"]);
         Assert.Equal("group", s.Recomposition.Scope);
         Assert.Equal(9, s.Run.Steps);
         Assert.False(s.Recomposition.Enabled);
         Assert.Equal(["learner"], s.Cluster.Roles.ToArray());
-        Assert.Equal("/tmp/a b", s.Run.RunDir);
-        Assert.Equal("gsm/8k:test", s.Run.Task);
+        Assert.Equal("/tmp/gsm/8k:test", s.Run.RunDir);   // special characters pass through --set unquoted
+        Assert.Equal("zero-rl", s.Run.Task);
+    }
+
+    [Fact]
+    public void Unknown_task_and_role_are_refused_with_the_known_ones()
+    {
+        var task = Assert.Throws<SettingsException>(() => SettingsLoader.Load(null, ["run.task=chess"]));
+        Assert.Contains("thinking", task.Message);
+        var role = Assert.Throws<SettingsException>(() => SettingsLoader.Load(null, ["cluster.roles=[learner, coordinator]"]));
+        Assert.Contains("unknown role 'coordinator'", role.Message);
     }
 
     [Fact]

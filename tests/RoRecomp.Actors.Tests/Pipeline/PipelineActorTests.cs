@@ -204,7 +204,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         var lease = WorkLeases.Plan(1, 0, 2, 2, 3, 0, 1).Single();
         var sampler = Sys.ActorOf(SamplerActor.Props(context, "s", TestActor, learner, verifier));
         ExpectMsg<RequestWork>();
-        sampler.Tell(new LeaseGranted(lease));
+        sampler.Tell(new LeaseGranted(lease, "thinking"));
         var sampled = verifier.ExpectMsg<VerifyRollouts>(TimeSpan.FromSeconds(30));
         ExpectMsg<RequestWork>(TimeSpan.FromSeconds(30));   // and asks for more
         Assert.Equal(lease.LeaseId, sampled.LeaseId);
@@ -218,7 +218,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         });
 
         // The same lease sampled again gives the same responses (seeded): a re-issued or re-run lease is idempotent.
-        sampler.Tell(new LeaseGranted(lease));
+        sampler.Tell(new LeaseGranted(lease, "thinking"));
         var again = verifier.ExpectMsg<VerifyRollouts>(TimeSpan.FromSeconds(30));
         ExpectMsg<RequestWork>(TimeSpan.FromSeconds(30));
         Assert.Equal(sampled.Groups.SelectMany(g => g.Responses).Select(r => string.Join(",", r.Tokens)),
@@ -243,7 +243,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
 
         // The sampler now needs v1 for a step-2 lease: it fetches the trained weights; sampling changes.
         var lease2 = WorkLeases.Plan(2, 0, 2, 2, 3, 1, 1).Single() with { Seed = lease.Seed };
-        sampler.Tell(new LeaseGranted(lease2));
+        sampler.Tell(new LeaseGranted(lease2, "thinking"));
         var after = verifier.ExpectMsg<VerifyRollouts>(TimeSpan.FromSeconds(30));
         ExpectMsg<RequestWork>(TimeSpan.FromSeconds(30));
         Assert.All(after.Groups.SelectMany(g => g.Responses), r => Assert.Equal(1, r.PolicyVersion));
@@ -292,6 +292,10 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         }
 
         public void StepCompleted(StepRecord record) => Steps.Add(record);
+
+        public void Notice(string message)
+        {
+        }
 
         public void Finished()
         {

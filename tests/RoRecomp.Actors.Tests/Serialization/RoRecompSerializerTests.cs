@@ -52,7 +52,7 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
         new BufferStats(2, ["x", "y"], 41),
         new CheckpointCommitted(new RunCheckpoint(20, 640, 20, "/runs/a/checkpoints/step-000020")),
         new RequestWork("sampler-0"),
-        new LeaseGranted(new WorkLease("s000003-l001", 3, 2, [8, 9, 10], 8, 1234567890123)),
+        new LeaseGranted(new WorkLease("s000003-l001", 3, 2, [8, 9, 10], 8, 1234567890123), "thinking"),
         new LeaseCompleted("s000003-l001", 3),
         new StepTrained(Metrics, Learner, "/c/step-000010"),
         new StepTrained(Metrics, Learner, null),
@@ -68,7 +68,8 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
         new TrainOnStep(new TrainingBatch(BatchKind.Priority, [new TrainSample(MakeResponse("t/0"), 0.75), new TrainSample(MakeResponse("t/1"), -1.5)]), Metrics),
         new TrainOnStep(new TrainingBatch(BatchKind.Compensation, [], 0.5), Metrics),
         new FetchPolicy(4),
-        new PolicySnapshot(4, [1, 2, 3, 255]),
+        new PolicySnapshot(4, [1, 2, 3, 255], "{\"VocabSize\":20}"),
+        new PolicyAvailable(4, "10.0.0.1", 4054, "ab12", 6_000_000, "{}"),
         new EvaluatePolicy(10),
         new PolicyEvaluated(10, 0.84, 31.5, 0.25, 1.0, 512),
     ];

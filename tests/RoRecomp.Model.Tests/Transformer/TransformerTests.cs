@@ -19,6 +19,10 @@ public class TransformerTests
         Assert.Contains("lm_head.weight", names);
         Assert.DoesNotContain("lm_head.weight", TinyModels.Make(tie: true).state_dict().Keys);
         Assert.DoesNotContain("model.layers.0.self_attn.o_proj.bias", names);
+        // Exactly the Hugging Face set: embed + norm + lm_head + 2 layers x (2 norms, q/k/v weight+bias, o, gate/up/down).
+        // (TorchSharp's register_module also registers fields by their C# names unless the module opts out.)
+        Assert.Equal(3 + (2 * 12), names.Count);
+        Assert.DoesNotContain(names, n => n.Contains("._", StringComparison.Ordinal));
         var cfg = TransformerConfig.Tiny(40);
         var model = new PolicyTransformer(cfg);
         Assert.Equal(cfg.ParameterCount(), model.parameters().Sum(p => p.numel()));

@@ -1,0 +1,78 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Hosting;
+using RoRecomp.Actors.Persistence;
+using RoRecomp.Model.Runtime;
+
+namespace RoRecomp.Actors.Pipeline;
+
+/// <summary>What <c>node</c> was asked to do.</summary>
+/// <param name="ConfigFile">HOCON layered over the defaults (give every node the run's config), or null.</param>
+/// <param name="Sets">Overrides <c>key=value</c>, in order.</param>
+/// <param name="Roles">This node's roles (sampler, verifier, buffer); the learner role runs with <c>train --cluster</c>.</param>
+/// <param name="Seeds">Seed node addresses (<c>akka.tcp://rorecomp@host:port</c>).</param>
+/// <param name="Hostname">Address the other nodes reach this one at, or null for <c>rorecomp.cluster.hostname</c>.</param>
+/// <param name="Port">Akka.Remote port, or null for <c>rorecomp.cluster.port</c> (0 = any).</param>
+public sealed record NodeOptions(string? ConfigFile, IReadOnlyList<string> Sets, ImmutableArray<string> Roles, ImmutableArray<string> Seeds, string? Hostname = null, int? Port = null);
+
+/// <summary>
+/// The <c>node</c> job: joins a running cluster with the given roles and works until stopped (Ctrl+C / SIGTERM: the
+/// node leaves the cluster gracefully). If the node is removed from the cluster (e.g. the learner node crashed and the
+/// split-brain resolver downed the rest), it starts again and rejoins the seeds, so a restarted learner finds its
+/// samplers again.
+/// </summary>
+public static class NodeRunner
+{
+    /// <summary>Seconds between a lost membership and the next join attempt.</summary>
+    public const int RejoinDelaySeconds = 5;
+
+    /// <summary>Runs the node until <paramref name="cancellationToken"/> is cancelled.</summary>
+    public static async Task RunAsync(NodeOptions o, TextWriter output, CancellationToken cancellationToken)
+    {
+        if (o.Roles.IsDefaultOrEmpty) throw new SettingsException("--roles is required (sampler, verifier, buffer; comma-separated)");
+        if (o.Roles.Contains(RoRecompHostingExtensions.LearnerRole))
+            throw new SettingsException("the learner role runs with `train --cluster` (it owns the run); give this node sampler, verifier or buffer");
+        if (o.Seeds.IsDefaultOrEmpty) throw new SettingsException("--seed is required: the learner node's address, e.g. akka.tcp://rorecomp@10.0.0.1:4053");
+        foreach (var seed in o.Seeds)
+        {
+            if (!Uri.TryCreate(seed, UriKind.Absolute, out var uri) || uri.Scheme != "akka.tcp" || uri.UserInfo != "rorecomp" || uri.Port <= 0)
+                throw new SettingsException($"--seed {seed}: expected akka.tcp://rorecomp@host:port");
+        }
+        var sets = new List<string>(o.Sets)
+        {
+            $"cluster.roles=[{string.Join(", ", o.Roles)}]",
+            $"cluster.seed-nodes=[{string.Join(", ", o.Seeds.Select(s => $"\"{s}\""))}]",
+        };
+        if (o.Hostname is not null) sets.Add($"cluster.hostname={o.Hostname}");
+        if (o.Port is { } port) sets.Add($"cluster.port={port.ToString(CultureInfo.InvariantCulture)}");
+        var settings = SettingsLoader.Load(o.ConfigFile, sets);
+        var runDir = Path.GetFullPath(settings.Run.RunDir);
+        RunDirectoryLock? runLock = null;
+        var hocon = PersistenceHocon.Build(settings.Persistence, runDir);
+        if (settings.Cluster.Has(RoRecompHostingExtensions.BufferRole))
+            (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);   // the buffer journals here: lock it
+        using var _ = runLock;
+        if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole)) TorchRuntime.EnsureLoaded();
+        var context = PipelineContext.ForWorker(settings);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await using (var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(settings, hocon).AddRoRecompPipeline(context, null), cancellationToken))
+            {
+                output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {string.Join(", ", o.Seeds)}");
+                using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
+                await Task.WhenAny(node.System.WhenTerminated, Task.Delay(Timeout.Infinite, stopped.Token)).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+            if (cancellationToken.IsCancellationRequested) break;
+            output.WriteLine($"node: no longer a cluster member (the learner node left or crashed?); rejoining in {RejoinDelaySeconds} s");
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(RejoinDelaySeconds), cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+}
