@@ -60,6 +60,8 @@ public static class NodeRunner
             await using (var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(settings, hocon).AddRoRecompPipeline(context, null), cancellationToken))
             {
                 output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {string.Join(", ", o.Seeds)}");
+                var printer = node.System.ActorOf(Akka.Actor.Props.Create(() => new LeasePrinter(output)), "lease-printer");
+                node.System.EventStream.Subscribe(printer, typeof(Sampling.LeaseSampled));
                 using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
                 await Task.WhenAny(node.System.WhenTerminated, Task.Delay(Timeout.Infinite, stopped.Token)).ContinueWith(_ => { }, TaskScheduler.Default);
             }
@@ -74,5 +76,13 @@ public static class NodeRunner
                 break;
             }
         }
+    }
+
+    /// <summary>Prints one line per sampled lease (the node's progress).</summary>
+    private sealed class LeasePrinter : Akka.Actor.ReceiveActor
+    {
+        public LeasePrinter(TextWriter output) =>
+            Receive<Sampling.LeaseSampled>(m => output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{m.SamplerId}: lease {m.LeaseId} (step {m.Step}, policy v{m.PolicyVersion}): {m.Responses} responses, {m.Tokens} tokens in {m.Seconds:F2} s")));
     }
 }

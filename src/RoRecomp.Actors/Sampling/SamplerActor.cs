@@ -17,6 +17,9 @@ using RoRecomp.Tasks;
 
 namespace RoRecomp.Actors.Sampling;
 
+/// <summary>Published on the local event stream when a sampler finished a lease (for a node's progress output).</summary>
+public sealed record LeaseSampled(string SamplerId, string LeaseId, long Step, long PolicyVersion, int Responses, int Tokens, double Seconds);
+
 /// <summary>
 /// A sampler: pulls a lease from the coordinator (<see cref="RequestWork"/>), fetches newer weights from the learner
 /// when the lease asks for a newer policy than it holds (<see cref="FetchPolicy"/>), samples the lease's groups with
@@ -116,6 +119,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
 
     private void Sample(WorkLease lease)
     {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             var count = _task.DistinctPrompts(Split.Train);
@@ -137,6 +141,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
                 groups.Add(new RolloutGroup(prompts[p].Id, lease.Step, responses.MoveToImmutable()));
             }
             _verifier.Tell(new VerifyRollouts(lease.LeaseId, lease.Step, groups.MoveToImmutable()));
+            Context.System.EventStream.Publish(new LeaseSampled(_id, lease.LeaseId, lease.Step, _version, episodes.Count, episodes.Sum(e => e.Tokens.Length), sw.Elapsed.TotalSeconds));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
