@@ -96,7 +96,17 @@ public sealed class ClusterTests : IDisposable
         Assert.Equal(0, learner.ExitCode);
         Assert.Contains("sampler left", learner.Output);
         AssertEveryStepOnce(run, steps);
+
+        // max-policy-lag = 0: whichever sampler sampled a lease (and a lease re-issued after the kill), the run is the
+        // single-node run with the same seed, step for step.
+        var single = Path.Combine(_dir, "single");
+        await TrainRunner.RunAsync(new TrainOptions(null, Sets(single), Steps: steps), TextWriter.Null, false, CancellationToken.None);
+        foreach (var key in new[] { "accuracy", "mean_length", "priority_size", "compensation_size", "loss" })
+            Assert.Equal(Column(single, key), Column(run, key));
     }
+
+    private static IEnumerable<string> Column(string runDir, string key) =>
+        File.ReadAllLines(Path.Combine(runDir, RunRecorder.MetricsFile)).Select(l => JsonNode.Parse(l)![key]!.ToJsonString());
 
     [Fact]
     public async Task The_learner_killed_with_sigkill_and_restarted_resumes_and_its_samplers_rejoin()
