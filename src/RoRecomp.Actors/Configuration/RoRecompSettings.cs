@@ -56,7 +56,8 @@ public sealed record AsyncSettings(int MaxPolicyLag);
 /// <param name="Provider"><c>sqlite</c> or <c>postgresql</c>.</param>
 /// <param name="ConnectionString">Explicit connection string ("" = derived from <paramref name="SqlitePath"/> for SQLite).</param>
 /// <param name="SqlitePath">SQLite file ("" = <c>&lt;run-dir&gt;/journal.db</c>).</param>
-public sealed record PersistenceSettings(string Provider, string ConnectionString, string SqlitePath);
+/// <param name="RunId">Names this run's journal rows ("" = derived from the run directory); see <see cref="Persistence.PersistenceHocon.PersistenceId"/>.</param>
+public sealed record PersistenceSettings(string Provider, string ConnectionString, string SqlitePath, string RunId = "");
 
 /// <summary><c>rorecomp.checkpoint</c>: checkpoint cadence and retention.</summary>
 public sealed record CheckpointSettings(int Every, int KeepLast);

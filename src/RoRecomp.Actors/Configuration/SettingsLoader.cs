@@ -141,7 +141,8 @@ public static class SettingsLoader
             new BufferSettings(r.Int("buffer.capacity", 1), r.Int("buffer.max-staleness", 0), r.Int("buffer.snapshot-every", 1)),
             new AsyncSettings(r.Int("async.max-policy-lag", 0)),
             new PersistenceSettings(
-                r.OneOf("persistence.provider", providers), r.String("persistence.connection-string"), r.String("persistence.sqlite-path")),
+                r.OneOf("persistence.provider", providers), r.String("persistence.connection-string"), r.String("persistence.sqlite-path"),
+                r.String("persistence.run-id")),
             new CheckpointSettings(r.Int("checkpoint.every", 0), r.Int("checkpoint.keep-last", 1)),
             new ClusterSettings(
                 r.Roles("cluster.roles"), r.String("cluster.hostname", nonEmpty: true), r.Int("cluster.port", 0, 65535),

@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
 using RoRecomp.Actors.Learning;
+using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.Pipeline;
 using RoRecomp.Actors.Recomposition;
 using RoRecomp.Core.Coordination;
@@ -21,7 +22,7 @@ namespace RoRecomp.Actors.Coordination;
 /// </summary>
 public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
 {
-    /// <summary>Persistence id (one coordinator per run, i.e. per journal).</summary>
+    /// <summary>Singleton name, and the persistence id's prefix (see <see cref="PersistenceHocon.PersistenceId"/>).</summary>
     public const string Id = "run-coordinator";
 
     private readonly PipelineContext _context;
@@ -54,6 +55,7 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
         _recomposer = recomposer;
         _learner = learner;
         _task = context.CreateTask();
+        PersistenceId = PersistenceHocon.PersistenceId(Id, context.Settings);
 
         Recover<CheckpointCommitted>(e => _state = _state.Apply(e));
 
@@ -112,7 +114,7 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     }
 
     /// <inheritdoc />
-    public override string PersistenceId => Id;
+    public override string PersistenceId { get; }
 
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;

@@ -73,7 +73,7 @@ public static class RoRecompHostingExtensions
                 SplitBrainResolver = new Akka.Cluster.Hosting.SBR.KeepOldestOption { DownIfAlone = false, Role = LearnerRole },
             });
         Singleton<ReplayBufferKey>(builder, settings, ReplayBufferName, BufferRole,
-            (_, _) => ReplayBufferActor.Props(ReplayBufferName, SettingsMapping.ReplayBuffer(settings), settings.Buffer.SnapshotEvery));
+            (_, _) => ReplayBufferActor.Props(Persistence.PersistenceHocon.PersistenceId(ReplayBufferName, settings), SettingsMapping.ReplayBuffer(settings), settings.Buffer.SnapshotEvery));
         if (c.SeedNodes.IsEmpty)
         {
             builder.AddStartup((system, _) =>

@@ -76,5 +76,21 @@ public static class PersistenceHocon
         return (hocon, runLock);
     }
 
+    /// <summary>
+    /// The persistence id of actor <paramref name="name"/> in this run: <c>name-runid</c>, where the run id is
+    /// <c>rorecomp.persistence.run-id</c> or the first 12 hex digits of the SHA-256 of the run directory's full path, so
+    /// runs sharing one PostgreSQL journal never read each other's events, and a resumed run finds its own.
+    /// </summary>
+    public static string PersistenceId(string name, RoRecompSettings settings)
+    {
+        var id = settings.Persistence.RunId;
+        if (id.Length == 0)
+        {
+            var path = System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(settings.Run.RunDir));
+            id = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(path))[..12].ToLowerInvariant();
+        }
+        return $"{name}-{id}";
+    }
+
     private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 }

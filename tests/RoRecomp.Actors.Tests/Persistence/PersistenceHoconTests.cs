@@ -56,4 +56,16 @@ public sealed class PersistenceHoconTests : IDisposable
         Assert.Contains("is not writable", e.Message);
         Assert.Contains("rorecomp.run.run-dir", e.Message);
     }
+
+    [Fact]
+    public void Persistence_ids_are_per_run_so_runs_can_share_a_journal()
+    {
+        var a = SettingsLoader.Load(null, ["run.run-dir=/data/runs/a"]);
+        var b = SettingsLoader.Load(null, ["run.run-dir=/data/runs/b"]);
+        var named = SettingsLoader.Load(null, ["run.run-dir=/data/runs/b", "persistence.run-id=exp7"]);
+        Assert.Equal(PersistenceHocon.PersistenceId("replay-buffer", a), PersistenceHocon.PersistenceId("replay-buffer", a));
+        Assert.NotEqual(PersistenceHocon.PersistenceId("replay-buffer", a), PersistenceHocon.PersistenceId("replay-buffer", b));
+        Assert.Equal("replay-buffer-exp7", PersistenceHocon.PersistenceId("replay-buffer", named));
+        Assert.Matches("^run-coordinator-[0-9a-f]{12}$", PersistenceHocon.PersistenceId("run-coordinator", a));
+    }
 }

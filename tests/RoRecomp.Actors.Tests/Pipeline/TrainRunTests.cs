@@ -150,7 +150,7 @@ public sealed class TrainRunTests : IDisposable
     {
         var settings = SettingsLoader.Load(null, [$"run.run-dir={runDir}"]);
         using var system = ActorSystem.Create("inspect", ReplayBufferActorTests.SystemConfig(runDir));
-        var buffer = system.ActorOf(ReplayBufferActor.Props(RoRecompHostingExtensions.ReplayBufferName, SettingsMapping.ReplayBuffer(settings), 1000));
+        var buffer = system.ActorOf(ReplayBufferActor.Props(PersistenceHocon.PersistenceId(RoRecompHostingExtensions.ReplayBufferName, settings), SettingsMapping.ReplayBuffer(settings), 1000));
         var stats = await buffer.Ask<BufferStats>(GetBufferStats.Instance, TimeSpan.FromSeconds(30));
         await system.Terminate();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
