@@ -102,8 +102,15 @@ public sealed class LearnerActor : ReceiveActor
 
         var skipped = ImmutableArray.CreateBuilder<string>();
         RunCheckpoint? from = null;
+        var own = Path.GetFullPath(_context.CheckpointDirectory) + Path.DirectorySeparatorChar;
         foreach (var candidate in m.Candidates)
         {
+            // Paths come in a message: load only this run's own checkpoints, never a file a peer names.
+            if (!Path.GetFullPath(candidate.Path).StartsWith(own, StringComparison.Ordinal))
+            {
+                skipped.Add($"{candidate.Path}: not inside this run's checkpoint folder {own}; not loaded");
+                continue;
+            }
             try
             {
                 using var cp = CheckpointStore.Load(candidate.Path);
@@ -128,14 +135,14 @@ public sealed class LearnerActor : ReceiveActor
                     "restore one or start a new run directory"));
                 return;
             }
-            using var warm = CheckpointStore.Load(m.WarmStart);
+            using var warm = CheckpointStore.Load(_context.WarmStart);   // the configured warm start, not the message's
             StateDicts.Load(_model, warm.Model, strict: true, warm.Path);
             _version = 0;
         }
         if (s.PolicyLoss.KlCoef > 0 && _reference is null)
         {
             _reference = new PolicyTransformer(_context.RequireModelConfig());
-            using var warm = CheckpointStore.Load(m.WarmStart);
+            using var warm = CheckpointStore.Load(_context.WarmStart);
             StateDicts.Load(_reference, warm.Model, strict: true, warm.Path);
             _reference.eval();
         }

@@ -266,17 +266,19 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void Learner_skips_a_corrupt_checkpoint_and_refuses_when_none_loads()
+    public void Learner_skips_a_corrupt_checkpoint_and_one_outside_the_run_and_refuses_when_none_loads()
     {
         var context = Context();
-        var bad = Path.Combine(_dir, "bad", "step-000002");
+        var bad = Path.Combine(context.CheckpointDirectory, "step-000002");
         Directory.CreateDirectory(bad);
         File.WriteAllText(Path.Combine(bad, "manifest.json"), "{}");
+        var foreign = _warm;   // a valid checkpoint, but not this run's: a path from a message is not trusted
         var learner = Sys.ActorOf(LearnerActor.Props(context, CreateTestProbe()));
-        learner.Tell(new LoadPolicy([new RunCheckpoint(2, 8, 2, bad)], context.WarmStart, 4));
+        learner.Tell(new LoadPolicy([new RunCheckpoint(4, 16, 4, foreign), new RunCheckpoint(2, 8, 2, bad)], context.WarmStart, 4));
         var failed = ExpectMsg<RunFailed>(TimeSpan.FromSeconds(30));
         Assert.Contains("no committed checkpoint of this run loads", failed.Reason);
         Assert.Contains("step-000002", failed.Reason);
+        Assert.Contains("not inside this run's checkpoint folder", failed.Reason);
     }
 
     private sealed class FakeReporter : IRunReporter
