@@ -104,6 +104,13 @@ public static class SettingsLoader
         return file;
     }
 
+    /// <summary>
+    /// The <c>akka.*</c> part of a merged config (a config file may set e.g. TLS for Akka.Remote), or an empty config:
+    /// the node's actor system layers it over RoRecomp's own Akka settings.
+    /// </summary>
+    public static Config AkkaSection(Config merged) =>
+        merged.HasPath("akka") ? merged.GetValue("akka").AtKey("akka") : ConfigurationFactory.Empty;
+
     /// <summary>Reads and validates the <c>rorecomp</c> section of an already merged config (fallback to the reference is added).</summary>
     public static RoRecompSettings FromConfig(Config config)
     {

@@ -46,13 +46,15 @@ public static class NodeRunner
         };
         if (o.Hostname is not null) sets.Add($"cluster.hostname={o.Hostname}");
         if (o.Port is { } port) sets.Add($"cluster.port={port.ToString(CultureInfo.InvariantCulture)}");
-        var settings = SettingsLoader.Load(o.ConfigFile, sets);
+        var merged = SettingsLoader.LoadConfig(o.ConfigFile, sets);
+        var settings = SettingsLoader.FromConfig(merged);
         var runDir = Path.GetFullPath(settings.Run.RunDir);
         RunDirectoryLock? runLock = null;
         var hocon = PersistenceHocon.Build(settings.Persistence, runDir);
         if (settings.Cluster.Has(RoRecompHostingExtensions.BufferRole))
             (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);   // the buffer journals here: lock it
         using var _ = runLock;
+        hocon = SettingsLoader.AkkaSection(merged).WithFallback(hocon);   // akka.* keys of the config file (e.g. TLS) win
         if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole)) TorchRuntime.EnsureLoaded();
         var context = PipelineContext.ForWorker(settings);
         while (!cancellationToken.IsCancellationRequested)

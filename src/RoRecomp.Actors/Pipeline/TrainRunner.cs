@@ -70,7 +70,8 @@ public static class TrainRunner
         {
             throw new SettingsException($"{runDir} already holds a run; continue it with --resume, or choose another --run-dir");
         }
-        var settings = SettingsLoader.FromConfig(SettingsLoader.LoadConfig(o.ConfigFile, sets, baseFile));
+        var merged = SettingsLoader.LoadConfig(o.ConfigFile, sets, baseFile);
+        var settings = SettingsLoader.FromConfig(merged);
         if (settings.Async.MaxPolicyLag < 0) throw new SettingsException("rorecomp.async.max-policy-lag must be >= 0");
 
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
@@ -93,7 +94,7 @@ public static class TrainRunner
             output.WriteLine($"train --cluster: learner node {SeedAddress(settings.Cluster.Hostname, settings.Cluster.Port)} (roles learner, buffer, verifier); " +
                 $"samplers join with: rorecomp node --roles sampler,verifier --seed {SeedAddress(settings.Cluster.Hostname, settings.Cluster.Port)}");
         }
-        await using var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, hocon).AddRoRecompPipeline(context, recorder), cancellationToken);
+        await using var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, SettingsLoader.AkkaSection(merged).WithFallback(hocon)).AddRoRecompPipeline(context, recorder), cancellationToken);
         using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
         var finished = await Task.WhenAny(recorder.Completion, Task.Delay(Timeout.Infinite, stopped.Token));
         if (finished != recorder.Completion)

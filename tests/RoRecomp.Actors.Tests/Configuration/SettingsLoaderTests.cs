@@ -43,6 +43,17 @@ public sealed class SettingsLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Akka_keys_of_a_config_file_reach_the_actor_system_config()
+    {
+        var file = WriteConfig("akka.remote.dot-netty.tcp.enable-ssl = true\nrorecomp.run.steps = 3");
+        var merged = SettingsLoader.LoadConfig(file, []);
+        var akka = SettingsLoader.AkkaSection(merged);
+        Assert.True(akka.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl"));
+        Assert.False(akka.HasPath("rorecomp"));
+        Assert.False(SettingsLoader.AkkaSection(SettingsLoader.LoadConfig(null, [])).HasPath("akka"));
+    }
+
+    [Fact]
     public void Unknown_task_and_role_are_refused_with_the_known_ones()
     {
         var task = Assert.Throws<SettingsException>(() => SettingsLoader.Load(null, ["run.task=chess"]));
