@@ -1,0 +1,203 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using Npgsql;
+using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Persistence;
+using RoRecomp.Actors.ReplayBuffer;
+using RoRecomp.Actors.Serialization;
+using RoRecomp.Actors.Tests.Serialization;
+using RoRecomp.Core.Replay;
+using RoRecomp.Core.Rollouts;
+
+namespace RoRecomp.Actors.Tests.Persistence;
+
+/// <summary>
+/// The replay buffer on the PostgreSQL journal (<c>rorecomp.persistence.provider = postgresql</c>), against the server in
+/// <c>RORECOMP_TEST_PG</c> (skipped without it, see <see cref="PostgresFactAttribute"/>). Each test uses its own
+/// persistence id, so runs and tests never see each other's events, and deletes its rows at the end.
+/// </summary>
+public sealed class PostgresPersistenceTests : IAsyncLifetime
+{
+    private const int NoSnapshots = 1_000_000;
+    private static readonly ReplayBufferOptions Options = new(Capacity: 1000, MaxStaleness: 2, DrawOrder: DrawOrder.Uniform, Seed: 3);
+    private readonly string _persistenceId = $"rb-pg-{Guid.NewGuid():N}";
+
+    private static string ConnectionString => PostgresFactAttribute.ConnectionString!;
+
+    /// <summary>The journal and snapshot HOCON exactly as a run builds it from its settings (plus the serializer).</summary>
+    private static Config SystemConfig(string connectionString) =>
+        ConfigurationFactory.ParseString("akka.test.single-expect-default = 30s")
+            .WithFallback(PersistenceHocon.Build(new PersistenceSettings("postgresql", connectionString, ""), Path.GetTempPath()))
+            .WithFallback(SerializationHocon.Config);
+
+    private static ImmutableArray<Response> Batch(string prefix, int n, long version = 5) =>
+        [.. Enumerable.Range(0, n).Select(i => RoRecompSerializerTests.MakeResponse($"{prefix}/{i}", version))];
+
+    /// <summary>
+    /// Runs <paramref name="body"/> in a new actor system on the PostgreSQL journal, then terminates the system
+    /// without stopping the actors gracefully, as a crashed process would leave them.
+    /// </summary>
+    private static async Task<T> InNewSystem<T>(string name, string connectionString, Func<ActorSystem, TestProbe, T> body)
+    {
+        var system = ActorSystem.Create(name, SystemConfig(connectionString));
+        try
+        {
+            return body(system, new TestProbe(system, new XunitAssertions()));
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    private static BufferStats Stats(IActorRef buffer, TestProbe probe)
+    {
+        buffer.Tell(GetBufferStats.Instance, probe.Ref);
+        return probe.ExpectMsg<BufferStats>();
+    }
+
+    [PostgresFact]
+    public async Task A_buffer_journaled_to_postgresql_recovers_the_same_ids_in_a_new_actor_system()
+    {
+        var expected = await InNewSystem("pg-first", ConnectionString, (system, probe) =>
+        {
+            var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, NoSnapshots));
+            for (var i = 0; i < 6; i++)
+            {
+                rb.Tell(new StoreResponses(Batch($"s{i}", 5)), probe.Ref);
+                probe.ExpectMsg(new ResponsesAccepted(5, 0, 0));
+            }
+            rb.Tell(new DrawCompensationBatch(7, 5, 1), probe.Ref);
+            Assert.Equal(7, probe.ExpectMsg<CompensationDrawn>().Responses.Length);
+            var stats = Stats(rb, probe);
+            rb.Tell(Kill.Instance);
+            return stats;
+        });
+        Assert.Equal(6 * 5 - 7, expected.Count);
+        Assert.Equal(7, expected.LastSequenceNr);
+        Assert.Equal(7L, await Scalar("SELECT count(*) FROM journal WHERE persistence_id = @id"));
+
+        await InNewSystem("pg-second", ConnectionString, (system, probe) =>
+        {
+            var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, NoSnapshots));
+            var recovered = Stats(rb, probe);
+            Assert.Equal(expected.Ids.ToArray(), recovered.Ids.ToArray());
+            Assert.Equal(7, recovered.LastSequenceNr);
+            // The recovered buffer decides as the original would: a retried store is all duplicates.
+            rb.Tell(new StoreResponses(Batch("s0", 5)), probe.Ref);
+            probe.ExpectMsg(new ResponsesAccepted(0, 5, 0));
+            return 0;
+        });
+    }
+
+    [PostgresFact]
+    public async Task A_snapshot_and_the_events_after_it_recover_from_postgresql()
+    {
+        const int snapshotEvery = 4;
+        var expected = await InNewSystem("pg-first", ConnectionString, (system, probe) =>
+        {
+            var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, snapshotEvery));
+            for (var i = 0; i < 5; i++) // events 1-5; a snapshot after event 4
+            {
+                rb.Tell(new StoreResponses(Batch($"s{i}", 5)), probe.Ref);
+                probe.ExpectMsg<ResponsesAccepted>();
+            }
+            rb.Tell(new DrawCompensationBatch(6, 5, 1), probe.Ref); // event 6
+            probe.ExpectMsg<CompensationDrawn>();
+            rb.Tell(new StoreResponses(Batch("late", 3)), probe.Ref); // event 7
+            probe.ExpectMsg(new ResponsesAccepted(3, 0, 0));
+            var stats = Stats(rb, probe);
+            rb.Tell(Kill.Instance);
+            return stats;
+        });
+        Assert.Equal(5 * 5 - 6 + 3, expected.Count);
+        Assert.Equal(7, expected.LastSequenceNr);
+        Assert.Equal(4L, await Scalar("SELECT max(sequence_number) FROM snapshot WHERE persistence_id = @id"));
+
+        // Remove the events the snapshot covers: recovery can only succeed from the snapshot plus events 5-7.
+        Assert.Equal(4, await Execute("DELETE FROM journal WHERE persistence_id = @id AND sequence_number <= 4"));
+
+        await InNewSystem("pg-second", ConnectionString, (system, probe) =>
+        {
+            var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, snapshotEvery));
+            var recovered = Stats(rb, probe);
+            Assert.Equal(expected.Ids.ToArray(), recovered.Ids.ToArray());
+            Assert.Equal(7, recovered.LastSequenceNr);
+            rb.Tell(new StoreResponses(Batch("s1", 5).AddRange(Batch("late", 3))), probe.Ref);
+            probe.ExpectMsg(new ResponsesAccepted(0, 8, 0));
+            return 0;
+        });
+    }
+
+    [PostgresFact]
+    public async Task The_password_may_come_from_PGPASSWORD_instead_of_the_connection_string()
+    {
+        // deploy/k8s passes the password this way, so that it is in neither the config file, run.conf nor the command line.
+        var builder = new NpgsqlConnectionStringBuilder(ConnectionString);
+        var password = builder.Password;
+        builder.Password = null;
+        var before = Environment.GetEnvironmentVariable("PGPASSWORD");
+        Environment.SetEnvironmentVariable("PGPASSWORD", password);
+        try
+        {
+            var stored = await InNewSystem("pg-first", builder.ConnectionString, (system, probe) =>
+            {
+                var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, NoSnapshots));
+                rb.Tell(new StoreResponses(Batch("p", 4)), probe.Ref);
+                probe.ExpectMsg(new ResponsesAccepted(4, 0, 0));
+                return Stats(rb, probe);
+            });
+            await InNewSystem("pg-second", builder.ConnectionString, (system, probe) =>
+            {
+                var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, NoSnapshots));
+                Assert.Equal(stored.Ids.ToArray(), Stats(rb, probe).Ids.ToArray());
+                return 0;
+            });
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PGPASSWORD", before);
+        }
+    }
+
+    private async Task<object?> Scalar(string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("id", _persistenceId);
+        return await command.ExecuteScalarAsync();
+    }
+
+    private async Task<int> Execute(string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("id", _persistenceId);
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>Deletes this test's rows (the tables stay: they are the plugin's, created on first use).</summary>
+    public async Task DisposeAsync()
+    {
+        if (string.IsNullOrWhiteSpace(PostgresFactAttribute.ConnectionString))
+            return;
+        foreach (var table in new[] { "journal", "snapshot", "tags" })
+        {
+            try
+            {
+                await Execute($"DELETE FROM {table} WHERE persistence_id = @id");
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                // Not created by this run's plugin version: nothing to clean there.
+            }
+        }
+    }
+}
