@@ -36,8 +36,8 @@ public static class NodeRunner
         if (o.Seeds.IsDefaultOrEmpty) throw new SettingsException("--seed is required: the learner node's address, e.g. akka.tcp://rorecomp@10.0.0.1:4053");
         foreach (var seed in o.Seeds)
         {
-            if (!Uri.TryCreate(seed, UriKind.Absolute, out var uri) || uri.Scheme != "akka.tcp" || uri.UserInfo != "rorecomp" || uri.Port <= 0)
-                throw new SettingsException($"--seed {seed}: expected akka.tcp://rorecomp@host:port");
+            if (!Uri.TryCreate(seed, UriKind.Absolute, out var uri) || uri.Scheme is not ("akka.tcp" or "akka.ssl.tcp") || uri.UserInfo != "rorecomp" || uri.Port <= 0)
+                throw new SettingsException($"--seed {seed}: expected akka.tcp://rorecomp@host:port (akka.ssl.tcp:// with TLS)");
         }
         var sets = new List<string>(o.Sets)
         {

@@ -35,8 +35,9 @@ public static class TrainRunner
     /// <summary>Default Akka.Remote port of the learner node with <c>--cluster</c>.</summary>
     public const int ClusterPort = 4053;
 
-    /// <summary>The address nodes join: <c>akka.tcp://rorecomp@host:port</c>.</summary>
-    public static string SeedAddress(string host, int port) => $"akka.tcp://rorecomp@{host}:{port.ToString(CultureInfo.InvariantCulture)}";
+    /// <summary>The address nodes join: <c>akka.tcp://rorecomp@host:port</c> (<c>akka.ssl.tcp</c> with TLS).</summary>
+    public static string SeedAddress(string host, int port, bool ssl = false) =>
+        $"{(ssl ? "akka.ssl.tcp" : "akka.tcp")}://rorecomp@{host}:{port.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>Runs (or resumes) a training job; throws <see cref="SettingsException"/> for bad input, <see cref="RunFailedException"/> when the run fails.</summary>
     public static async Task<RunSummary> RunAsync(TrainOptions o, TextWriter output, bool interactive, CancellationToken cancellationToken)
@@ -48,10 +49,12 @@ public static class TrainRunner
         if (o.Cluster)
         {
             var port = o.Port ?? ClusterPort;
-            var host = o.Hostname ?? SettingsLoader.FromConfig(SettingsLoader.LoadConfig(o.ConfigFile, sets)).Cluster.Hostname;
+            var first = SettingsLoader.LoadConfig(o.ConfigFile, sets);
+            var host = o.Hostname ?? SettingsLoader.FromConfig(first).Cluster.Hostname;
+            var ssl = first.HasPath("akka.remote.dot-netty.tcp.enable-ssl") && first.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl");
             sets.Add("cluster.roles=[learner, buffer, verifier]");
             sets.Add($"cluster.port={port.ToString(CultureInfo.InvariantCulture)}");
-            sets.Add($"cluster.seed-nodes=[\"{SeedAddress(host, port)}\"]");
+            sets.Add($"cluster.seed-nodes=[\"{SeedAddress(host, port, ssl)}\"]");
         }
         else if (o.Port is not null)
         {
@@ -91,8 +94,9 @@ public static class TrainRunner
             $"recomposition {(settings.Recomposition.Enabled ? "on" : "off (plain GRPO)")}, run dir {runDir}");
         if (o.Cluster)
         {
-            output.WriteLine($"train --cluster: learner node {SeedAddress(settings.Cluster.Hostname, settings.Cluster.Port)} (roles learner, buffer, verifier); " +
-                $"samplers join with: rorecomp node --roles sampler,verifier --seed {SeedAddress(settings.Cluster.Hostname, settings.Cluster.Port)}");
+            var seed = settings.Cluster.SeedNodes[0];
+            output.WriteLine($"train --cluster: learner node {seed} (roles learner, buffer, verifier); " +
+                $"samplers join with: rorecomp node --roles sampler,verifier --seed {seed}");
         }
         await using var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, SettingsLoader.AkkaSection(merged).WithFallback(hocon)).AddRoRecompPipeline(context, recorder), cancellationToken);
         using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);

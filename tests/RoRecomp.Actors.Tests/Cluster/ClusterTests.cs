@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using RoRecomp.Actors.Coordination;
 using RoRecomp.Actors.Pipeline;
+using RoRecomp.Actors.Tests.Persistence;
 using RoRecomp.Actors.Tests.Pipeline;
 
 namespace RoRecomp.Actors.Tests.Cluster;
@@ -27,8 +28,10 @@ public sealed class ClusterTests : IDisposable
         }
     }
 
+    private readonly List<string> _extra = [];
+
     private List<string> Sets(string runDir) =>
-        PipelineFixture.Sets(runDir, _warm, "run.eval-every=0", "checkpoint.every=2", "cluster.stable-after=2", "run.lease-timeout=20");
+        PipelineFixture.Sets(runDir, _warm, ["run.eval-every=0", "checkpoint.every=2", "cluster.stable-after=2", "run.lease-timeout=20", .. _extra]);
 
     private NodeProcess Learner(string runDir, int port, int steps, bool resume = false)
     {
@@ -109,7 +112,17 @@ public sealed class ClusterTests : IDisposable
         File.ReadAllLines(Path.Combine(runDir, RunRecorder.MetricsFile)).Select(l => JsonNode.Parse(l)![key]!.ToJsonString());
 
     [Fact]
-    public async Task The_learner_killed_with_sigkill_and_restarted_resumes_and_its_samplers_rejoin()
+    public Task The_learner_killed_with_sigkill_and_restarted_resumes_and_its_samplers_rejoin() => LearnerCrash();
+
+    [PostgresFact]
+    public Task The_same_learner_crash_with_the_journal_on_postgresql()
+    {
+        _extra.AddRange(["persistence.provider=postgresql", $"persistence.connection-string={PostgresFactAttribute.ConnectionString}",
+            $"persistence.run-id=cluster-test-{Guid.NewGuid():N}"]);
+        return LearnerCrash();
+    }
+
+    private async Task LearnerCrash()
     {
         const int steps = 40;
         var run = Path.Combine(_dir, "run");
