@@ -3,6 +3,7 @@ using System.IO.Hashing;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Threading.Channels;
 
 namespace RoRecomp.Actors.Weights;
 
@@ -14,7 +15,7 @@ namespace RoRecomp.Actors.Weights;
 /// </summary>
 public sealed class WeightClient(WeightClientOptions? options = null)
 {
-    /// <summary>Bytes handed to one receive call: small enough that the hashes read them while they are still in cache.</summary>
+    /// <summary>Bytes handed to one receive call: small enough that the chunk checksum reads them while they are still in cache.</summary>
     private const int ReceiveSliceBytes = 256 * 1024;
 
     private readonly WeightClientOptions _options = Validate(options ?? new WeightClientOptions());
@@ -50,7 +51,6 @@ public sealed class WeightClient(WeightClientOptions? options = null)
     private async Task<WeightBlob> FetchOnceAsync(Fetch fetch, CancellationToken cancellationToken)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        if (_options.ReceiveBufferBytes > 0) socket.ReceiveBufferSize = _options.ReceiveBufferBytes;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.ConnectTimeout);
         try
@@ -120,42 +120,58 @@ public sealed class WeightClient(WeightClientOptions? options = null)
     private async Task<WeightBlob> ReceiveBlobAsync(Fetch fetch, Socket socket, WireHeader header, CancellationTokenSource timeout)
     {
         var bytes = GC.AllocateUninitializedArray<byte>((int)header.Length);
-        using var sha = _options.VerifySha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
-        var xxh = new XxHash3();
-        var trailer = new byte[WeightWire.ChecksumBytes];
-        var chunks = (int)((header.Length + header.ChunkBytes - 1) / header.ChunkBytes);
-        var offset = 0;
-        for (var chunk = 0; chunk < chunks; chunk++)
+        // SHA-256, the costliest step, runs on another thread a chunk behind the socket: inline, it held a 1 GiB fetch
+        // over loopback to about 1.0 GB/s on the 2-core machine; beside the receive loop, 1.5-1.7 GB/s.
+        var toHash = Channel.CreateUnbounded<ReadOnlyMemory<byte>>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var hashing = _options.VerifySha256 ? Task.Run(() => Sha256Async(toHash.Reader)) : null;
+        try
         {
-            var end = (int)Math.Min(offset + (long)header.ChunkBytes, header.Length);
-            while (offset < end)
+            var xxh = new XxHash3();
+            var trailer = new byte[WeightWire.ChecksumBytes];
+            var chunks = (int)((header.Length + header.ChunkBytes - 1) / header.ChunkBytes);
+            var offset = 0;
+            for (var chunk = 0; chunk < chunks; chunk++)
             {
-                timeout.CancelAfter(_options.ReadTimeout);
-                var n = await socket.ReceiveAsync(bytes.AsMemory(offset, Math.Min(end - offset, ReceiveSliceBytes)), SocketFlags.None, timeout.Token)
-                    .ConfigureAwait(false);
-                if (n == 0) throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"the server closed the connection after {offset:N0} of {header.Length:N0} bytes");
-                var received = bytes.AsSpan(offset, n);
-                xxh.Append(received);
-                sha?.AppendData(received);
-                offset += n;
+                var start = offset;
+                var end = (int)Math.Min(offset + (long)header.ChunkBytes, header.Length);
+                while (offset < end)
+                {
+                    timeout.CancelAfter(_options.ReadTimeout);
+                    var n = await socket.ReceiveAsync(bytes.AsMemory(offset, Math.Min(end - offset, ReceiveSliceBytes)), SocketFlags.None, timeout.Token)
+                        .ConfigureAwait(false);
+                    if (n == 0) throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"the server closed the connection after {offset:N0} of {header.Length:N0} bytes");
+                    xxh.Append(bytes.AsSpan(offset, n));
+                    offset += n;
+                }
+                if (!await ReceiveExactlyAsync(socket, trailer, timeout).ConfigureAwait(false))
+                    throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"the server closed the connection after {offset:N0} of {header.Length:N0} bytes");
+                if (xxh.GetCurrentHashAsUInt64() != BinaryPrimitives.ReadUInt64LittleEndian(trailer))
+                    throw fetch.Fail(WeightTransferFailure.ChecksumMismatch, $"chunk {chunk} of {chunks} (version {header.Version}) failed its checksum", chunk: chunk);
+                xxh.Reset();
+                if (hashing is not null) toHash.Writer.TryWrite(bytes.AsMemory(start, end - start));
             }
-            if (!await ReceiveExactlyAsync(socket, trailer, timeout).ConfigureAwait(false))
-                throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"the server closed the connection after {offset:N0} of {header.Length:N0} bytes");
-            if (xxh.GetCurrentHashAsUInt64() != BinaryPrimitives.ReadUInt64LittleEndian(trailer))
-                throw fetch.Fail(WeightTransferFailure.ChecksumMismatch, $"chunk {chunk} of {chunks} (version {header.Version}) failed its checksum", chunk: chunk);
-            xxh.Reset();
+        }
+        finally
+        {
+            toHash.Writer.Complete(); // on a failure too, so that the hashing task ends
         }
         var digest = Convert.ToHexStringLower(header.Sha256.Span);
-        if (sha is not null && !sha.GetHashAndReset().AsSpan().SequenceEqual(header.Sha256.Span))
+        if (hashing is not null && !(await hashing.ConfigureAwait(false)).AsSpan().SequenceEqual(header.Sha256.Span))
             throw fetch.Fail(WeightTransferFailure.DigestMismatch, $"the SHA-256 of version {header.Version} does not match the header's {digest}");
-        return new WeightBlob(header.Version, bytes, digest, sha is not null);
+        return new WeightBlob(header.Version, bytes, digest, hashing is not null);
+    }
+
+    private static async Task<byte[]> Sha256Async(ChannelReader<ReadOnlyMemory<byte>> chunks)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        await foreach (var chunk in chunks.ReadAllAsync().ConfigureAwait(false)) sha.AppendData(chunk.Span);
+        return sha.GetHashAndReset();
     }
 
     private static WeightClientOptions Validate(WeightClientOptions o)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(o.MaxAttempts, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(o.MaxBlobBytes, nameof(options));
-        ArgumentOutOfRangeException.ThrowIfNegative(o.ReceiveBufferBytes, nameof(options));
         return o;
     }
 

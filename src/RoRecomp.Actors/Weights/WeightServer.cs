@@ -94,7 +94,7 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
     /// <summary>
     /// Serves <paramref name="blob"/> as <paramref name="version"/> from now on and evicts versions beyond the newest
     /// <see cref="WeightServerOptions.KeepVersions"/>. Computes the chunk checksums and the SHA-256 here, on the calling
-    /// thread (about 0.6 s per GB). The server keeps the array: do not change it afterwards.
+    /// thread (about 0.7 s per GB). The server keeps the array: do not change it afterwards.
     /// </summary>
     /// <exception cref="ArgumentException">The version is not newer than the newest published.</exception>
     public PublishedWeights Publish(long version, byte[] blob)
@@ -158,7 +158,6 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         try
         {
             client.NoDelay = true;
-            client.SendBufferSize = _options.SendBufferBytes;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             var request = new byte[WeightWire.RequestBytes];
             timeout.CancelAfter(_options.RequestTimeout);

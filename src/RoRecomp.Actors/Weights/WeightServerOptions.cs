@@ -26,7 +26,4 @@ public sealed record WeightServerOptions
 
     /// <summary>How long one send may wait for a client that reads nothing (default 30 s); then the connection is dropped.</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Kernel send buffer per connection in bytes (default 4 MiB; Linux caps it at net.core.wmem_max).</summary>
-    public int SendBufferBytes { get; init; } = 4 * 1024 * 1024;
 }

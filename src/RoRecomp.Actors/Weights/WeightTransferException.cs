@@ -22,7 +22,7 @@ public sealed class WeightTransferException : IOException
     /// <summary>The weight server asked.</summary>
     public EndPoint Server { get; }
 
-    /// <summary>The version asked for (-1 = the newest), or the version being received when that is known.</summary>
+    /// <summary>The version asked for (-1 = the newest).</summary>
     public long Version { get; }
 
     /// <summary>The chunk whose checksum failed (<see cref="WeightTransferFailure.ChecksumMismatch"/>), else null.</summary>

@@ -123,9 +123,9 @@ public static class BenchCommand
         if (chunkBytes is < WeightServerOptions.MinChunkBytes or > WeightServerOptions.MaxChunkBytes)
             return Fail($"--chunk-kb {chunkKb}: expected {WeightServerOptions.MinChunkBytes / 1024} to {WeightServerOptions.MaxChunkBytes / 1024}");
         Console.WriteLine($"bench weights: {mb} MiB blob, {repeat} fetches over loopback, {chunkKb} KiB chunks ...");
-        var r = WeightsBenchmark.RunAsync(
+        var r = WeightsBenchmark.Run(
             (long)mb * 1024 * 1024, repeat, new WeightServerOptions { ChunkBytes = (int)chunkBytes },
-            new WeightClientOptions { VerifySha256 = verifySha256 }, line => Console.WriteLine($"  {line}")).GetAwaiter().GetResult();
+            new WeightClientOptions { VerifySha256 = verifySha256 }, line => Console.WriteLine($"  {line}"));
         Console.WriteLine($"  checksum         {r.Checksum}");
         Console.WriteLine($"  per fetch        {string.Join(", ", r.GbPerSecond.Select(g => $"{g * 1000:N0} MB/s"))}");
         Console.WriteLine($"  median           {r.MedianGbPerSecond,8:N2} GB/s   (target >= 1 GB/s, floor 0.2)  {(r.MedianGbPerSecond >= 1 ? "met" : "MISSED")}");
