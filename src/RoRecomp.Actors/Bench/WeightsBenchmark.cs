@@ -59,7 +59,7 @@ public static class WeightsBenchmark
             seconds.Add(TimedFetch(client, server, published, blob));
             progress?.Invoke($"fetch {i + 1}/{repeat}: {seconds[^1]:N3} s, {blobBytes / seconds[^1] / 1e9:N2} GB/s");
         }
-        var checksum = client.Options.VerifySha256 ? "xxh3-64 per chunk + sha256 of the blob" : "xxh3-64 per chunk";
+        var checksum = client.Options.VerifySha256 ? "xxh3-64 per chunk, sha256 of the blob" : "xxh3-64 per chunk";
         return new WeightsBenchmarkResult(blobBytes, server.ChunkBytes, checksum, publishSeconds, seconds);
     }
 
