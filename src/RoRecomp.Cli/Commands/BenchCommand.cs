@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using RoRecomp.Actors.Bench;
+using RoRecomp.Actors.Weights;
 using RoRecomp.Model.Bench;
 
 namespace RoRecomp.Cli.Commands;
@@ -18,6 +19,8 @@ public static class BenchCommand
                     [--rows N (64)] [--new-tokens N (64)] [--train-rows N (64)] [--train-tokens N (128)] [--repeats N (3)] [--threads N]
           buffer    replay buffer: responses/s journaled to SQLite and recovery time
                     [--responses N (100000)] [--batch N (256)] [--tokens N (64)] [--snapshot-every N (100)] [--dir DIR]
+          weights   weight sync: fetches a blob of random bytes from a weight server over loopback TCP, GB/s per fetch
+                    [--mb N (1024, MiB)] [--repeat K (3)] [--chunk-kb N (1024)] [--no-sha256]
         """;
 
     public static int Run(string[] args)
@@ -34,6 +37,7 @@ public static class BenchCommand
             {
                 "buffer" => Buffer(options),
                 "model" => Model(options),
+                "weights" => Weights(options),
                 _ => Fail($"unknown benchmark '{args[0]}'"),
             };
         }
@@ -102,6 +106,41 @@ public static class BenchCommand
             ["train_gflops"] = r.TrainGflops,
             ["train_flops_fraction_of_peak"] = r.TrainFlopsFractionOfPeak,
             ["flop_formula"] = r.FlopFormula,
+        });
+        return 0;
+    }
+
+    private static int Weights(CliOptions o)
+    {
+        var mb = o.Int("mb", 1024);
+        var repeat = o.Int("repeat", 3);
+        var chunkKb = o.Int("chunk-kb", 1024);
+        var verifySha256 = !o.Flag("no-sha256");
+        var json = o.String("json");
+        o.RejectUnknown();
+        if ((long)mb * 1024 * 1024 > Array.MaxLength) return Fail($"--mb {mb}: a blob holds at most {Array.MaxLength / (1024 * 1024)} MiB");
+        var chunkBytes = (long)chunkKb * 1024;
+        if (chunkBytes is < WeightServerOptions.MinChunkBytes or > WeightServerOptions.MaxChunkBytes)
+            return Fail($"--chunk-kb {chunkKb}: expected {WeightServerOptions.MinChunkBytes / 1024} to {WeightServerOptions.MaxChunkBytes / 1024}");
+        Console.WriteLine($"bench weights: {mb} MiB blob, {repeat} fetches over loopback, {chunkKb} KiB chunks ...");
+        var r = WeightsBenchmark.Run(
+            (long)mb * 1024 * 1024, repeat, new WeightServerOptions { ChunkBytes = (int)chunkBytes },
+            new WeightClientOptions { VerifySha256 = verifySha256 }, line => Console.WriteLine($"  {line}"));
+        Console.WriteLine($"  checksum         {r.Checksum}");
+        Console.WriteLine($"  per fetch        {string.Join(", ", r.GbPerSecond.Select(g => $"{g * 1000:N0} MB/s"))}");
+        Console.WriteLine($"  median           {r.MedianGbPerSecond,8:N2} GB/s   (target >= 1 GB/s, floor 0.2)  {(r.MedianGbPerSecond >= 1 ? "met" : "MISSED")}");
+        Console.WriteLine($"  best             {r.BestGbPerSecond,8:N2} GB/s");
+        WriteJson(json, new Dictionary<string, object>
+        {
+            ["blob_mb"] = mb,
+            ["blob_bytes"] = r.BlobBytes,
+            ["chunk_bytes"] = r.ChunkBytes,
+            ["checksum"] = r.Checksum,
+            ["repeat"] = repeat,
+            ["publish_s"] = r.PublishSeconds,
+            ["fetch_s"] = r.FetchSeconds,
+            ["weights_gb_per_s"] = r.MedianGbPerSecond,
+            ["weights_best_gb_per_s"] = r.BestGbPerSecond,
         });
         return 0;
     }
