@@ -8,6 +8,7 @@ using RoRecomp.Actors.Coordination;
 using RoRecomp.Actors.Pipeline;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Sft;
+using RoRecomp.Actors.Weights;
 using RoRecomp.Core.Coordination;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Schedules;
@@ -44,6 +45,7 @@ public sealed class LearnerActor : ReceiveActor
     private long _version;
     private long _totalSteps;
     private (long Version, byte[] Bytes)? _snapshot;
+    private WeightServer? _weights;
 
     /// <summary>Creates the learner; use <see cref="Props"/>.</summary>
     public LearnerActor(PipelineContext context, IActorRef buffer)
@@ -65,7 +67,7 @@ public sealed class LearnerActor : ReceiveActor
         Receive<FetchPolicy>(m =>
         {
             if (_model is null || m.MinVersion > _version) _waiting.Add((Sender, m.MinVersion));
-            else Sender.Tell(Snapshot());
+            else Serve(Sender);
         });
         Receive<EvaluatePolicy>(m => Sender.Tell(Evaluate(m.Step)));
     }
@@ -77,6 +79,7 @@ public sealed class LearnerActor : ReceiveActor
     /// <inheritdoc />
     protected override void PostStop()
     {
+        _weights?.Dispose();
         _trainer?.Dispose();
         _model?.Dispose();
         _reference?.Dispose();
@@ -218,6 +221,24 @@ public sealed class LearnerActor : ReceiveActor
         return new PolicyEvaluated(step, r.Accuracy, r.MeanLength, r.ToolCalls, r.FormatValid, count * samples);
     }
 
+    /// <summary>
+    /// A sampler in this process gets the weights in a message; a remote one gets <see cref="PolicyAvailable"/> and
+    /// fetches them from the weight server (started on first use, on rorecomp.cluster.hostname:weights-port).
+    /// </summary>
+    private void Serve(IActorRef sampler)
+    {
+        var snapshot = Snapshot();
+        if (sampler.Path.Address.HasLocalScope)
+        {
+            sampler.Tell(snapshot);
+            return;
+        }
+        var c = _context.Settings.Cluster;
+        _weights ??= new WeightServer(new WeightServerOptions { Host = c.Hostname, Port = c.WeightsPort });
+        if (_weights.Latest is not { } latest || latest.Version != snapshot.Version) latest = _weights.Publish(snapshot.Version, snapshot.Weights);
+        sampler.Tell(new PolicyAvailable(latest.Version, c.Hostname, _weights.Port, latest.Sha256, latest.Length, snapshot.ModelConfigJson));
+    }
+
     private PolicySnapshot Snapshot()
     {
         if (_snapshot is not { } s || s.Version != _version) _snapshot = s = (_version, SafeTensors.Serialize(_model!.state_dict()));
@@ -230,7 +251,7 @@ public sealed class LearnerActor : ReceiveActor
         for (var i = _waiting.Count - 1; i >= 0; i--)
         {
             if (_waiting[i].MinVersion > _version) continue;
-            _waiting[i].Sampler.Tell(Snapshot());
+            Serve(_waiting[i].Sampler);
             _waiting.RemoveAt(i);
         }
     }

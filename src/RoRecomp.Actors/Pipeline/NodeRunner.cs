@@ -64,6 +64,7 @@ public static class NodeRunner
                 output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {string.Join(", ", o.Seeds)}");
                 var printer = node.System.ActorOf(Akka.Actor.Props.Create(() => new LeasePrinter(output)), "lease-printer");
                 node.System.EventStream.Subscribe(printer, typeof(Sampling.LeaseSampled));
+                node.System.EventStream.Subscribe(printer, typeof(Sampling.PolicyFetched));
                 using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
                 await Task.WhenAny(node.System.WhenTerminated, Task.Delay(Timeout.Infinite, stopped.Token)).ContinueWith(_ => { }, TaskScheduler.Default);
             }
@@ -83,8 +84,12 @@ public static class NodeRunner
     /// <summary>Prints one line per sampled lease (the node's progress).</summary>
     private sealed class LeasePrinter : Akka.Actor.ReceiveActor
     {
-        public LeasePrinter(TextWriter output) =>
+        public LeasePrinter(TextWriter output)
+        {
             Receive<Sampling.LeaseSampled>(m => output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{m.SamplerId}: lease {m.LeaseId} (step {m.Step}, policy v{m.PolicyVersion}): {m.Responses} responses, {m.Tokens} tokens in {m.Seconds:F2} s")));
+            Receive<Sampling.PolicyFetched>(m => output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{m.SamplerId}: policy v{m.Version} fetched from {m.From} ({m.Bytes / 1e6:F1} MB, SHA-256 verified) in {m.Seconds:F2} s")));
+        }
     }
 }

@@ -7,6 +7,8 @@ using RoRecomp.Actors.Learning;
 using RoRecomp.Actors.Pipeline;
 using RoRecomp.Actors.Rollouts;
 using RoRecomp.Actors.Verification;
+using RoRecomp.Actors.Weights;
+using System.Net;
 using RoRecomp.Core.Coordination;
 using RoRecomp.Core.Rollouts;
 using RoRecomp.Model.Checkpoints;
@@ -19,6 +21,9 @@ namespace RoRecomp.Actors.Sampling;
 
 /// <summary>Published on the local event stream when a sampler finished a lease (for a node's progress output).</summary>
 public sealed record LeaseSampled(string SamplerId, string LeaseId, long Step, long PolicyVersion, int Responses, int Tokens, double Seconds);
+
+/// <summary>Published on the local event stream when a sampler fetched policy weights from the learner's weight server.</summary>
+public sealed record PolicyFetched(string SamplerId, long Version, long Bytes, string From, double Seconds);
 
 /// <summary>
 /// A sampler: pulls a lease from the coordinator (<see cref="RequestWork"/>), fetches newer weights from the learner
@@ -38,6 +43,9 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     private readonly ITokenizer _tokenizer;
     private PolicyTransformer? _model;
     private long _version = -1;
+    private long _wanted;
+    private int _fetchFailures;
+    private const int MaxFetchFailures = 5;
 
     /// <summary>Creates the sampler; use <see cref="Props"/>.</summary>
     public SamplerActor(PipelineContext context, string id, IActorRef coordinator, IActorRef learner, IActorRef verifier)
@@ -80,7 +88,8 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
                 return;
             }
             Stash.Stash();
-            _learner.Tell(new FetchPolicy(granted.Lease.PolicyVersion));
+            _wanted = granted.Lease.PolicyVersion;
+            _learner.Tell(new FetchPolicy(_wanted));
             Become(AwaitingPolicy);
         });
         Receive<PolicySnapshot>(Load);
@@ -91,11 +100,47 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
         Receive<PolicySnapshot>(snapshot =>
         {
             Load(snapshot);
+            _fetchFailures = 0;
             Stash.UnstashAll();
             Become(Ready);
         });
+        Receive<PolicyAvailable>(m =>
+        {
+            // Only from the learner itself: the weight server must be on the host the message came from.
+            var from = Sender.Path.Address.Host;
+            if (from is not null && !string.Equals(from, m.Host, StringComparison.OrdinalIgnoreCase))
+            {
+                _coordinator.Tell(new RunFailed($"sampler {_id}: policy v{m.Version} offered at {m.Host}, but the learner is at {from}"));
+                return;
+            }
+            var self = Self;
+            var events = Context.System.EventStream;
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            new WeightClient().FetchAsync(new DnsEndPoint(m.Host, m.Port), m.Version).PipeTo(self,
+                success: blob =>
+                {
+                    if (blob.Sha256 != m.Sha256)
+                        return new WeightsFailed($"policy v{m.Version}: SHA-256 {blob.Sha256} differs from the learner's {m.Sha256}");
+                    events.Publish(new PolicyFetched(_id, blob.Version, blob.Bytes.Length, $"{m.Host}:{m.Port}", sw.Elapsed.TotalSeconds));
+                    return new PolicySnapshot(blob.Version, blob.Bytes, m.ModelConfigJson);
+                },
+                failure: e => new WeightsFailed(e.Message));
+        });
+        Receive<WeightsFailed>(f =>
+        {
+            if (++_fetchFailures >= MaxFetchFailures)
+            {
+                _log.Error("Sampler {0} could not fetch the policy: {1}", _id, f.Reason);
+                _coordinator.Tell(new RunFailed($"sampler {_id} could not fetch the policy {_fetchFailures} times: {f.Reason}"));
+                return;
+            }
+            _log.Warning("Sampler {0} could not fetch the policy ({1}); asking the learner again", _id, f.Reason);
+            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromSeconds(2), _learner, new FetchPolicy(_wanted), Self);
+        });
         ReceiveAny(_ => Stash.Stash());
     }
+
+    private sealed record WeightsFailed(string Reason);
 
     private void Load(PolicySnapshot snapshot)
     {

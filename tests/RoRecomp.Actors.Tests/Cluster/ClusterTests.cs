@@ -92,6 +92,7 @@ public sealed class ClusterTests : IDisposable
         var b = Sampler("sampler-b", run, port);
         await Until(() => b.Output.Contains(": lease s", StringComparison.Ordinal), "the sampler added mid-run samples a lease", learner, b);
         Assert.Contains("(2 now)", learner.Output);
+        Assert.Contains("fetched from 127.0.0.1:", b.Output);   // weights came over the learner's weight server, not remoting
 
         a.Kill();
         Assert.True(Steps(run) < steps, "the run finished before the sampler could be killed: raise the step count");
