@@ -103,6 +103,8 @@ public sealed class RunRecorder : IRunReporter
             ["long_incorrect"] = m.LongIncorrect,
             ["compensation_size"] = m.CompensationSize,
             ["buffer_size"] = m.BufferSize,
+            ["min_policy_version"] = m.MinPolicyVersion,
+            ["policy_lag"] = m.PolicyLag,
             ["loss"] = l.Loss,
             ["entropy"] = l.Entropy,
             ["clip_fraction"] = l.ClipFraction,

@@ -360,7 +360,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         {
             Long(m.Step); Long(m.PolicyVersion); Int(m.Responses); Double(m.Accuracy); Double(m.MeanLength); Double(m.MeanLengthCorrect);
             Double(m.MeanToolCalls); Double(m.FormatValid); Int(m.PrioritySize); Int(m.CompensationSize); Int(m.ShortCorrect);
-            Int(m.LongIncorrect); Int(m.BufferSize);
+            Int(m.LongIncorrect); Int(m.BufferSize); Long(m.MinPolicyVersion);
         }
 
         public void LearnerMetrics(LearnerMetrics m)
@@ -502,7 +502,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         }
 
         public StepMetrics StepMetrics() => new(
-            Long(), Long(), Int(), Double(), Double(), Double(), Double(), Double(), Int(), Int(), Int(), Int(), Int());
+            Long(), Long(), Int(), Double(), Double(), Double(), Double(), Double(), Int(), Int(), Int(), Int(), Int(), Long());
 
         public LearnerMetrics LearnerMetrics() => new(Double(), Double(), Double(), Double(), Double(), Double(), Double(), Double(), Double());
 

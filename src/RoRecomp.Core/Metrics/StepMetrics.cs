@@ -17,8 +17,15 @@ public sealed record StepMetrics(
     int CompensationSize,
     int ShortCorrect,
     int LongIncorrect,
-    int BufferSize)
+    int BufferSize,
+    long MinPolicyVersion = 0)
 {
+    /// <summary>
+    /// How many versions the oldest behaviour policy of the batch lags the policy it is trained into (the learner is at
+    /// <c>PolicyVersion - 1</c> when it trains this step). Bounded by <c>async.max-policy-lag</c>.
+    /// </summary>
+    public long PolicyLag => Math.Max(0, PolicyVersion - 1 - MinPolicyVersion);
+
     /// <summary>
     /// Aggregates the online batch of a step. Means over an empty batch (or no correct response, for
     /// <see cref="MeanLengthCorrect"/>) are 0, never NaN.
@@ -41,7 +48,8 @@ public sealed record StepMetrics(
             compensationSize,
             recomposition.Stats.ShortCorrect,
             recomposition.Stats.LongIncorrect,
-            bufferSize);
+            bufferSize,
+            all.Count == 0 ? 0 : all.Min(r => r.PolicyVersion));
     }
 
     private static double Mean(List<Response> xs, Func<Response, double> f) => xs.Count == 0 ? 0 : xs.Average(f);

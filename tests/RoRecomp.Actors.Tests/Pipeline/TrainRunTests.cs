@@ -67,6 +67,20 @@ public sealed class TrainRunTests : IDisposable
         Assert.Equal(24, lines[^1]["cursor"]!.GetValue<long>());
     }
 
+    [Fact]
+    public async Task Async_rollouts_stay_within_max_policy_lag_also_across_a_resume()
+    {
+        var run = Path.Combine(_dir, "async");
+        await Train(run, 6, false, "async.max-policy-lag=1", "checkpoint.every=3");
+        await Train(run, 10, true, "async.max-policy-lag=1");
+        var lines = Metrics(run);
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (long)i), lines.Select(l => l["step"]!.GetValue<long>()));
+        var lags = lines.Select(l => l["policy_lag"]!.GetValue<long>()).ToList();
+        Assert.All(lags, lag => Assert.InRange(lag, 0, 1));
+        Assert.Contains(1L, lags.Skip(1));   // sampling really ran a version behind (the step after a resume included)
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => 4L * i), lines.Select(l => l["cursor"]!.GetValue<long>()));
+    }
+
     // Every response of the step is either trained now (priority) or stored for later (compensation remainder):
     // the remainder is what the buffer grew by plus what this step drew from it.
     private static int StoredOf(JsonNode l) => 16 - l["priority_size"]!.GetValue<int>();
