@@ -19,13 +19,7 @@ public sealed class ClusterTests : IDisposable
     public void Dispose()
     {
         foreach (var p in _processes) p.Dispose();
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TestDirs.Delete(_dir);
     }
 
     private readonly List<string> _extra = [];

@@ -38,14 +38,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TestDirs.Delete(_dir);
     }
 
     private PipelineContext Context(params string[] more) => PipelineFixture.Context(_dir, _warm, 4, more);

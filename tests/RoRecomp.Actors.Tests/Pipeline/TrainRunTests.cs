@@ -24,14 +24,7 @@ public sealed class TrainRunTests : IDisposable
 
     public void Dispose()
     {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TestDirs.Delete(_dir);
     }
 
     private static List<JsonNode> Metrics(string runDir) =>

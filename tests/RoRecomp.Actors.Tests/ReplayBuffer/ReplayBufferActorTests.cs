@@ -38,15 +38,7 @@ public sealed class ReplayBufferActorTests : Akka.TestKit.Xunit2.TestKit
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A journal file still closing; the OS temp dir is cleaned eventually.
-        }
+        TestDirs.Delete(_dir);
     }
 
     private static ImmutableArray<Response> Batch(string prefix, int n, long version = 5) =>
