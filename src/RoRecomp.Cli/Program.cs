@@ -9,7 +9,9 @@ public static class Program
     private static readonly SortedDictionary<string, (string Help, Func<string[], int> Run)> Commands = new(StringComparer.Ordinal)
     {
         ["bench"] = ("benchmarks of the DESIGN.md §4 targets (bench buffer, ...)", BenchCommand.Run),
+        ["compare"] = ("every (arm, seed) of an experiment in turn from a shared warm start per seed, then the report", CompareCommand.Run),
         ["node"] = ("join a running cluster as a sampler/verifier/buffer node (the learner runs `train --cluster`)", NodeCommand.Run),
+        ["report"] = ("plots, index.html and summary.json comparing the arms of an experiment directory (<arm>/seed-<n>/)", ReportCommand.Run),
         ["sft"] = ("supervised warm start on a task's traces (writes the checkpoint train starts from)", SftCommand.Run),
         ["train"] = ("the main job: RLVR with RoRecomp on the actor pipeline (warm start first if needed)", TrainCommand.Run),
     };

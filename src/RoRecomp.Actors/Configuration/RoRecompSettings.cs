@@ -9,6 +9,7 @@ public sealed record RoRecompSettings(
     SamplingSettings Sampling,
     ModelSettings Model,
     AlgorithmSettings Algorithm,
+    RewardSettings Reward,
     PolicyLossSettings PolicyLoss,
     RecompositionSettings Recomposition,
     CompensationSettings Compensation,
@@ -34,6 +35,9 @@ public sealed record ModelSettings(string Preset, string Checkpoint);
 
 /// <summary><c>rorecomp.algorithm</c>: the advantage estimator (<c>grpo</c> | <c>dr-grpo</c>) and its epsilon.</summary>
 public sealed record AlgorithmSettings(string AdvantageEstimator, double Eps);
+
+/// <summary><c>rorecomp.reward</c>: L1-style length penalty on correct responses (0 = off); see <see cref="Verification.RewardShaping"/>.</summary>
+public sealed record RewardSettings(double LengthPenalty, int TargetLength);
 
 /// <summary><c>rorecomp.policy-loss</c>: clipped-surrogate loss and optimizer settings of the learner.</summary>
 public sealed record PolicyLossSettings(

@@ -129,6 +129,7 @@ public static class SettingsLoader
                 r.Int("sampling.top-k", 0), r.Int("sampling.max-new-tokens", 1), r.Int("sampling.samplers", 1, 64)),
             new ModelSettings(r.String("model.preset", nonEmpty: true), r.String("model.checkpoint")),
             new AlgorithmSettings(r.OneOf("algorithm.advantage-estimator", "grpo", "dr-grpo"), r.Double("algorithm.eps", 0)),
+            new RewardSettings(r.Double("reward.length-penalty", 0, 1), r.Int("reward.target-length", 0)),
             new PolicyLossSettings(
                 r.Double("policy-loss.clip-eps-low", 0, 1), r.Double("policy-loss.clip-eps-high", 0),
                 r.OneOf("policy-loss.loss-agg-mode", "token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"),

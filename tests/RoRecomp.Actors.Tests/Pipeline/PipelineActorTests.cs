@@ -75,6 +75,27 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Verifier_with_a_length_penalty_shapes_only_the_reward_of_correct_responses()
+    {
+        // max-new-tokens 24 (PipelineFixture), coefficient 0.5, 4 tokens free.
+        var context = Context("reward.length-penalty=0.5", "reward.target-length=4");
+        var task = context.CreateTask();
+        var prompt = task.GetPrompt(Split.Train, 3);
+        var rng = new Random(1);
+        var good = Enumerable.Range(0, 50).Select(_ => task.Trace(prompt, rng)).First(t => task.Verify(prompt, t).Correct);
+        var recomposer = CreateTestProbe();
+        var verifier = Sys.ActorOf(VerifierActor.Props(context, recomposer));
+        var group = new RolloutGroup(prompt.Id, 1, [Unverified(task, prompt, good, 0), Unverified(task, prompt, "<think>1+1=3;</think>", 1)]);
+        verifier.Tell(new VerifyRollouts("s000001-l000", 1, [group]));
+        var rs = recomposer.ExpectMsg<RolloutsScored>().Groups.Single().Responses;
+        Assert.True(rs[0].Correct);   // the verdict is untouched
+        Assert.Equal(1 - (0.5 * Math.Min(1, Math.Max(0, rs[0].Length - 4) / 24.0)), rs[0].Reward, 12);
+        Assert.True(rs[0].Reward < 1);
+        Assert.False(rs[1].Correct);
+        Assert.Equal(0, rs[1].Reward);   // incorrect responses keep the verifier's reward
+    }
+
+    [Fact]
     public void Recomposer_waits_for_every_prompt_ignores_duplicates_and_stores_before_training()
     {
         var context = Context();

@@ -1,0 +1,236 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ScottPlot;
+
+namespace RoRecomp.Cli.Reports;
+
+/// <summary>What <see cref="ExperimentReport.Write"/> produced.</summary>
+/// <param name="OutDir">Where the files are.</param>
+/// <param name="Plots">PNG file names written.</param>
+/// <param name="Warnings">Problems that left the rest of the report usable (partial runs, missing seeds or arms).</param>
+public sealed record ReportResult(string OutDir, IReadOnlyList<string> Plots, IReadOnlyList<string> Warnings);
+
+/// <summary>
+/// The comparison of an experiment directory (<c>&lt;arm&gt;/seed-&lt;n&gt;/</c>): per-metric PNG plots over steps (per arm the
+/// mean across seeds with a min-max band), <c>index.html</c> with the plots and a table of final held-out accuracy and
+/// length change relative to the grpo arm, and <c>summary.json</c> with the same per arm and per seed.
+/// </summary>
+public static class ExperimentReport
+{
+    /// <summary>The plotted metrics: metrics.jsonl key, eval-baseline.json key for the step-0 point (or null), title, y label.</summary>
+    private static readonly (string Key, string? BaselineKey, string Title, string YLabel)[] Series =
+    [
+        ("mean_length", "MeanLength", "Mean response length (online batch)", "tokens"),
+        ("eval_accuracy", "Accuracy", "Held-out accuracy", "accuracy"),
+        ("eval_mean_length", "MeanLength", "Held-out mean response length", "tokens"),
+        ("tool_calls", "ToolCalls", "Tool calls per response (online batch)", "tool calls"),
+        ("entropy", null, "Policy entropy", "nats / token"),
+        ("priority_size", null, "Priority batch size", "responses"),
+        ("compensation_size", null, "Compensation batch size", "responses"),
+    ];
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Reads <paramref name="runsDir"/> and writes the report into <paramref name="outDir"/>; throws <see cref="ReportException"/> if there is nothing to report.</summary>
+    public static ReportResult Write(string runsDir, string outDir)
+    {
+        var warnings = new List<string>();
+        var arms = ExperimentRuns.Load(runsDir, warnings);
+        var reference = arms.GetValueOrDefault(ExperimentRuns.Reference);
+        if (reference is not null)
+        {
+            foreach (var (arm, runs) in arms)
+            {
+                foreach (var missing in runs.Select(r => r.Seed).Except(reference.Select(r => r.Seed)))
+                    warnings.Add($"{arm}/seed-{missing}: no {ExperimentRuns.Reference}/seed-{missing} to compare with; its changes are left out");
+            }
+        }
+        var seeds = arms.Values.SelectMany(r => r.Select(x => x.Seed)).Distinct().Order().ToList();
+        foreach (var (arm, runs) in arms)
+        {
+            var absent = seeds.Except(runs.Select(r => r.Seed)).ToList();
+            if (absent.Count > 0) warnings.Add($"{arm}: no run for seed(s) {string.Join(", ", absent)}; its means are over {runs.Count} seed(s)");
+        }
+
+        Directory.CreateDirectory(outDir);
+        var plots = new List<string>();
+        foreach (var s in Series)
+        {
+            var file = s.Key.Replace('_', '-') + ".png";
+            if (Plot(arms, s.Key, s.BaselineKey, s.Title, s.YLabel, Path.Combine(outDir, file))) plots.Add(file);
+            else warnings.Add($"{s.Key}: no run has it; {file} not drawn");
+        }
+
+        var summary = Summary(arms, reference, warnings);
+        File.WriteAllText(Path.Combine(outDir, "summary.json"), summary.ToJsonString(Indented));
+        File.WriteAllText(Path.Combine(outDir, "index.html"), Html(runsDir, summary, plots, warnings));
+        return new ReportResult(Path.GetFullPath(outDir), plots, warnings);
+    }
+
+    /// <summary>Per step: the mean, min and max over the seeds that have <paramref name="key"/> at that step.</summary>
+    public static (double[] Steps, double[] Mean, double[] Min, double[] Max) Aggregate(IEnumerable<SeedRun> runs, string key, string? baselineKey)
+    {
+        var byStep = new SortedDictionary<long, List<double>>();
+        foreach (var run in runs)
+        {
+            if (baselineKey is not null && run.Baseline is not null && ExperimentRuns.Num(run.Baseline[baselineKey]) is var b && double.IsFinite(b))
+                Add(0, b);
+            foreach (var m in run.Metrics)
+            {
+                if (ExperimentRuns.Num(m[key]) is var v && double.IsFinite(v)) Add(m["step"]!.GetValue<long>(), v);
+            }
+        }
+        return ([.. byStep.Keys.Select(k => (double)k)], [.. byStep.Values.Select(v => v.Average())], [.. byStep.Values.Select(v => v.Min())], [.. byStep.Values.Select(v => v.Max())]);
+
+        void Add(long step, double v)
+        {
+            if (!byStep.TryGetValue(step, out var list)) byStep[step] = list = [];
+            list.Add(v);
+        }
+    }
+
+    private static bool Plot(SortedDictionary<string, List<SeedRun>> arms, string key, string? baselineKey, string title, string yLabel, string path)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var any = false;
+        var i = 0;
+        foreach (var (arm, runs) in arms)
+        {
+            var color = palette.GetColor(i++);
+            var (xs, mean, min, max) = Aggregate(runs, key, baselineKey);
+            if (xs.Length == 0) continue;
+            any = true;
+            if (runs.Count > 1 && xs.Length > 1)
+            {
+                var band = plot.Add.FillY(xs, min, max);
+                band.FillColor = color.WithAlpha(0.2);
+                band.LineWidth = 0;
+            }
+            var line = plot.Add.Scatter(xs, mean);
+            line.Color = color;
+            line.LineWidth = 2;
+            line.MarkerSize = xs.Length > 40 ? 0 : 4;
+            line.LegendText = runs.Count > 1 ? $"{arm} (mean of {runs.Count} seeds, min-max band)" : $"{arm} (1 seed)";
+        }
+        if (!any) return false;
+        plot.Title(title);
+        plot.XLabel("step");
+        plot.YLabel(yLabel);
+        plot.ShowLegend(Alignment.UpperRight);
+        plot.SavePng(path, 900, 500);
+        return true;
+    }
+
+    private static double Change(double value, double reference) =>
+        double.IsFinite(value) && double.IsFinite(reference) && reference > 0 ? (value - reference) / reference * 100 : double.NaN;
+
+    private static JsonNode? Json(double x, int digits = 4) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, digits)) : null;
+
+    private static JsonObject Spread(IEnumerable<double> values)
+    {
+        var v = values.Where(double.IsFinite).ToList();
+        return v.Count == 0
+            ? new JsonObject { ["n"] = 0 }
+            : new JsonObject { ["mean"] = Json(v.Average()), ["min"] = Json(v.Min()), ["max"] = Json(v.Max()), ["n"] = v.Count };
+    }
+
+    private static JsonObject Summary(SortedDictionary<string, List<SeedRun>> arms, List<SeedRun>? reference, List<string> warnings)
+    {
+        var armsJson = new JsonObject();
+        foreach (var (arm, runs) in arms)
+        {
+            var seedsJson = new JsonObject();
+            var lengthChanges = new List<double>();
+            var accuracyChanges = new List<double>();
+            var toolChanges = new List<double>();
+            foreach (var r in runs)
+            {
+                var seed = new JsonObject
+                {
+                    ["finished"] = r.Finished,
+                    ["last_step"] = r.LastStep,
+                    ["final_eval_step"] = r.FinalStep,
+                    ["final_accuracy"] = Json(r.FinalAccuracy),
+                    ["final_mean_length"] = Json(r.FinalMeanLength),
+                    ["final_tool_calls"] = Json(r.FinalToolCalls),
+                };
+                if (reference?.FirstOrDefault(x => x.Seed == r.Seed) is { } g)
+                {
+                    var dl = Change(r.FinalMeanLength, g.FinalMeanLength);
+                    var da = (r.FinalAccuracy - g.FinalAccuracy) * 100;
+                    var dt = Change(r.FinalToolCalls, g.FinalToolCalls);
+                    lengthChanges.Add(dl);
+                    accuracyChanges.Add(da);
+                    toolChanges.Add(dt);
+                    seed["vs_" + ExperimentRuns.Reference] = new JsonObject
+                    {
+                        ["length_change_percent"] = Json(dl, 2),
+                        ["accuracy_change_points"] = Json(da, 2),
+                        ["tool_calls_change_percent"] = Json(dt, 2),
+                    };
+                }
+                seedsJson[r.Seed.ToString(CultureInfo.InvariantCulture)] = seed;
+            }
+            armsJson[arm] = new JsonObject
+            {
+                ["seeds"] = seedsJson,
+                ["finished_seeds"] = runs.Count(r => r.Finished),
+                ["final_accuracy"] = Spread(runs.Select(r => r.FinalAccuracy)),
+                ["final_mean_length"] = Spread(runs.Select(r => r.FinalMeanLength)),
+                ["final_tool_calls"] = Spread(runs.Select(r => r.FinalToolCalls)),
+                ["length_change_percent"] = Spread(lengthChanges),
+                ["accuracy_change_points"] = Spread(accuracyChanges),
+                ["tool_calls_change_percent"] = Spread(toolChanges),
+            };
+        }
+        return new JsonObject
+        {
+            ["reference_arm"] = ExperimentRuns.Reference,
+            ["arms"] = armsJson,
+            ["warnings"] = new JsonArray([.. warnings.Select(w => (JsonNode?)JsonValue.Create(w))]),
+        };
+    }
+
+    private static string Cell(JsonNode? spread, string format, string unit = "")
+    {
+        if (spread?["mean"] is null) return "–";
+        string F(string k) => ExperimentRuns.Num(spread[k]).ToString(format, CultureInfo.InvariantCulture);
+        var n = spread["n"]!.GetValue<int>();
+        return n > 1 ? $"{F("mean")}{unit} [{F("min")}, {F("max")}]" : $"{F("mean")}{unit}";
+    }
+
+    private static string Html(string runsDir, JsonObject summary, List<string> plots, List<string> warnings)
+    {
+        var h = new StringBuilder();
+        h.AppendLine("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>RoRecomp experiment report</title>");
+        h.AppendLine("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}img{max-width:900px;display:block;margin:1em 0}</style></head><body>");
+        h.AppendLine($"<h1>RoRecomp experiment report</h1><p>Runs: <code>{WebUtility.HtmlEncode(Path.GetFullPath(runsDir))}</code>. " +
+            "Final figures are each run's last held-out evaluation; values are the mean over seeds with [min, max] across seeds. " +
+            $"Changes are relative to the <b>{ExperimentRuns.Reference}</b> arm of the same seed.</p>");
+        h.AppendLine("<table><tr><th>arm</th><th>seeds (finished)</th><th>final held-out accuracy</th><th>held-out mean length</th>" +
+            $"<th>length vs {ExperimentRuns.Reference}</th><th>accuracy vs {ExperimentRuns.Reference}</th><th>tool calls</th><th>tool calls vs {ExperimentRuns.Reference}</th></tr>");
+        foreach (var (arm, node) in summary["arms"]!.AsObject())
+        {
+            var a = node!.AsObject();
+            h.AppendLine($"<tr><td>{WebUtility.HtmlEncode(arm)}</td><td>{a["seeds"]!.AsObject().Count} ({a["finished_seeds"]})</td>" +
+                $"<td>{Cell(a["final_accuracy"], "0.000")}</td><td>{Cell(a["final_mean_length"], "0.0")}</td>" +
+                $"<td>{Cell(a["length_change_percent"], "+0.0;-0.0", " %")}</td><td>{Cell(a["accuracy_change_points"], "+0.0;-0.0", " pt")}</td>" +
+                $"<td>{Cell(a["final_tool_calls"], "0.00")}</td><td>{Cell(a["tool_calls_change_percent"], "+0.0;-0.0", " %")}</td></tr>");
+        }
+        h.AppendLine("</table>");
+        if (warnings.Count > 0)
+        {
+            h.AppendLine("<h2>Warnings</h2><ul>");
+            foreach (var w in warnings) h.AppendLine($"<li>{WebUtility.HtmlEncode(w)}</li>");
+            h.AppendLine("</ul>");
+        }
+        h.AppendLine("<h2>Curves</h2>");
+        foreach (var p in plots) h.AppendLine($"<img src=\"{p}\" alt=\"{p}\">");
+        h.AppendLine("<p>Per-seed figures: <a href=\"summary.json\">summary.json</a>.</p></body></html>");
+        return h.ToString();
+    }
+}

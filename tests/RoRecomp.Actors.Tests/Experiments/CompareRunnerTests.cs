@@ -1,0 +1,100 @@
+using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Coordination;
+using RoRecomp.Actors.Tests.Pipeline;
+using RoRecomp.Cli.Experiments;
+
+namespace RoRecomp.Actors.Tests.Experiments;
+
+/// <summary>compare: arms resolve to the right layers; a micro comparison runs, reports, and a second invocation skips it.</summary>
+public sealed class CompareRunnerTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("rorecomp-compare-").FullName;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>The repository's hocon/experiments (walking up from the test binaries).</summary>
+    private static string ExperimentsDir()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            var candidate = Path.Combine(d.FullName, "hocon", "experiments");
+            if (Directory.Exists(candidate) && File.Exists(Path.Combine(d.FullName, "hocon", "reference.conf"))) return candidate;
+        }
+        throw new InvalidOperationException("hocon/experiments not found above " + AppContext.BaseDirectory);
+    }
+
+    private Dictionary<string, RoRecompSettings> Settings(string task, IReadOnlyList<string> arms, params string[] sets) =>
+        CompareRunner.Plan(new ExperimentOptions(task, arms, [11], Path.Combine(_dir, "plan-" + task), Sets: sets, ExperimentsDir: ExperimentsDir()))
+            .ToDictionary(p => p.Arm, p => SettingsLoader.Load(p.ConfigFile, p.Sets));
+
+    [Fact]
+    public void Arms_are_config_layers_over_the_task_config()
+    {
+        var all = Directory.GetFiles(ExperimentsDir(), "*.conf").Select(f => Path.GetFileNameWithoutExtension(f)!)
+            .Where(n => n is not ("thinking" or "zero-rl" or "agentic")).ToList();
+        Assert.Contains("priority-only", all);
+        var s = Settings("thinking", [.. CompareRunner.BuiltInArms, .. all]);
+        Assert.False(s["grpo"].Recomposition.Enabled);
+        Assert.Equal(0, s["grpo"].Reward.LengthPenalty);
+        Assert.True(s["rorecomp"].Recomposition.Enabled);
+        Assert.False(s["length-penalty"].Recomposition.Enabled);
+        Assert.Equal(CompareRunner.DefaultLengthPenalty, s["length-penalty"].Reward.LengthPenalty);
+        Assert.Equal(0, s["priority-only"].Compensation.Every);
+        Assert.True(s["priority-only"].Recomposition.Enabled);
+        Assert.Equal("group", s["scope-group"].Recomposition.Scope);
+        Assert.Equal("original", s["advantage-original"].Recomposition.AdvantageScope);
+        Assert.Equal(("linear", 0.0), (s["compensation-linear"].Compensation.WeightSchedule, s["compensation-linear"].Compensation.WeightEnd));
+        Assert.Equal("cosine", s["compensation-cosine"].Compensation.WeightSchedule);
+        Assert.All(s.Values, x => Assert.Equal(("thinking", 200, 11), (x.Run.Task, x.Run.Steps, x.Run.Seed)));   // thinking.conf and the seed
+
+        // A configured coefficient is the length-penalty arm's; the baselines stay unshaped.
+        var tuned = Settings("thinking", ["grpo", "length-penalty"], "reward.length-penalty=0.2");
+        Assert.Equal(0.2, tuned["length-penalty"].Reward.LengthPenalty);
+        Assert.Equal(0, tuned["grpo"].Reward.LengthPenalty);
+
+        Assert.Equal(600, Settings("zero-rl", ["grpo"])["grpo"].WarmStart.Steps);
+        Assert.Equal("tool-calls-then-tokens", Settings("agentic", ["rorecomp"])["rorecomp"].Recomposition.LengthKey);
+
+        var unknown = Assert.Throws<SettingsException>(() => Settings("thinking", ["grpo", "priorty-only"]));
+        Assert.Contains("unknown arm 'priorty-only'", unknown.Message);
+        var typo = Assert.Throws<SettingsException>(() => Settings("thinking", ["grpo"], "reward.length-penalti=0.2"));
+        Assert.Contains("length-penalty", typo.Message);
+    }
+
+    [Fact]
+    public async Task A_micro_comparison_finishes_writes_the_report_and_a_second_invocation_skips_it()
+    {
+        var warm = PipelineFixture.WarmStart(Path.Combine(_dir, "warm"));
+        var sets = PipelineFixture.Sets("unused", warm).Where(s => !s.StartsWith("run.run-dir=", StringComparison.Ordinal)).ToList();
+        var outDir = Path.Combine(_dir, "exp");
+        var options = new ExperimentOptions("thinking", ["grpo", "length-penalty"], [11], outDir, Steps: 2, Sets: sets, ExperimentsDir: ExperimentsDir());
+
+        var log = new StringWriter();
+        var first = await CompareRunner.RunAsync(options, log, CancellationToken.None);
+        Assert.Empty(first.Failed);
+        Assert.Equal((2, 0), (first.Ran, first.Skipped));
+        foreach (var arm in new[] { "grpo", "length-penalty" })
+            Assert.True(File.Exists(Path.Combine(outDir, arm, "seed-11", RunRecorder.SummaryFile)), arm);
+        Assert.Contains("reward.length-penalty = 0.5", File.ReadAllText(Path.Combine(outDir, "length-penalty", "seed-11", "run.conf")));
+        Assert.False(Directory.Exists(Path.Combine(outDir, "warm-11")));   // model.checkpoint was set: no SFT
+        Assert.NotNull(first.Report);
+        Assert.True(File.Exists(Path.Combine(outDir, "report", "index.html")));
+        Assert.True(File.Exists(Path.Combine(outDir, "report", "eval-accuracy.png")));
+        Assert.Contains("compare [2/2] length-penalty seed 11: done", log.ToString());
+
+        var againLog = new StringWriter();
+        var again = await CompareRunner.RunAsync(options, againLog, CancellationToken.None);
+        Assert.Equal((0, 2), (again.Ran, again.Skipped));
+        Assert.Contains("compare [1/2] grpo seed 11: finished earlier", againLog.ToString());
+    }
+}
