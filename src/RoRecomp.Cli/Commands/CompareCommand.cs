@@ -54,22 +54,10 @@ public static class CompareCommand
             return 2;
         }
 
-        using var cts = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            Console.Error.WriteLine("\ncompare: stopping (Ctrl+C); run the same command again to continue");
-            cts.Cancel();
-        };
-        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
-        {
-            ctx.Cancel = true;
-            Console.Error.WriteLine("compare: stopping (SIGTERM); run the same command again to continue");
-            cts.Cancel();
-        });
+        using var signals = new StopSignals("compare: stopping ({signal}); run the same command again to continue");
         try
         {
-            var result = CompareRunner.RunAsync(options, Console.Out, cts.Token).GetAwaiter().GetResult();
+            var result = CompareRunner.RunAsync(options, Console.Out, signals.Token).GetAwaiter().GetResult();
             Console.WriteLine($"compare: {result.Ran} run(s) trained, {result.Skipped} skipped (finished earlier), {result.Failed.Count} failed");
             foreach (var f in result.Failed) Console.Error.WriteLine($"compare: failed: {f}");
             if (result.Report is { } report) ReportCommand.Print(report, Console.Out);

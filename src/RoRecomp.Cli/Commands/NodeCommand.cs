@@ -46,20 +46,10 @@ public static class NodeCommand
             return 2;
         }
 
-        using var cts = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            cts.Cancel();
-        };
-        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
-        {
-            ctx.Cancel = true;
-            cts.Cancel();
-        });
+        using var signals = new StopSignals(null);
         try
         {
-            NodeRunner.RunAsync(options, Console.Out, cts.Token).GetAwaiter().GetResult();
+            NodeRunner.RunAsync(options, Console.Out, signals.Token).GetAwaiter().GetResult();
             Console.WriteLine("node: left the cluster");
             return 0;
         }

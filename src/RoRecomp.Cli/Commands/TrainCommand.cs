@@ -50,22 +50,10 @@ public static class TrainCommand
             return 2;
         }
 
-        using var cts = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            Console.Error.WriteLine("\ntrain: stopping (Ctrl+C); the run can be continued with --resume");
-            cts.Cancel();
-        };
-        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
-        {
-            ctx.Cancel = true;
-            Console.Error.WriteLine("train: stopping (SIGTERM); the run can be continued with --resume");
-            cts.Cancel();
-        });
+        using var signals = new StopSignals("train: stopping ({signal}); the run can be continued with --resume");
         try
         {
-            var summary = TrainRunner.RunAsync(options, Console.Out, !Console.IsOutputRedirected, cts.Token).GetAwaiter().GetResult();
+            var summary = TrainRunner.RunAsync(options, Console.Out, !Console.IsOutputRedirected, signals.Token).GetAwaiter().GetResult();
             PrintSummary(summary);
             return 0;
         }
