@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.Learning;
 
 namespace RoRecomp.Actors.Coordination;
@@ -63,7 +64,7 @@ public sealed class RunRecorder : IRunReporter
         _firstStep = fromStep;
         _lastStep = fromStep;
         var kept = ReadMetrics().Where(l => l["step"]!.GetValue<long>() <= fromStep).ToList();
-        WriteAtomically(MetricsPath, string.Concat(kept.Select(l => l.ToJsonString() + "\n")));
+        AtomicFile.WriteAllText(MetricsPath, string.Concat(kept.Select(l => l.ToJsonString() + "\n")));
         _wallBase = kept.Count > 0 ? kept[^1]["wall_s"]!.GetValue<double>() : 0;
         _lastEval = kept.LastOrDefault(l => l["eval_accuracy"] is not null) is { } e ? EvalOf(e) : null;
         var baselinePath = Path.Combine(_runDir, BaselineFile);
@@ -78,7 +79,7 @@ public sealed class RunRecorder : IRunReporter
     public void Baseline(PolicyEvaluated evaluation)
     {
         _baseline = evaluation;
-        WriteAtomically(Path.Combine(_runDir, BaselineFile), JsonSerializer.Serialize(evaluation, Indented));
+        AtomicFile.WriteAllText(Path.Combine(_runDir, BaselineFile), JsonSerializer.Serialize(evaluation, Indented));
         _out.WriteLine($"warm start (held-out, {evaluation.Responses} responses): accuracy {evaluation.Accuracy:P1}, mean length {evaluation.MeanLength:F1} tokens, tool calls {evaluation.ToolCalls:F2}");
     }
 
@@ -169,7 +170,7 @@ public sealed class RunRecorder : IRunReporter
             ["accuracy_change_points"] = Finite(summary.AccuracyChangePoints),
             ["tool_calls_change_percent"] = Finite(summary.ToolCallsChangePercent),
         };
-        WriteAtomically(Path.Combine(_runDir, SummaryFile), json.ToJsonString(Indented));
+        AtomicFile.WriteAllText(Path.Combine(_runDir, SummaryFile), json.ToJsonString(Indented));
         _completion.TrySetResult(summary);
     }
 
@@ -243,12 +244,6 @@ public sealed class RunRecorder : IRunReporter
 
     private static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 2)) : null;
 
-    private static void WriteAtomically(string path, string text)
-    {
-        var temp = path + $".tmp-{Environment.ProcessId}";
-        File.WriteAllText(temp, text);
-        File.Move(temp, path, overwrite: true);
-    }
 }
 
 /// <summary>The run stopped on an error an actor reported; the message says which and why.</summary>

@@ -81,9 +81,7 @@ public static class TrainRunner
         using var _ = runLock;
         // Where this process sits in a cluster is a property of the invocation, not of the run: not saved in run.conf.
         var layers = SettingsLoader.RenderLayers(o.ConfigFile, [.. sets.Where(x => !x.StartsWith("cluster.", StringComparison.Ordinal))], baseFile);
-        var temp = runConf + ".tmp";
-        await File.WriteAllTextAsync(temp, layers, cancellationToken);
-        File.Move(temp, runConf, overwrite: true);
+        AtomicFile.WriteAllText(runConf, layers);
 
         TorchRuntime.EnsureLoaded();
         var warmStart = WarmStart(settings, runDir, output, interactive);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.Rollouts;
 using RoRecomp.Model.Checkpoints;
 using RoRecomp.Model.Runtime;
@@ -104,7 +105,7 @@ public static class SftRunner
             new Dictionary<string, string> { ["task"] = o.Task, ["kind"] = "sft", ["seed"] = o.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         var summary = new SftSummary(o.Task, step, last.Accuracy, last.MeanLength, last.ToolCalls, last.FormatValid, o.Seed,
             config.ParameterCount(), sw.Elapsed.TotalSeconds, Path.GetRelativePath(runDir, path));
-        WriteAtomically(Path.Combine(runDir, "sft-summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(runDir, "sft-summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
         return summary;
     }
 
@@ -122,10 +123,4 @@ public static class SftRunner
             episodes.Average(e => e.Verdict.FormatValid ? 1.0 : 0.0));
     }
 
-    private static void WriteAtomically(string path, string text)
-    {
-        var temp = path + $".tmp-{Environment.ProcessId}";
-        File.WriteAllText(temp, text);
-        File.Move(temp, path, overwrite: true);
-    }
 }
