@@ -46,11 +46,13 @@ public static class TrainRunner
         if (o.RunDir is not null) sets.Add($"run.run-dir={o.RunDir}");
         if (o.Steps is { } steps) sets.Add($"run.steps={steps.ToString(CultureInfo.InvariantCulture)}");
         if (o.Hostname is not null) sets.Add($"cluster.hostname={o.Hostname}");
+        // The invocation's own layers (no run.conf yet): they say where the run directory is and how to reach this node.
+        var first = SettingsLoader.LoadConfig(o.ConfigFile, sets);
+        var firstSettings = SettingsLoader.FromConfig(first);
         if (o.Cluster)
         {
             var port = o.Port ?? ClusterPort;
-            var first = SettingsLoader.LoadConfig(o.ConfigFile, sets);
-            var host = o.Hostname ?? SettingsLoader.FromConfig(first).Cluster.Hostname;
+            var host = firstSettings.Cluster.Hostname;
             var ssl = first.HasPath("akka.remote.dot-netty.tcp.enable-ssl") && first.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl");
             sets.Add("cluster.roles=[learner, buffer, verifier]");
             sets.Add($"cluster.port={port.ToString(CultureInfo.InvariantCulture)}");
@@ -60,7 +62,7 @@ public static class TrainRunner
         {
             throw new SettingsException("--port goes with --cluster (a single-node run picks a free port itself)");
         }
-        var runDir = Path.GetFullPath(SettingsLoader.FromConfig(SettingsLoader.LoadConfig(o.ConfigFile, sets)).Run.RunDir);
+        var runDir = Path.GetFullPath(firstSettings.Run.RunDir);
         var runConf = Path.Combine(runDir, RunConfigFile);
         string? baseFile = null;
         if (o.Resume)
@@ -75,7 +77,6 @@ public static class TrainRunner
         }
         var merged = SettingsLoader.LoadConfig(o.ConfigFile, sets, baseFile);
         var settings = SettingsLoader.FromConfig(merged);
-        if (settings.Async.MaxPolicyLag < 0) throw new SettingsException("rorecomp.async.max-policy-lag must be >= 0");
 
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
         using var _ = runLock;
