@@ -110,12 +110,15 @@ public sealed class PostgresPersistenceTests : IAsyncLifetime
             rb.Tell(new StoreResponses(Batch("late", 3)), probe.Ref); // event 7
             probe.ExpectMsg(new ResponsesAccepted(3, 0, 0));
             var stats = Stats(rb, probe);
+            // The snapshot is saved asynchronously (the actor does not wait for it): wait for its row before the "crash".
+            probe.AwaitAssert(
+                () => Assert.Equal(4L, Scalar("SELECT max(sequence_number) FROM snapshot WHERE persistence_id = @id").GetAwaiter().GetResult()),
+                TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
             rb.Tell(Kill.Instance);
             return stats;
         });
         Assert.Equal(5 * 5 - 6 + 3, expected.Count);
         Assert.Equal(7, expected.LastSequenceNr);
-        Assert.Equal(4L, await Scalar("SELECT max(sequence_number) FROM snapshot WHERE persistence_id = @id"));
 
         // Remove the events the snapshot covers: recovery can only succeed from the snapshot plus events 5-7.
         Assert.Equal(4, await Execute("DELETE FROM journal WHERE persistence_id = @id AND sequence_number <= 4"));
