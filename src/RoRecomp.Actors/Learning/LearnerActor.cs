@@ -91,7 +91,7 @@ public sealed class LearnerActor : ReceiveActor
         _totalSteps = m.TotalSteps;
         TorchRuntime.EnsureLoaded();
         var s = _context.Settings;
-        TorchSharp.torch.manual_seed(s.Run.Seed);
+        TorchRuntime.ManualSeed(s.Run.Seed);
         _model ??= new PolicyTransformer(_context.RequireModelConfig());
         var tokenizer = PipelineContext.Tokenizer(_task);
         _trainer ??= new PolicyTrainer(

@@ -68,7 +68,7 @@ public static class SftRunner
         var sw = Stopwatch.StartNew();
         var task = TaskRegistry.Create(o.Task, new TaskSettings(Seed: o.Seed));
         var tokenizer = EpisodeRunner.TokenizerFor(task);
-        manual_seed(o.Seed);
+        TorchRuntime.ManualSeed(o.Seed);
         var config = o.Model ?? TransformerConfig.Tiny(tokenizer.VocabSize);
         if (config.VocabSize < tokenizer.VocabSize)
             throw new ArgumentException($"model vocabulary {config.VocabSize} is smaller than the tokenizer's {tokenizer.VocabSize}");

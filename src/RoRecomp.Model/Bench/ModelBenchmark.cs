@@ -35,7 +35,7 @@ public static class ModelBenchmark
         TorchRuntime.EnsureLoaded();
         if (o.Threads > 0) set_num_threads(o.Threads);
         var threads = get_num_threads();
-        manual_seed(1);
+        TorchRuntime.ManualSeed(1);
         var config = TransformerConfig.Tiny(o.Vocab);
         using var model = new PolicyTransformer(config);
 

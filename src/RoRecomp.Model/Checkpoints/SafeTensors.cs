@@ -92,7 +92,10 @@ public static class SafeTensors
         foreach (var (name, tensor) in tensors)
         {
             if (name == "__metadata__") throw new ArgumentException("a tensor cannot be named __metadata__");
-            using var cpu = tensor.detach().cpu().contiguous();
+            // The intermediates stay reachable in the scope: left to the finalizer, one could be freed while the next
+            // native call still reads it (see TorchRuntime's remarks).
+            using var scope = NewDisposeScope();
+            var cpu = tensor.detach().cpu().contiguous();
             var bytes = cpu.NumberOfElements == 0 ? [] : cpu.bytes.ToArray();
             header[name] = new JsonObject
             {

@@ -42,7 +42,8 @@ public static class StateDicts
             foreach (var (name, t) in target)
             {
                 if (!tensors.TryGetValue(name, out var s)) continue;
-                t.copy_(s.to(t.dtype, t.device));
+                using var converted = s.to(t.dtype, t.device);   // disposed after the copy, not finalized during it
+                t.copy_(converted);
                 loaded.Add(name);
             }
         }

@@ -16,6 +16,14 @@ namespace RoRecomp.Model.Runtime;
 /// from TorchSharp's own native folder (a second libtorch from elsewhere aborts the process), and the copy
 /// is handed to TorchSharp through a <see cref="NativeLibrary.SetDllImportResolver"/> on its assembly.
 /// </para>
+/// <para>
+/// A rule for all code here that calls TorchSharp: never leave a temporary tensor (or generator) to the finalizer.
+/// TorchSharp's wrappers hold a raw native pointer, not a SafeHandle, so once a call such as <c>t.detach().cpu()</c> has
+/// read the temporary's pointer the temporary is unreachable, and a garbage collection on another thread can run its
+/// finalizer, which frees the native tensor while libtorch is still reading it: a rare segfault (seen in long runs,
+/// reproduced by <c>FinalizerStressTests</c>). Temporaries live in a <c>NewDisposeScope()</c> or a <c>using</c>,
+/// which keeps them reachable until the native call has returned.
+/// </para>
 /// </summary>
 public static class TorchRuntime
 {
@@ -35,6 +43,16 @@ public static class TorchRuntime
         catch (TorchRuntimeException) { /* reported again, with its message, by the first explicit EnsureLoaded() call */ }
     }
 
+    /// <summary>
+    /// Seeds the global torch RNG. <c>torch.manual_seed</c> returns a new wrapper of the default generator; it is
+    /// disposed here rather than left to the finalizer (see the type's remarks).
+    /// </summary>
+    public static void ManualSeed(long seed)
+    {
+        EnsureLoaded();
+        using var generator = torch.manual_seed(seed);
+    }
+
     /// <summary>Loads TorchSharp's native code (idempotent, thread-safe). Throws <see cref="TorchRuntimeException"/> with a clear message when it cannot.</summary>
     public static void EnsureLoaded()
     {
@@ -46,7 +64,8 @@ public static class TorchRuntime
                 if (OperatingSystem.IsLinux()) PrepareLinux();
                 // First real call into libtorch: fails here, not in the middle of a model, if anything is off.
                 using var probe = torch.ones(1);
-                _ = probe.sum().item<float>();
+                using var sum = probe.sum();
+                _ = sum.item<float>();
                 _initialized = true;
                 if (_description == "not initialized") _description = "TorchSharp native library loaded as shipped";
             }

@@ -1,3 +1,4 @@
+using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Transformer;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -69,7 +70,7 @@ public static class PolicySampler
             throw new ArgumentException($"prompt ({maxPrompt}) + max-new-tokens ({options.MaxNewTokens}) exceeds the model's {model.Config.MaxPositions} positions");
         var device = model.parameters().First().device;
         var stops = new HashSet<int>(options.StopTokenIds ?? []);
-        var gen = new torch.Generator((ulong)seed, device);
+        using var gen = new torch.Generator((ulong)seed, device);   // alive (not finalizable) until sampling ends
 
         var tokens = new long[b, maxPrompt];
         var real = new bool[b, maxPrompt];
@@ -154,8 +155,9 @@ public static class PolicySampler
     /// <summary>Picks one token per row from (B, V) logits; returns the ids and their behaviour log-probs.</summary>
     internal static (Tensor Next, Tensor LogProb) Sample(Tensor logits, SamplingOptions o, torch.Generator gen)
     {
+        using var k = new ScalarScope();
         var temperature = o.Temperature > 0 ? o.Temperature : 1.0;
-        var logProbs = nn.functional.log_softmax(logits.to(ScalarType.Float32) / temperature, -1);
+        var logProbs = nn.functional.log_softmax(logits.to(ScalarType.Float32) / k.Of(temperature), -1);
         Tensor next;
         if (o.Temperature == 0)
         {
@@ -167,7 +169,7 @@ public static class PolicySampler
             if (o.TopK > 0 && o.TopK < filtered.shape[1])
             {
                 var kth = filtered.topk(o.TopK, -1).values[.., -1].unsqueeze(1);
-                filtered = filtered.masked_fill(filtered.lt(kth), float.NegativeInfinity);
+                filtered = filtered.masked_fill(filtered.lt(kth), k.Of(float.NegativeInfinity));
             }
             if (o.TopP < 1.0)
             {
@@ -175,9 +177,9 @@ public static class PolicySampler
                 var (sorted, order) = (sortedResult.Values, sortedResult.Indices);
                 var probs = sorted.softmax(-1);
                 var before = probs.cumsum(-1) - probs;               // mass of the tokens ranked above each one
-                var drop = before.gt(o.TopP);                        // the top token always stays
-                sorted = sorted.masked_fill(drop, float.NegativeInfinity);
-                filtered = full_like(filtered, float.NegativeInfinity).scatter(-1, order, sorted);
+                var drop = before.gt(k.Of(o.TopP));                  // the top token always stays
+                sorted = sorted.masked_fill(drop, k.Of(float.NegativeInfinity));
+                filtered = full_like(filtered, k.Of(float.NegativeInfinity)).scatter(-1, order, sorted);
             }
             next = multinomial(filtered.softmax(-1), 1, false, gen).squeeze(-1);
         }

@@ -1,3 +1,5 @@
+using RoRecomp.Model.Runtime;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -39,7 +41,11 @@ public sealed class AdamW : IDisposable
     /// <summary>Clears every gradient.</summary>
     public void ZeroGrad()
     {
-        foreach (var (_, p, _, _) in _state) p.grad?.zero_();
+        foreach (var (_, p, _, _) in _state)
+        {
+            using var grad = p.grad;   // a new wrapper per call: disposed here, not left to the finalizer
+            grad?.zero_();
+        }
     }
 
     /// <summary>One update at learning rate <paramref name="lr"/>; parameters without a gradient are skipped.</summary>
@@ -50,15 +56,18 @@ public sealed class AdamW : IDisposable
         var bc2 = 1 - Math.Pow(Beta2, StepCount);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        using var k = new ScalarScope();
+        Scalar decay = k.Of(1 - (lr * WeightDecay)), beta1 = k.Of(Beta1), beta2 = k.Of(Beta2), oneMinusBeta1 = k.Of(1 - Beta1),
+            oneMinusBeta2 = k.Of(1 - Beta2), correction2 = k.Of(bc2), eps = k.Of(Eps), stepSize = k.Of(-lr / bc1);
         foreach (var (_, p, m, v) in _state)
         {
             var g = p.grad;
             if (g is null) continue;
-            if (WeightDecay > 0) p.mul_(1 - (lr * WeightDecay));
-            m.mul_(Beta1).add_(g, alpha: 1 - Beta1);
-            v.mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
-            var denom = (v / bc2).sqrt_().add_(Eps);
-            p.addcdiv_(m, denom, value: -lr / bc1);
+            if (WeightDecay > 0) p.mul_(decay);
+            m.mul_(beta1).add_(g, alpha: oneMinusBeta1);
+            v.mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
+            var denom = (v / correction2).sqrt_().add_(eps, ScalarScope.One);
+            p.addcdiv_(m, denom, value: stepSize);
         }
     }
 
@@ -88,7 +97,8 @@ public sealed class AdamW : IDisposable
                 target.copy_(src);
             }
         }
-        StepCount = step.to(ScalarType.Int64).item<long>();
+        using var step64 = step.to(ScalarType.Int64);
+        StepCount = step64.item<long>();
     }
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using RoRecomp.Model.Runtime;
 using static TorchSharp.torch;
 
 namespace RoRecomp.Model.Training;
@@ -35,16 +36,17 @@ public static class LossAggregation
     /// </summary>
     public static Tensor Aggregate(Tensor loss, Tensor mask, string mode, double totalTokens, int totalSequences, int normLength)
     {
+        using var k = new ScalarScope();
         switch (mode)
         {
             case TokenMean:
-                return (loss * mask).sum() / Math.Max(totalTokens, 1.0);
+                return (loss * mask).sum() / k.Of(Math.Max(totalTokens, 1.0));
             case SeqMeanTokenMean:
-                var perSeq = (loss * mask).sum(-1) / mask.sum(-1).clamp_min(1.0);
-                return perSeq.sum() / Math.Max(totalSequences, 1);
+                var perSeq = (loss * mask).sum(-1) / mask.sum(-1).clamp_min(k.Of(1.0));
+                return perSeq.sum() / k.Of(Math.Max(totalSequences, 1));
             case SeqMeanTokenSumNorm:
                 var norm = normLength > 0 ? normLength : mask.shape[1];
-                return (loss * mask).sum() / ((double)Math.Max(totalSequences, 1) * norm);
+                return (loss * mask).sum() / k.Of((double)Math.Max(totalSequences, 1) * norm);
             default:
                 throw new ArgumentException($"unknown loss aggregation mode '{mode}'; known: {string.Join(", ", Names)}");
         }
@@ -61,16 +63,17 @@ public static class PolicyLoss
     /// </summary>
     public static (Tensor Loss, Tensor Clipped) PerToken(Tensor logProbs, Tensor behaviourLogProbs, Tensor advantages, PolicyLossOptions o, Tensor? referenceLogProbs = null)
     {
+        using var k = new ScalarScope();
         var ratio = (logProbs - behaviourLogProbs).exp();
         var a = advantages.unsqueeze(-1);
         var unclipped = -a * ratio;
-        var clipped = -a * ratio.clamp(1 - o.EpsLow, 1 + o.EpsHigh);
+        var clipped = -a * ratio.clamp(k.Of(1 - o.EpsLow), k.Of(1 + o.EpsHigh));
         var loss = maximum(unclipped, clipped);
         var active = clipped.gt(unclipped).to(ScalarType.Float32);
         if (referenceLogProbs is not null && o.KlCoefficient > 0)
         {
             var d = referenceLogProbs - logProbs;
-            loss = loss + (o.KlCoefficient * (d.exp() - d - 1));
+            loss = ScalarScope.Add(loss, k.Of(o.KlCoefficient) * (d.exp() - d - k.Of(1.0)));
         }
         return (loss, active);
     }

@@ -1,3 +1,4 @@
+using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Transformer;
 using static TorchSharp.torch;
 
@@ -101,7 +102,8 @@ public sealed class PolicyTrainer : IDisposable
                 refLp = LogProbs.Compute(reference, seqs, Temperature, PadId).LogProbs;
             }
             var (perToken, clipped) = PolicyLoss.PerToken(scores.LogProbs, old, adv, Loss, refLp);
-            var part = LossAggregation.Aggregate(perToken, scores.Mask, Loss.AggregationMode, totalTokens, batch.Count, normLength) * weight;
+            using var k = new ScalarScope();
+            var part = LossAggregation.Aggregate(perToken, scores.Mask, Loss.AggregationMode, totalTokens, batch.Count, normLength) * k.Of(weight);
             part.backward();
             loss += part.item<float>();
             var m = scores.Mask;
@@ -126,7 +128,8 @@ public sealed class PolicyTrainer : IDisposable
         {
             using var scope = NewDisposeScope();
             var scores = LogProbs.Compute(_model, [.. micro.Select(s => new ScoredSequence(s.Prompt, s.Target))], 1.0, PadId);
-            var part = -(scores.LogProbs * scores.Mask).sum() / Math.Max(totalTokens, 1);
+            using var k = new ScalarScope();
+            var part = -(scores.LogProbs * scores.Mask).sum() / k.Of(Math.Max(totalTokens, 1));
             part.backward();
             loss += part.item<float>();
             entropy += (scores.Entropy * scores.Mask).sum().item<float>();

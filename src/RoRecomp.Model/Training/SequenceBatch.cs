@@ -1,3 +1,4 @@
+using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Transformer;
 using static TorchSharp.torch;
 
@@ -56,7 +57,8 @@ public static class LogProbs
         var logits = model.Forward(tensor(tokens, [b, len], device: device), tensor(positions, [b, len], device: device), tensor(real, [b, len], device: device));
         var idx = tensor(gatherIndex, [b, r], device: device);
         var picked = logits.gather(1, idx.unsqueeze(-1).expand(b, r, logits.shape[2]));      // (B, R, V)
-        var logSoftmax = nn.functional.log_softmax(picked / temperature, -1);
+        using var scalars = new ScalarScope();
+        var logSoftmax = nn.functional.log_softmax(picked / scalars.Of(temperature), -1);
         var m = tensor(mask, [b, r], device: device);
         var lp = logSoftmax.gather(-1, tensor(targets, [b, r], device: device).unsqueeze(-1)).squeeze(-1) * m;
         var entropy = -(logSoftmax.exp() * logSoftmax).sum(-1);

@@ -1,3 +1,4 @@
+using RoRecomp.Model.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -61,7 +62,8 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var norm = x * rsqrt(x.pow(2).mean([-1], keepdim: true) + _eps);
+        using var k = new ScalarScope();
+        var norm = x * rsqrt((x * x).mean([-1], keepdim: true).add(k.Of(_eps), ScalarScope.One));
         return (norm * _weight).MoveToOuterDisposeScope();
     }
 }
@@ -103,20 +105,21 @@ public sealed class Attention : Module
     /// <param name="layer">This layer's index in the cache.</param>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
     {
+        using var s = new ScalarScope();
         var (b, t) = (x.shape[0], x.shape[1]);
         var q = _q.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
         var k = _k.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
         var v = _v.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
-        q = (q * cos) + (RotateHalf(q) * sin);
-        k = (k * cos) + (RotateHalf(k) * sin);
+        q = ScalarScope.Add(q * cos, RotateHalf(q) * sin);
+        k = ScalarScope.Add(k * cos, RotateHalf(k) * sin);
         if (cache != null) (k, v) = cache.Append(layer, k, v);
         if (_kvHeads != _heads)
         {
             k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
             v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
         }
-        var scores = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(_headDim);
-        scores = scores.masked_fill(mask.logical_not(), float.NegativeInfinity);
+        var scores = q.matmul(k.transpose(-2, -1)) / s.Of(Math.Sqrt(_headDim));
+        scores = scores.masked_fill(mask.logical_not(), s.Of(float.NegativeInfinity));
         var y = functional.softmax(scores, -1).matmul(v);
         return _o.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
     }
@@ -183,8 +186,8 @@ public sealed class DecoderLayer : Module
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
     {
-        x = x + _attn.Forward(_inputNorm.forward(x), cos, sin, mask, cache, layer);
-        return x + _mlp.forward(_postNorm.forward(x));
+        x = ScalarScope.Add(x, _attn.Forward(_inputNorm.forward(x), cos, sin, mask, cache, layer));
+        return ScalarScope.Add(x, _mlp.forward(_postNorm.forward(x)));
     }
 }
 
@@ -280,6 +283,7 @@ public sealed class PolicyTransformer : Module
     public Tensor Forward(Tensor tokens, Tensor positions, Tensor keyMask, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
+        using var n = new ScalarScope();
         var t = tokens.shape[1];
         var past = cache?.Length ?? 0;
         var s = past + t;
@@ -290,8 +294,8 @@ public sealed class PolicyTransformer : Module
         var emb = cat([freqs, freqs], -1).unsqueeze(1);                                                     // (B, 1, T, D)
         var (cos, sin) = (emb.cos(), emb.sin());
 
-        var q = arange(past, s, device: device).unsqueeze(1);            // absolute index of each query
-        var k = arange(0, s, device: device).unsqueeze(0);
+        var q = arange(n.Of(past), n.Of(s), n.Of(1), device: device).unsqueeze(1);   // absolute index of each query
+        var k = arange(n.Of(0), n.Of(s), n.Of(1), device: device).unsqueeze(0);
         var causal = k.le(q);                                             // (T, S)
         var mask = causal.unsqueeze(0).logical_and(keyMask.unsqueeze(1)).logical_or(k.eq(q).unsqueeze(0)).unsqueeze(1); // (B,1,T,S)
 

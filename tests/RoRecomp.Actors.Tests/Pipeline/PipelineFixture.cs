@@ -38,7 +38,7 @@ internal static class PipelineFixture
         TorchRuntime.EnsureLoaded();
         var t = TaskRegistry.Create(task, new TaskSettings(Seed: seed));
         var config = MicroModel(EpisodeRunner.TokenizerFor(t).VocabSize);
-        TorchSharp.torch.manual_seed(seed);
+        TorchRuntime.ManualSeed(seed);
         using var model = new PolicyTransformer(config);
         return new CheckpointStore(dir, keepLast: 1).Save(0, 0, model.state_dict(), [], JsonSerializer.Serialize(config), RngState.Capture(),
             new Dictionary<string, string> { ["task"] = task, ["kind"] = "test" });

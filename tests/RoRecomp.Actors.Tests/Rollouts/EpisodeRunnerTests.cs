@@ -14,7 +14,7 @@ public class EpisodeRunnerTests
         TorchRuntime.EnsureLoaded();
         var task = TaskRegistry.Create("agentic");
         var tok = EpisodeRunner.TokenizerFor(task);
-        manual_seed(3);
+        TorchRuntime.ManualSeed(3);
         using var model = new PolicyTransformer(new TransformerConfig(tok.VocabSize, 32, 64, 2, 4, 2, 256));
         // Bias the untrained model towards opening and closing tool calls so the loop is exercised.
         var open = tok.SpecialId("<tool>")!.Value;

@@ -18,13 +18,13 @@ public sealed class CheckpointStoreTests : IDisposable
 
     private static nn.Module<Tensor, Tensor> Net(int seed, int hidden = 8)
     {
-        manual_seed(seed);
+        TorchRuntime.ManualSeed(seed);
         return nn.Sequential(("fc1", nn.Linear(4, hidden)), ("act", nn.ReLU()), ("fc2", nn.Linear(hidden, 3)));
     }
 
     private static Dictionary<string, Tensor> Optim(int seed)
     {
-        manual_seed(seed + 100);
+        TorchRuntime.ManualSeed(seed + 100);
         return new() { ["optim.step"] = tensor(new long[] { 17 }), ["optim.exp_avg.fc1.weight"] = randn(8, 4), ["optim.exp_avg_sq.fc1.weight"] = rand(8, 4).to(ScalarType.BFloat16) };
     }
 
@@ -183,7 +183,7 @@ public class RngStateTests
     public void Restored_rng_draws_the_same_numbers()
     {
         TorchRuntime.EnsureLoaded();
-        manual_seed(5);
+        TorchRuntime.ManualSeed(5);
         var saved = RngState.Capture();
         using var a = randn(8);
         RngState.Restore(saved);

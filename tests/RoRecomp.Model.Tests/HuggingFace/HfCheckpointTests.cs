@@ -46,7 +46,7 @@ public sealed class HfCheckpointTests : IDisposable
     public void Sharded_bf16_weights_load_as_fp32()
     {
         using var scope = NewDisposeScope();
-        manual_seed(3);
+        TorchRuntime.ManualSeed(3);
         var a = randn(8, 4);
         var b = randn(3);
         File.WriteAllBytes(Path.Combine(_dir, "model-00001-of-00002.safetensors"), SafeTensors.Serialize([new("model.a", a.to(ScalarType.BFloat16))]));

@@ -10,12 +10,13 @@ internal static class TinyModels
     public static PolicyTransformer Make(int seed = 1, bool tie = true, bool bias = true, int vocab = 24)
     {
         TorchRuntime.EnsureLoaded();
-        manual_seed(seed);
+        TorchRuntime.ManualSeed(seed);
         var model = new PolicyTransformer(new TransformerConfig(vocab, 32, 48, 2, 4, 2, 64, QkvBias: bias, TieEmbeddings: tie));
         // Larger than the 0.02 init so logits differ visibly between tokens and positions.
         using (no_grad())
+        using (var k = new ScalarScope())
         {
-            foreach (var p in model.parameters()) if (p.dim() == 2) p.mul_(10);
+            foreach (var p in model.parameters()) if (p.dim() == 2) p.mul_(k.Of(10));
         }
         return model;
     }
