@@ -134,7 +134,7 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     protected override void OnReplaySuccess()
     {
         var candidates = _state.Checkpoints.Reverse().ToImmutableArray();
-        _learner.Tell(new LoadPolicy(candidates, _context.WarmStart, _context.TotalSteps));
+        _learner.Tell(new LoadPolicy(candidates, _context.TotalSteps));
     }
 
     private void Loaded(PolicyLoaded m)

@@ -138,7 +138,7 @@ public sealed class LearnerActor : ReceiveActor
                     "restore one or start a new run directory"));
                 return;
             }
-            using var warm = CheckpointStore.Load(_context.WarmStart);   // the configured warm start, not the message's
+            using var warm = CheckpointStore.Load(_context.WarmStart);   // the configured warm start (model.checkpoint)
             StateDicts.Load(_model, warm.Model, strict: true, warm.Path);
             _version = 0;
         }
@@ -178,7 +178,7 @@ public sealed class LearnerActor : ReceiveActor
             }
             _version++;
             _snapshot = null;
-            var stats = await _buffer.Ask<BufferStats>(GetBufferStats.Instance, BufferTimeout);
+            var stats = await _buffer.Ask<BufferStats>(GetBufferStats.CountOnly, BufferTimeout);
             string? checkpoint = null;
             var every = _context.Settings.Checkpoint.Every;
             if ((every > 0 && step % every == 0) || step >= _totalSteps) checkpoint = SaveCheckpoint(step);

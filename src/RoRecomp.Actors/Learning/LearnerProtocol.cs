@@ -16,12 +16,11 @@ namespace RoRecomp.Actors.Learning;
 
 /// <summary>
 /// Load the policy to continue from: the first of <paramref name="Candidates"/> (newest first) that loads and verifies,
-/// else the warm start <paramref name="WarmStart"/> (a checkpoint directory or a checkpoint store folder).
+/// else the run's configured warm start (<c>model.checkpoint</c>, never a path from a message).
 /// </summary>
 /// <param name="Candidates">Committed checkpoints, newest first.</param>
-/// <param name="WarmStart">The warm-start checkpoint (SFT output).</param>
 /// <param name="TotalSteps">Steps of the run (for the compensation weight schedule and the final checkpoint).</param>
-public sealed record LoadPolicy(ImmutableArray<RunCheckpoint> Candidates, string WarmStart, long TotalSteps) : IRoRecompMessage;
+public sealed record LoadPolicy(ImmutableArray<RunCheckpoint> Candidates, long TotalSteps) : IRoRecompMessage;
 
 /// <summary>The learner continues from <paramref name="From"/> (null = the warm start) at <paramref name="PolicyVersion"/>.</summary>
 /// <param name="From">The checkpoint loaded, or null for the warm start.</param>

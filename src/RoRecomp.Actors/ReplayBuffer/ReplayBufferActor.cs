@@ -31,7 +31,7 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
         Recover<IReplayBufferEvent>(e => _state = _state.Apply(e));
 
         Command<IReplayBufferCommand>(Handle);
-        Command<GetBufferStats>(_ => Sender.Tell(new BufferStats(_state.Count, [.. _state.Entries.Select(r => r.Id)], LastSequenceNr)));
+        Command<GetBufferStats>(m => Sender.Tell(new BufferStats(_state.Count, m.IncludeIds ? [.. _state.Entries.Select(r => r.Id)] : [], LastSequenceNr)));
         Command<SaveSnapshotSuccess>(ok => DeleteSnapshots(new SnapshotSelectionCriteria(ok.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(failed => Log.Warning(failed.Cause, "Replay buffer snapshot failed; the journal still holds every event"));
         Command<DeleteSnapshotsSuccess>(_ => { });

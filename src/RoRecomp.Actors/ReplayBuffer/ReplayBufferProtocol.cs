@@ -13,11 +13,15 @@ namespace RoRecomp.Actors.ReplayBuffer;
 // Every reply is sent after its events are journaled.
 
 /// <summary>Ask the replay buffer for its statistics (actor-level query; not journaled).</summary>
-public sealed record GetBufferStats : IRoRecompMessage
+/// <param name="IncludeIds">Whether the reply lists every held id (tests, reports) or only counts (the learner, each step).</param>
+public sealed record GetBufferStats(bool IncludeIds) : IRoRecompMessage
 {
-    /// <summary>The single instance.</summary>
-    public static readonly GetBufferStats Instance = new();
+    /// <summary>Count, ids and journal position.</summary>
+    public static readonly GetBufferStats Instance = new(true);
+
+    /// <summary>Count and journal position; <see cref="BufferStats.Ids"/> comes back empty.</summary>
+    public static readonly GetBufferStats CountOnly = new(false);
 }
 
-/// <summary>Reply to <see cref="GetBufferStats"/>: held responses (ids oldest first, for tests and reports) and the journal position.</summary>
+/// <summary>Reply to <see cref="GetBufferStats"/>: held responses (ids oldest first when asked for) and the journal position.</summary>
 public sealed record BufferStats(int Count, ImmutableArray<string> Ids, long LastSequenceNr) : IRoRecompMessage;

@@ -136,7 +136,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
                     w.Responses(d.Responses);
                 }
                 break;
-            case GetBufferStats: break;
+            case GetBufferStats m: w.Bool(m.IncludeIds); break;
             case BufferStats m: w.Int(m.Count); w.Strings(m.Ids); w.Long(m.LastSequenceNr); break;
             case CheckpointCommitted e: w.Checkpoint(e.Checkpoint); break;
             case RequestWork m: w.String(m.SamplerId); break;
@@ -157,7 +157,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             case LoadPolicy m:
                 w.Int(m.Candidates.Length);
                 foreach (var c in m.Candidates) w.Checkpoint(c);
-                w.String(m.WarmStart); w.Long(m.TotalSteps);
+                w.Long(m.TotalSteps);
                 break;
             case PolicyLoaded m:
                 w.Bool(m.From is not null);
@@ -196,7 +196,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             NotEnoughManifest => new NotEnoughBuffered(r.Int(), r.Int(), r.Int()),
             StaleEvictedManifest => new StaleEvicted(r.Int()),
             SnapshotManifest => new ReplayBufferSnapshot(r.Responses(), r.Long(), r.Strings(), r.AtEnd ? [] : r.DrawRecords()),
-            GetStatsManifest => GetBufferStats.Instance,
+            GetStatsManifest => r.Bool() ? GetBufferStats.Instance : GetBufferStats.CountOnly,
             StatsManifest => new BufferStats(r.Int(), r.Strings(), r.Long()),
             CheckpointCommittedManifest => new CheckpointCommitted(r.Checkpoint()),
             RequestWorkManifest => new RequestWork(r.String()),
@@ -210,7 +210,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             StepOpenedManifest => new StepOpened(r.Long(), r.Long(), r.Strings()),
             VerifyManifest => new VerifyRollouts(r.String(), r.Long(), r.Groups()),
             ScoredManifest => new RolloutsScored(r.String(), r.Long(), r.Groups()),
-            LoadPolicyManifest => new LoadPolicy(r.Checkpoints(), r.String(), r.Long()),
+            LoadPolicyManifest => new LoadPolicy(r.Checkpoints(), r.Long()),
             PolicyLoadedManifest => new PolicyLoaded(r.Bool() ? r.Checkpoint() : null, r.Long(), r.Strings()),
             TrainOnStepManifest => new TrainOnStep(r.Batch(), r.StepMetrics()),
             FetchPolicyManifest => new FetchPolicy(r.Long()),

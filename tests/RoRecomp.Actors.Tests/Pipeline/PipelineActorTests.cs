@@ -208,7 +208,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         var context = Context("checkpoint.every=1");
         var buffer = CreateTestProbe();
         var learner = Sys.ActorOf(LearnerActor.Props(context, buffer));
-        learner.Tell(new LoadPolicy([], context.WarmStart, 4));
+        learner.Tell(new LoadPolicy([], 4));
         var loaded = ExpectMsg<PolicyLoaded>(TimeSpan.FromSeconds(30));
         Assert.Null(loaded.From);
         Assert.Equal(0, loaded.PolicyVersion);
@@ -273,7 +273,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
 
         // A new learner continues from the checkpoint (model + optimizer): version 1.
         var resumed = Sys.ActorOf(LearnerActor.Props(context, buffer));
-        resumed.Tell(new LoadPolicy([new RunCheckpoint(1, 2, 1, trained.CheckpointPath!)], context.WarmStart, 4));
+        resumed.Tell(new LoadPolicy([new RunCheckpoint(1, 2, 1, trained.CheckpointPath!)], 4));
         var reloaded = ExpectMsg<PolicyLoaded>(TimeSpan.FromSeconds(30));
         Assert.Equal(1, reloaded.PolicyVersion);
         Assert.Equal(1, reloaded.From!.Step);
@@ -288,7 +288,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         File.WriteAllText(Path.Combine(bad, "manifest.json"), "{}");
         var foreign = _warm;   // a valid checkpoint, but not this run's: a path from a message is not trusted
         var learner = Sys.ActorOf(LearnerActor.Props(context, CreateTestProbe()));
-        learner.Tell(new LoadPolicy([new RunCheckpoint(4, 16, 4, foreign), new RunCheckpoint(2, 8, 2, bad)], context.WarmStart, 4));
+        learner.Tell(new LoadPolicy([new RunCheckpoint(4, 16, 4, foreign), new RunCheckpoint(2, 8, 2, bad)], 4));
         var failed = ExpectMsg<RunFailed>(TimeSpan.FromSeconds(30));
         Assert.Contains("no committed checkpoint of this run loads", failed.Reason);
         Assert.Contains("step-000002", failed.Reason);

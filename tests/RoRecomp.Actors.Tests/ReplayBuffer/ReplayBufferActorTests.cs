@@ -61,7 +61,12 @@ public sealed class ReplayBufferActorTests : Akka.TestKit.Xunit2.TestKit
         var stats = ExpectMsg<BufferStats>();
         Assert.Equal(["a/0", "a/1", "a/2", "a/3"], stats.Ids.ToArray());
         Assert.Equal(2, stats.LastSequenceNr); // the duplicate-only store journaled nothing
+        rb.Tell(GetBufferStats.CountOnly);          // what the learner asks each step: no id list
+        Assert.Equal(new BufferStats(4, [], 2), ExpectMsg<BufferStats>(), BufferStatsEqual);
     }
+
+    private static bool BufferStatsEqual(BufferStats? a, BufferStats? b) =>
+        a is not null && b is not null && a.Count == b.Count && a.LastSequenceNr == b.LastSequenceNr && a.Ids.SequenceEqual(b.Ids);
 
     [Fact]
     public void Draw_takes_oldest_first_full_batches_only()
