@@ -20,9 +20,10 @@ public class EpisodeRunnerTests
         var open = tok.SpecialId("<tool>")!.Value;
         var close = tok.SpecialId("</tool>")!.Value;
         using (no_grad())
+        using (NewDisposeScope())
         {
             var emb = model.state_dict()["model.embed_tokens.weight"];
-            emb[open].mul_(0).add_(emb[close]); // same embedding: after <tool> the model tends to close it again
+            emb[open].copy_(emb[close]); // same embedding: after <tool> the model tends to close it again
         }
         var prompts = task.Prompts(Split.Train, 0, 8).ToList();
         var episodes = EpisodeRunner.Run(model, tok, task, prompts, 2, 48, 1.5, 1.0, 0, 11);
