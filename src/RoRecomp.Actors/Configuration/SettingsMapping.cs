@@ -1,5 +1,6 @@
 using RoRecomp.Core.Recomposition;
 using RoRecomp.Core.Replay;
+using RoRecomp.Core.Schedules;
 
 namespace RoRecomp.Actors.Configuration;
 
@@ -12,6 +13,18 @@ public static class SettingsMapping
         s.Buffer.MaxStaleness,
         s.Compensation.DrawOrder == "uniform" ? DrawOrder.Uniform : DrawOrder.OldestFirst,
         s.Run.Seed).Validate();
+
+    /// <summary>
+    /// <c>rorecomp.compensation.*</c> as the learner's <see cref="CompensationSchedule"/>: off with recomposition off or
+    /// <c>every = 0</c>.
+    /// </summary>
+    public static CompensationSchedule Compensation(RoRecompSettings s) => new CompensationSchedule(
+        Enabled: s.Recomposition.Enabled && s.Compensation.Every > 0,
+        Every: Math.Max(1, s.Compensation.Every),
+        BatchSize: s.Compensation.BatchSize,
+        Schedule: Enum.Parse<WeightSchedule>(s.Compensation.WeightSchedule, ignoreCase: true),
+        WeightStart: s.Compensation.WeightStart,
+        WeightEnd: s.Compensation.WeightEnd).Validate();
 
     /// <summary><c>rorecomp.recomposition.*</c> and <c>rorecomp.algorithm.*</c> as <see cref="RecompositionOptions"/>.</summary>
     public static RecompositionOptions Recomposition(RoRecompSettings s) => new RecompositionOptions(

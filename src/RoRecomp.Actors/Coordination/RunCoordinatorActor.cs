@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using RoRecomp.Actors.Configuration;
 using RoRecomp.Actors.Learning;
 using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.Pipeline;
@@ -229,12 +230,21 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
         var step = _nextStep++;
         var cursor = _nextCursor;
         _nextCursor += r.PromptsPerStep;
-        var count = _task.DistinctPrompts(Split.Train);
-        var leases = WorkLeases.Plan(step, cursor, r.PromptsPerStep, r.LeaseSize, r.SamplesPerPrompt, _version, r.Seed);
-        var ids = leases.SelectMany(l => l.PromptIndices).Select(i => _task.GetPrompt(Split.Train, i % count).Id).ToImmutableArray();
+        var (leases, ids) = PlanStep(_task, r, step, cursor, _version);
         _open[step] = (cursor, Stopwatch.StartNew());
         _recomposer.Tell(new StepOpened(step, _version, ids), Self);
         foreach (var l in leases) _queue.Enqueue(l);
+    }
+
+    /// <summary>
+    /// What opening step <paramref name="step"/> issues: its leases (the prompts from data index <paramref name="cursor"/>
+    /// on, sampled with at least <paramref name="policyVersion"/>) and the step's prompt ids in batch order.
+    /// </summary>
+    public static (ImmutableArray<WorkLease> Leases, ImmutableArray<string> PromptIds) PlanStep(IRlTask task, RunSettings run, long step, long cursor, long policyVersion)
+    {
+        var leases = WorkLeases.Plan(step, cursor, run.PromptsPerStep, run.LeaseSize, run.SamplesPerPrompt, policyVersion, run.Seed);
+        var ids = leases.SelectMany(l => l.PromptIndices).Select(i => PipelineContext.TrainPrompt(task, i).Id).ToImmutableArray();
+        return (leases, ids);
     }
 
     private void Dispatch()

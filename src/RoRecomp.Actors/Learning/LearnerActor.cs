@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Event;
+using RoRecomp.Actors.Configuration;
 using RoRecomp.Actors.Coordination;
 using RoRecomp.Actors.Pipeline;
 using RoRecomp.Actors.ReplayBuffer;
@@ -20,6 +21,23 @@ using RoRecomp.Model.Transformer;
 using RoRecomp.Tasks;
 
 namespace RoRecomp.Actors.Learning;
+
+/// <summary>What <see cref="LearnerActor.UpdateAsync"/> did in one step.</summary>
+/// <param name="Priority">The priority (or online) batch update's metrics; null when that batch had nothing to train on.</param>
+/// <param name="CompensationLoss">Compensation batch loss (0 when none was trained on).</param>
+/// <param name="Weight">The schedule's compensation weight at this step.</param>
+/// <param name="CompensationSize">Responses drawn from the replay buffer (0 when none were).</param>
+public sealed record LearnerUpdate(TrainMetrics? Priority, double CompensationLoss, double Weight, int CompensationSize)
+{
+    /// <summary>The step's <see cref="LearnerMetrics"/>, with <paramref name="trainSeconds"/> as the time the learner spent.</summary>
+    public LearnerMetrics Metrics(double trainSeconds)
+    {
+        var pm = Priority;
+        return new LearnerMetrics(
+            pm?.Loss ?? 0, pm?.Entropy ?? 0, pm?.ClipFraction ?? 0, pm?.ApproxKl ?? 0, pm?.GradNorm ?? 0, pm?.LearningRate ?? 0,
+            CompensationLoss, CompensationSize > 0 ? Weight : 0, trainSeconds);
+    }
+}
 
 /// <summary>
 /// The learner: owns the policy and its optimizer. Each step it updates on the priority batch (or the whole online
@@ -53,14 +71,7 @@ public sealed class LearnerActor : ReceiveActor
         _context = context;
         _buffer = buffer;
         _task = context.CreateTask();
-        var c = context.Settings.Compensation;
-        _schedule = new CompensationSchedule(
-            Enabled: context.Settings.Recomposition.Enabled && c.Every > 0,
-            Every: Math.Max(1, c.Every),
-            BatchSize: c.BatchSize,
-            Schedule: Enum.Parse<WeightSchedule>(c.WeightSchedule, ignoreCase: true),
-            WeightStart: c.WeightStart,
-            WeightEnd: c.WeightEnd).Validate();
+        _schedule = SettingsMapping.Compensation(context.Settings);
 
         Receive<LoadPolicy>(Load);
         ReceiveAsync<TrainOnStep>(TrainAsync);
@@ -93,15 +104,7 @@ public sealed class LearnerActor : ReceiveActor
         var s = _context.Settings;
         TorchRuntime.ManualSeed(s.Run.Seed);
         _model ??= new PolicyTransformer(_context.RequireModelConfig());
-        var tokenizer = PipelineContext.Tokenizer(_task);
-        _trainer ??= new PolicyTrainer(
-            _model,
-            new OptimizerOptions(
-                LearningRate: s.PolicyLoss.Lr, WarmupSteps: s.PolicyLoss.WarmupSteps, TotalSteps: 0, WeightDecay: s.PolicyLoss.WeightDecay,
-                GradClip: s.PolicyLoss.GradClip, MicroBatchSize: s.PolicyLoss.MicroBatchSize),
-            new PolicyLossOptions(s.PolicyLoss.ClipEpsLow, s.PolicyLoss.ClipEpsHigh, s.PolicyLoss.LossAggMode, s.PolicyLoss.KlCoef),
-            tokenizer.PadId,
-            s.Sampling.Temperature);
+        _trainer ??= CreateTrainer(_model, s, PipelineContext.Tokenizer(_task).PadId);
 
         var skipped = ImmutableArray.CreateBuilder<string>();
         RunCheckpoint? from = null;
@@ -160,32 +163,17 @@ public sealed class LearnerActor : ReceiveActor
         var step = m.Online.Step;
         try
         {
-            var priority = ToSamples(m.Priority);
-            TrainMetrics? pm = priority.Count > 0 ? _trainer!.TrainStep(priority, m.Priority.Weight, _reference) : null;
-            double compLoss = 0, weight = _schedule.Weight(step, _totalSteps);
-            var compensationSize = 0;
-            if (_schedule.Enabled && step % _schedule.Every == 0)
-            {
-                var reply = await _buffer.Ask<IReplayBufferReply>(new DrawCompensationBatch(_schedule.BatchSize, _version, step), BufferTimeout);
-                if (reply is CompensationDrawn drawn)
-                {
-                    compensationSize = drawn.Responses.Length;
-                    var s = _context.Settings.Algorithm;
-                    var batch = CompensationBatches.Build(drawn.Responses, s.AdvantageEstimator, s.Eps, weight);
-                    var samples = ToSamples(batch);
-                    if (weight > 0 && samples.Count > 0) compLoss = _trainer!.TrainStep(samples, weight, _reference).Loss;
-                }
-            }
+            var update = await UpdateAsync(
+                _trainer!, _reference, _schedule, _context.Settings.Algorithm, m.Priority, step, _totalSteps, _version,
+                draw => _buffer.Ask<IReplayBufferReply>(draw, BufferTimeout));
             _version++;
             _snapshot = null;
             var stats = await _buffer.Ask<BufferStats>(GetBufferStats.CountOnly, BufferTimeout);
             string? checkpoint = null;
             var every = _context.Settings.Checkpoint.Every;
             if ((every > 0 && step % every == 0) || step >= _totalSteps) checkpoint = SaveCheckpoint(step);
-            var lm = new LearnerMetrics(
-                pm?.Loss ?? 0, pm?.Entropy ?? 0, pm?.ClipFraction ?? 0, pm?.ApproxKl ?? 0, pm?.GradNorm ?? 0, pm?.LearningRate ?? 0,
-                compLoss, compensationSize > 0 ? weight : 0, sw.Elapsed.TotalSeconds);
-            var online = m.Online with { PolicyVersion = _version, CompensationSize = compensationSize, BufferSize = stats.Count };
+            var lm = update.Metrics(sw.Elapsed.TotalSeconds);
+            var online = m.Online with { PolicyVersion = _version, CompensationSize = update.CompensationSize, BufferSize = stats.Count };
             _coordinator.Tell(new StepTrained(online, lm, checkpoint));
             ServeWaiting();
         }
@@ -194,6 +182,44 @@ public sealed class LearnerActor : ReceiveActor
             _log.Error(e, "Learner failed on step {0}", step);
             _coordinator.Tell(new RunFailed($"learner failed on step {step}: {e.Message}"));
         }
+    }
+
+    /// <summary>The learner's trainer for <paramref name="model"/>: AdamW and the clipped-surrogate loss of <c>rorecomp.policy-loss.*</c>.</summary>
+    public static PolicyTrainer CreateTrainer(PolicyTransformer model, RoRecompSettings s, int padId) => new(
+        model,
+        new OptimizerOptions(
+            LearningRate: s.PolicyLoss.Lr, WarmupSteps: s.PolicyLoss.WarmupSteps, TotalSteps: 0, WeightDecay: s.PolicyLoss.WeightDecay,
+            GradClip: s.PolicyLoss.GradClip, MicroBatchSize: s.PolicyLoss.MicroBatchSize),
+        new PolicyLossOptions(s.PolicyLoss.ClipEpsLow, s.PolicyLoss.ClipEpsHigh, s.PolicyLoss.LossAggMode, s.PolicyLoss.KlCoef),
+        padId,
+        s.Sampling.Temperature);
+
+    /// <summary>
+    /// The updates of one learner step at policy <paramref name="policyVersion"/>: on the priority (or online) batch, then,
+    /// when <paramref name="schedule"/> says step <paramref name="step"/> draws, on a compensation batch that
+    /// <paramref name="draw"/> answers (the replay buffer), with advantages recomputed inside it and the schedule's
+    /// weight. Does not count the policy version up.
+    /// </summary>
+    public static async Task<LearnerUpdate> UpdateAsync(
+        PolicyTrainer trainer, PolicyTransformer? reference, CompensationSchedule schedule, AlgorithmSettings algorithm,
+        TrainingBatch priority, long step, long totalSteps, long policyVersion, Func<DrawCompensationBatch, Task<IReplayBufferReply>> draw)
+    {
+        var samples = ToSamples(priority);
+        TrainMetrics? pm = samples.Count > 0 ? trainer.TrainStep(samples, priority.Weight, reference) : null;
+        double compLoss = 0, weight = schedule.Weight(step, totalSteps);
+        var compensationSize = 0;
+        if (schedule.Enabled && step % schedule.Every == 0)
+        {
+            var reply = await draw(new DrawCompensationBatch(schedule.BatchSize, policyVersion, step));
+            if (reply is CompensationDrawn drawn)
+            {
+                compensationSize = drawn.Responses.Length;
+                var batch = CompensationBatches.Build(drawn.Responses, algorithm.AdvantageEstimator, algorithm.Eps, weight);
+                var compensation = ToSamples(batch);
+                if (weight > 0 && compensation.Count > 0) compLoss = trainer.TrainStep(compensation, weight, reference).Loss;
+            }
+        }
+        return new LearnerUpdate(pm, compLoss, weight, compensationSize);
     }
 
     private string SaveCheckpoint(long step)

@@ -32,6 +32,9 @@ public sealed record PipelineContext(RoRecompSettings Settings, long TotalSteps,
     /// <summary>A context for a node without the learner role (samplers, verifiers): no warm start, the shape comes with the weights.</summary>
     public static PipelineContext ForWorker(RoRecompSettings settings) => new(settings, 0, "", null);
 
+    /// <summary>The train prompt at data index <paramref name="index"/> (the data cursor wraps around the task's distinct train prompts).</summary>
+    public static TaskPrompt TrainPrompt(IRlTask task, long index) => task.GetPrompt(Split.Train, index % task.DistinctPrompts(Split.Train));
+
     /// <summary>The tokenizer of <paramref name="task"/>.</summary>
     public static ITokenizer Tokenizer(IRlTask task) => EpisodeRunner.TokenizerFor(task);
 

@@ -90,11 +90,22 @@ public sealed class RecomposerActor : ReceiveActor
         var (step, a) = _steps.First();
         if (a.Received.Count < a.Opened.PromptIds.Length) return;
         var online = a.Opened.PromptIds.Select(id => a.Received[id]).ToList();
-        a.Result = Recomposer.Recompose(online, _options, unchecked((int)WorkLeases.Seed(_context.Settings.Run.Seed, step, -1)));
-        a.Metrics = StepMetrics.From(step, a.Opened.PolicyVersion, online, a.Result, 0, 0);
+        (a.Result, a.Metrics) = RecomposeStep(online, _options, _context.Settings.Run.Seed, step, a.Opened.PolicyVersion);
         _storing = true;
         if (a.Result.Compensation.IsEmpty) Self.Tell(new Stored(step));
         else Store(step, 1);
+    }
+
+    /// <summary>
+    /// Recomposes step <paramref name="step"/>'s online batch (one verified group per prompt, in batch order) with
+    /// <see cref="Recomposer.Recompose"/>, ties broken by a seed mixed from (run seed, step), and the step's online
+    /// metrics (compensation and buffer sizes 0: the learner fills them in).
+    /// </summary>
+    public static (RecompositionResult Result, StepMetrics Metrics) RecomposeStep(
+        IReadOnlyList<RolloutGroup> online, RecompositionOptions options, int runSeed, long step, long policyVersion)
+    {
+        var result = Recomposer.Recompose(online, options, unchecked((int)WorkLeases.Seed(runSeed, step, -1)));
+        return (result, StepMetrics.From(step, policyVersion, online, result, 0, 0));
     }
 
     private void Store(long step, int attempt)

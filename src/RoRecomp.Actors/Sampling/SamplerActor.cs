@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Event;
+using RoRecomp.Actors.Configuration;
 using RoRecomp.Actors.Coordination;
 using RoRecomp.Actors.Learning;
 using RoRecomp.Actors.Pipeline;
@@ -142,24 +143,61 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
 
     private sealed record WeightsFailed(string Reason);
 
+    /// <summary>
+    /// Samples a lease with <paramref name="model"/> (policy <paramref name="policyVersion"/>): the lease's samples per
+    /// prompt for each of its prompts (<see cref="EpisodeRunner.Sample"/> with the lease's seed), as one unverified
+    /// group per prompt in lease order, with response ids that are stable across re-runs.
+    /// </summary>
+    public static ImmutableArray<RolloutGroup> SampleLease(
+        PolicyTransformer model, ITokenizer tokenizer, IRlTask task, SamplingSettings sampling, WorkLease lease, long policyVersion)
+    {
+        var prompts = lease.PromptIndices.Select(i => PipelineContext.TrainPrompt(task, i)).ToList();
+        var episodes = EpisodeRunner.Sample(
+            model, tokenizer, task, prompts, lease.SamplesPerPrompt, sampling.MaxNewTokens, sampling.Temperature, sampling.TopP, sampling.TopK, lease.Seed);
+        var groups = ImmutableArray.CreateBuilder<RolloutGroup>(prompts.Count);
+        for (var p = 0; p < prompts.Count; p++)
+        {
+            var responses = ImmutableArray.CreateBuilder<Response>(lease.SamplesPerPrompt);
+            for (var j = 0; j < lease.SamplesPerPrompt; j++)
+            {
+                var e = episodes[(p * lease.SamplesPerPrompt) + j];
+                responses.Add(new Response(
+                    WorkLeases.ResponseId(lease.Step, e.Prompt.Id, j), e.Prompt.Id, j, lease.Step, policyVersion,
+                    [.. e.PromptTokens], [.. e.Tokens], [.. e.LogProbs],
+                    ActionMask: e.ActionMask.All(x => x) ? default : [.. e.ActionMask]));
+            }
+            groups.Add(new RolloutGroup(prompts[p].Id, lease.Step, responses.MoveToImmutable()));
+        }
+        return groups.MoveToImmutable();
+    }
+
     private void Load(PolicySnapshot snapshot)
     {
         if (snapshot.Version <= _version) return;
         TorchRuntime.EnsureLoaded();
         _model ??= new PolicyTransformer(JsonSerializer.Deserialize<TransformerConfig>(snapshot.ModelConfigJson)
             ?? throw new InvalidOperationException($"policy v{snapshot.Version} came without a model config"));
-        var content = SafeTensors.Parse(snapshot.Weights, $"policy v{snapshot.Version}");
+        LoadWeights(_model, snapshot.Weights, $"policy v{snapshot.Version}");
+        _version = snapshot.Version;
+    }
+
+    /// <summary>
+    /// Loads policy weights (safetensors bytes, as the learner serialises its state dict) into a sampler's model copy
+    /// and puts it in eval mode; <paramref name="source"/> names them in errors.
+    /// </summary>
+    public static void LoadWeights(PolicyTransformer model, byte[] weights, string source)
+    {
+        var content = SafeTensors.Parse(weights, source);
         var tensors = content.ToDictionary();
         try
         {
-            StateDicts.Load(_model, tensors, strict: true, $"policy v{snapshot.Version}");
+            StateDicts.Load(model, tensors, strict: true, source);
         }
         finally
         {
             foreach (var t in tensors.Values) t.Dispose();
         }
-        _model.eval();
-        _version = snapshot.Version;
+        model.eval();
     }
 
     private void Sample(WorkLease lease)
@@ -167,26 +205,10 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
         var sw = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            var count = _task.DistinctPrompts(Split.Train);
-            var prompts = lease.PromptIndices.Select(i => _task.GetPrompt(Split.Train, i % count)).ToList();
-            var s = _context.Settings.Sampling;
-            var episodes = EpisodeRunner.Sample(_model!, _tokenizer, _task, prompts, lease.SamplesPerPrompt, s.MaxNewTokens, s.Temperature, s.TopP, s.TopK, lease.Seed);
-            var groups = ImmutableArray.CreateBuilder<RolloutGroup>(prompts.Count);
-            for (var p = 0; p < prompts.Count; p++)
-            {
-                var responses = ImmutableArray.CreateBuilder<Response>(lease.SamplesPerPrompt);
-                for (var j = 0; j < lease.SamplesPerPrompt; j++)
-                {
-                    var e = episodes[(p * lease.SamplesPerPrompt) + j];
-                    responses.Add(new Response(
-                        WorkLeases.ResponseId(lease.Step, e.Prompt.Id, j), e.Prompt.Id, j, lease.Step, _version,
-                        [.. e.PromptTokens], [.. e.Tokens], [.. e.LogProbs],
-                        ActionMask: e.ActionMask.All(x => x) ? default : [.. e.ActionMask]));
-                }
-                groups.Add(new RolloutGroup(prompts[p].Id, lease.Step, responses.MoveToImmutable()));
-            }
-            _verifier.Tell(new VerifyRollouts(lease.LeaseId, lease.Step, groups.MoveToImmutable()));
-            Context.System.EventStream.Publish(new LeaseSampled(_id, lease.LeaseId, lease.Step, _version, episodes.Count, episodes.Sum(e => e.Tokens.Length), sw.Elapsed.TotalSeconds));
+            var groups = SampleLease(_model!, _tokenizer, _task, _context.Settings.Sampling, lease, _version);
+            _verifier.Tell(new VerifyRollouts(lease.LeaseId, lease.Step, groups));
+            var responses = groups.SelectMany(g => g.Responses).ToList();
+            Context.System.EventStream.Publish(new LeaseSampled(_id, lease.LeaseId, lease.Step, _version, responses.Count, responses.Sum(r => r.Length), sw.Elapsed.TotalSeconds));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
