@@ -86,9 +86,28 @@ public sealed class RunRecorder : IRunReporter
     /// <inheritdoc />
     public void StepCompleted(StepRecord r)
     {
+        var wall = _wallBase + _clock.Elapsed.TotalSeconds;
+        var line = MetricsLine(r, wall, _runDir);
+        if (r.Eval is { } e) _lastEval = e;
+        using (var f = new FileStream(MetricsPath, FileMode.Append, FileAccess.Write, FileShare.Read))
+        using (var w = new StreamWriter(f))
+        {
+            w.Write(line.ToJsonString() + "\n");
+            w.Flush();
+            f.Flush(flushToDisk: true);
+        }
+        _lastStep = r.Online.Step;
+        Progress(r, wall);
+    }
+
+    /// <summary>
+    /// The <c>metrics.jsonl</c> line of a step: its online, learner and held-out figures, its cursor and times
+    /// (<paramref name="wallSeconds"/> since the run started), and its checkpoint relative to <paramref name="runDir"/>.
+    /// </summary>
+    public static JsonObject MetricsLine(StepRecord r, double wallSeconds, string runDir)
+    {
         var m = r.Online;
         var l = r.Learner;
-        var wall = _wallBase + _clock.Elapsed.TotalSeconds;
         var line = new JsonObject
         {
             ["step"] = m.Step,
@@ -117,7 +136,7 @@ public sealed class RunRecorder : IRunReporter
             ["cursor"] = r.Cursor,
             ["step_s"] = Math.Round(r.StepSeconds, 3),
             ["train_s"] = Math.Round(l.TrainSeconds, 3),
-            ["wall_s"] = Math.Round(wall, 3),
+            ["wall_s"] = Math.Round(wallSeconds, 3),
         };
         if (r.Eval is { } e)
         {
@@ -125,18 +144,9 @@ public sealed class RunRecorder : IRunReporter
             line["eval_mean_length"] = e.MeanLength;
             line["eval_tool_calls"] = e.ToolCalls;
             line["eval_format_valid"] = e.FormatValid;
-            _lastEval = e;
         }
-        if (r.Checkpoint is not null) line["checkpoint"] = Path.GetRelativePath(_runDir, r.Checkpoint);
-        using (var f = new FileStream(MetricsPath, FileMode.Append, FileAccess.Write, FileShare.Read))
-        using (var w = new StreamWriter(f))
-        {
-            w.Write(line.ToJsonString() + "\n");
-            w.Flush();
-            f.Flush(flushToDisk: true);
-        }
-        _lastStep = m.Step;
-        Progress(r, wall);
+        if (r.Checkpoint is not null) line["checkpoint"] = Path.GetRelativePath(runDir, r.Checkpoint);
+        return line;
     }
 
     /// <inheritdoc />

@@ -141,15 +141,13 @@ public sealed class LearnerActor : ReceiveActor
                     "restore one or start a new run directory"));
                 return;
             }
-            using var warm = CheckpointStore.Load(_context.WarmStart);   // the configured warm start (model.checkpoint)
-            StateDicts.Load(_model, warm.Model, strict: true, warm.Path);
+            LoadWarmStart(_model, _context.WarmStart);   // the configured warm start (model.checkpoint)
             _version = 0;
         }
         if (s.PolicyLoss.KlCoef > 0 && _reference is null)
         {
             _reference = new PolicyTransformer(_context.RequireModelConfig());
-            using var warm = CheckpointStore.Load(_context.WarmStart);
-            StateDicts.Load(_reference, warm.Model, strict: true, warm.Path);
+            LoadWarmStart(_reference, _context.WarmStart);
             _reference.eval();
         }
         _snapshot = null;
@@ -182,6 +180,13 @@ public sealed class LearnerActor : ReceiveActor
             _log.Error(e, "Learner failed on step {0}", step);
             _coordinator.Tell(new RunFailed($"learner failed on step {step}: {e.Message}"));
         }
+    }
+
+    /// <summary>Loads the warm-start checkpoint's weights (verified) into <paramref name="model"/>.</summary>
+    public static void LoadWarmStart(PolicyTransformer model, string warmStart)
+    {
+        using var warm = CheckpointStore.Load(warmStart);
+        StateDicts.Load(model, warm.Model, strict: true, warm.Path);
     }
 
     /// <summary>The learner's trainer for <paramref name="model"/>: AdamW and the clipped-surrogate loss of <c>rorecomp.policy-loss.*</c>.</summary>
