@@ -1,0 +1,385 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.ExceptionServices;
+using System.Text.Json.Nodes;
+using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Coordination;
+using RoRecomp.Actors.Learning;
+using RoRecomp.Actors.Pipeline;
+using RoRecomp.Actors.Recomposition;
+using RoRecomp.Actors.Sampling;
+using RoRecomp.Actors.Verification;
+using RoRecomp.Core.Replay;
+using RoRecomp.Core.Rollouts;
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Runtime;
+using RoRecomp.Model.Transformer;
+
+namespace RoRecomp.Actors.Bench;
+
+/// <summary>What <see cref="PipelineBenchmark.RunAsync"/> runs.</summary>
+/// <param name="ConfigFile">HOCON layered over the defaults, or null (as <c>train --config</c>).</param>
+/// <param name="Sets">Overrides <c>key=value</c> (as <c>train --set</c>), the same for every side.</param>
+/// <param name="Steps">RL steps measured on each side.</param>
+/// <param name="Checkpoint">Warm-start checkpoint (<c>model.checkpoint</c>), or null: then the settings' own, else an SFT warm start made first (not timed).</param>
+/// <param name="AsyncLag"><c>async.max-policy-lag</c> of the asynchronous actor run (0 = no such run).</param>
+/// <param name="Warmup">Run one untimed loop step first, so that neither side pays the process's first-use costs (JIT, allocator).</param>
+public sealed record PipelineBenchmarkOptions(
+    string? ConfigFile, IReadOnlyList<string> Sets, int Steps = 8, string? Checkpoint = null, int AsyncLag = 1, bool Warmup = true);
+
+/// <summary>One measured step of one side.</summary>
+/// <param name="Step">The step.</param>
+/// <param name="Seconds">Wall seconds of the step (actors: from the previous step's report to this one's).</param>
+/// <param name="Accuracy">Sampled accuracy of the online batch.</param>
+/// <param name="MeanLength">Mean response length (tokens) of the online batch.</param>
+/// <param name="PrioritySize">Responses in the priority batch.</param>
+/// <param name="CompensationSize">Responses drawn from the replay buffer.</param>
+/// <param name="BufferSize">Responses held by the buffer after the step.</param>
+/// <param name="PolicyLag">Versions the oldest behaviour policy of the batch lagged the policy it trained into.</param>
+/// <param name="Loss">Priority batch loss.</param>
+public sealed record PipelineStep(
+    long Step, double Seconds, double Accuracy, double MeanLength, int PrioritySize, int CompensationSize, int BufferSize, long PolicyLag, double Loss)
+{
+    /// <summary>Reads a step from its <c>metrics.jsonl</c> line, with <paramref name="seconds"/> as its wall time.</summary>
+    public static PipelineStep From(JsonNode line, double seconds) => new(
+        line["step"]!.GetValue<long>(), seconds, line["accuracy"]!.GetValue<double>(), line["mean_length"]!.GetValue<double>(),
+        line["priority_size"]!.GetValue<int>(), line["compensation_size"]!.GetValue<int>(), line["buffer_size"]!.GetValue<int>(),
+        line["policy_lag"]!.GetValue<long>(), line["loss"]!.GetValue<double>());
+}
+
+/// <summary>The measured steps of one side of the benchmark.</summary>
+/// <param name="Name">"loop", "actors" or "actors, max-policy-lag L".</param>
+/// <param name="Steps">Its steps, in order.</param>
+public sealed record PipelineSide(string Name, IReadOnlyList<PipelineStep> Steps)
+{
+    /// <summary>Wall seconds of all measured steps.</summary>
+    public double TotalSeconds => Steps.Sum(s => s.Seconds);
+
+    /// <summary>Mean wall seconds per step.</summary>
+    public double MeanSeconds => Steps.Count == 0 ? 0 : TotalSeconds / Steps.Count;
+
+    /// <summary>Responses trained on in priority batches.</summary>
+    public int PriorityResponses => Steps.Sum(s => s.PrioritySize);
+
+    /// <summary>Responses trained on in compensation batches (async rollouts change when the buffer can fill one).</summary>
+    public int CompensationResponses => Steps.Sum(s => s.CompensationSize);
+}
+
+/// <summary>Measured figures of <see cref="PipelineBenchmark.RunAsync"/>.</summary>
+/// <param name="Task">The run's task.</param>
+/// <param name="PromptsPerStep">B of the online batch.</param>
+/// <param name="SamplesPerPrompt">G of the online batch.</param>
+/// <param name="WarmStart">The warm-start checkpoint every side started from.</param>
+/// <param name="Loop">The plain loop.</param>
+/// <param name="Actors">The actor pipeline, synchronous (max-policy-lag 0).</param>
+/// <param name="AsyncActors">The actor pipeline with async rollouts, or null when not run.</param>
+/// <param name="AsyncLag">Its max-policy-lag (0 when not run).</param>
+/// <param name="ComparedKeys">The metrics.jsonl keys compared between the loop and the synchronous actors, step by step.</param>
+/// <param name="Mismatches">Where they differ ("step 2: loss 0.41 (loop) vs 0.42 (actors)"); empty when every compared figure is identical.</param>
+public sealed record PipelineBenchmarkResult(
+    string Task, int PromptsPerStep, int SamplesPerPrompt, string WarmStart, PipelineSide Loop, PipelineSide Actors, PipelineSide? AsyncActors,
+    int AsyncLag, IReadOnlyList<string> ComparedKeys, IReadOnlyList<string> Mismatches)
+{
+    /// <summary>Extra wall time of the synchronous actor pipeline over the loop, in percent (target &lt;= 3).</summary>
+    public double OverheadPercent => Percent(Actors.TotalSeconds, Loop.TotalSeconds);
+
+    /// <summary>Extra wall time of the async actor pipeline over the loop, in percent (target &lt; 0: faster); NaN when not run.</summary>
+    public double AsyncOverheadPercent => AsyncActors is null ? double.NaN : Percent(AsyncActors.TotalSeconds, Loop.TotalSeconds);
+
+    /// <summary>Whether the synchronous actor run and the loop produced identical per-step metrics.</summary>
+    public bool MetricsMatch => Mismatches.Count == 0;
+
+    private static double Percent(double x, double baseline) => (x - baseline) / baseline * 100;
+}
+
+/// <summary>
+/// Actor pipeline overhead benchmark (DESIGN.md §4: a step through the actors costs &lt;= 3% more wall time than the same
+/// compute in a plain loop; with async rollouts the actors are faster). The actor side is the real <c>train</c> job
+/// (<see cref="TrainRunner.RunAsync"/>, a fresh run directory, SQLite journal, checkpoints as configured), timed from its
+/// <c>metrics.jsonl</c> <c>wall_s</c>; it runs one step more than is measured, because the last step of a run ends with a
+/// held-out evaluation (periodic evaluation is off on every side). The loop runs the same compute one piece at a time
+/// with no actors, Akka or persistence (the sampler's and the learner's torch work on a thread of each, as in the
+/// pipeline), through the very methods the actors call: the coordinator's leases (<see cref="RunCoordinatorActor.PlanStep"/>), the learner's in-process weight
+/// hand-off (safetensors bytes loaded into a sampler copy), <see cref="SamplerActor.SampleLease"/>,
+/// <see cref="VerifierActor.Score"/>, <see cref="RecomposerActor.RecomposeStep"/>, a <see cref="ReplayBufferState"/> in
+/// memory, and <see cref="LearnerActor.UpdateAsync"/>. The pipeline is deterministic under a seed, so the synchronous
+/// actor run must write the loop's metrics exactly; the benchmark compares them step by step.
+/// </summary>
+public static class PipelineBenchmark
+{
+    /// <summary>The metrics.jsonl keys that the loop and the synchronous actors must agree on (everything but times, evaluations and checkpoints).</summary>
+    public static readonly ImmutableArray<string> ComparedKeys =
+    [
+        "step", "policy_version", "accuracy", "mean_length", "mean_length_correct", "tool_calls", "format_valid", "responses",
+        "priority_size", "short_correct", "long_incorrect", "compensation_size", "buffer_size", "min_policy_version", "policy_lag",
+        "loss", "entropy", "clip_fraction", "approx_kl", "grad_norm", "lr", "compensation_loss", "compensation_weight", "cursor",
+    ];
+
+    /// <summary>
+    /// Runs the benchmark in <paramref name="workDir"/> (the warm start, when one is trained, and one run directory per
+    /// actor run; it must not hold runs already): the warm start, an untimed warm-up step, the loop, the synchronous
+    /// actors, then the async actors. Progress and the train runs' output go to <paramref name="log"/>.
+    /// </summary>
+    public static async Task<PipelineBenchmarkResult> RunAsync(PipelineBenchmarkOptions o, string workDir, TextWriter? log = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(o.Steps, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(o.AsyncLag);
+        log ??= TextWriter.Null;
+        var sets = new List<string>(o.Sets);
+        if (o.Checkpoint is not null) sets.Add($"model.checkpoint={Path.GetFullPath(o.Checkpoint)}");
+        var settings = SettingsLoader.Load(o.ConfigFile, sets);
+        Directory.CreateDirectory(workDir);
+
+        // One warm start for every side; an SFT warm start is trained here, outside every timing.
+        TorchRuntime.EnsureLoaded();
+        var warmStart = TrainRunner.WarmStart(settings, workDir, log, interactive: false);
+        // The run is one step longer than measured (its last step ends with an evaluation); the loop uses the same total,
+        // which the compensation weight schedule depends on.
+        long totalSteps = o.Steps + 1;
+        sets.AddRange([$"model.checkpoint={warmStart}", "run.eval-every=0", $"run.steps={totalSteps.ToString(CultureInfo.InvariantCulture)}"]);
+        var loopSettings = SettingsLoader.Load(o.ConfigFile, [.. sets, "async.max-policy-lag=0"]);
+
+        if (o.Warmup)
+        {
+            log.WriteLine("bench pipeline: warm-up (1 untimed loop step)");
+            _ = RunLoop(loopSettings, warmStart, 1, totalSteps, TextWriter.Null);
+        }
+        log.WriteLine($"bench pipeline: loop, {o.Steps} steps");
+        GC.Collect();
+        var loopLines = RunLoop(loopSettings, warmStart, o.Steps, totalSteps, log);
+
+        log.WriteLine($"bench pipeline: actors (train, max-policy-lag 0), {totalSteps} steps, the first {o.Steps} measured");
+        var actorLines = await RunActorsAsync(o.ConfigFile, sets, Path.Combine(workDir, "actors"), 0, o.Steps, log, cancellationToken);
+
+        PipelineSide? asyncSide = null;
+        if (o.AsyncLag > 0)
+        {
+            log.WriteLine($"bench pipeline: actors (train, max-policy-lag {o.AsyncLag}), {totalSteps} steps, the first {o.Steps} measured");
+            var asyncLines = await RunActorsAsync(o.ConfigFile, sets, Path.Combine(workDir, $"actors-lag{o.AsyncLag}"), o.AsyncLag, o.Steps, log, cancellationToken);
+            asyncSide = Side($"actors, max-policy-lag {o.AsyncLag}", asyncLines);
+        }
+
+        var r = loopSettings.Run;
+        return new PipelineBenchmarkResult(
+            r.Task, r.PromptsPerStep, r.SamplesPerPrompt, warmStart, Side("loop", loopLines), Side("actors", actorLines), asyncSide,
+            o.AsyncLag, ComparedKeys, Compare(loopLines, actorLines));
+    }
+
+    /// <summary>
+    /// The pipeline's compute for <paramref name="steps"/> steps in a plain loop, starting from <paramref name="warmStart"/>
+    /// as a fresh run does; returns each step's metrics.jsonl line (<c>wall_s</c> counts the steps only).
+    /// <paramref name="totalSteps"/> is the run length the compensation schedule sees. Nothing runs concurrently: the
+    /// caller waits while the sampler's and the learner's torch work runs on a thread of each (see <see cref="ComputeThread"/>).
+    /// </summary>
+    public static IReadOnlyList<JsonNode> RunLoop(RoRecompSettings s, string warmStart, int steps, long totalSteps, TextWriter log)
+    {
+        TorchRuntime.EnsureLoaded();
+        var context = new PipelineContext(s, totalSteps, warmStart, PipelineContext.ReadModelConfig(warmStart));
+        var config = context.RequireModelConfig();
+        var task = context.CreateTask();
+        var tokenizer = PipelineContext.Tokenizer(task);
+        var schedule = SettingsMapping.Compensation(s);
+        var recomposition = SettingsMapping.Recomposition(s);
+        var shaping = RewardShaping.From(s);
+        var buffer = new InMemoryBuffer(ReplayBufferState.Empty(SettingsMapping.ReplayBuffer(s)));
+        using var learnerThread = new ComputeThread("bench-loop-learner");
+        using var samplerThread = new ComputeThread("bench-loop-sampler");
+
+        // The learner's policy as LearnerActor.Load makes it for a fresh run.
+        var (model, trainer, reference) = learnerThread.Run(() =>
+        {
+            TorchRuntime.ManualSeed(s.Run.Seed);
+            var model = new PolicyTransformer(config);
+            var trainer = LearnerActor.CreateTrainer(model, s, tokenizer.PadId);
+            LearnerActor.LoadWarmStart(model, warmStart);
+            PolicyTransformer? reference = null;
+            if (s.PolicyLoss.KlCoef > 0)
+            {
+                reference = new PolicyTransformer(config);
+                LearnerActor.LoadWarmStart(reference, warmStart);
+                reference.eval();
+            }
+            return (model, trainer, reference);
+        });
+        PolicyTransformer? sampler = null;
+        try
+        {
+            var lines = new List<JsonNode>();
+            long version = 0, samplerVersion = -1, cursor = 0;
+            double wall = 0;
+            for (long step = 1; step <= steps; step++)
+            {
+                var clock = Stopwatch.StartNew();
+                var (leases, promptIds) = RunCoordinatorActor.PlanStep(task, s.Run, step, cursor, version);
+                var scored = new Dictionary<string, RolloutGroup>(StringComparer.Ordinal);
+                foreach (var lease in leases)
+                {
+                    if (samplerVersion < lease.PolicyVersion)
+                    {
+                        // The learner's in-process hand-off: its state dict as safetensors bytes, loaded into the sampler's copy.
+                        var weights = learnerThread.Run(() => SafeTensors.Serialize(model.state_dict()));
+                        var v = version;
+                        samplerThread.Run(() =>
+                        {
+                            sampler ??= new PolicyTransformer(config);
+                            SamplerActor.LoadWeights(sampler, weights, $"policy v{v}");
+                        });
+                        samplerVersion = version;
+                    }
+                    var groups = samplerThread.Run(() => SamplerActor.SampleLease(sampler!, tokenizer, task, s.Sampling, lease, samplerVersion));
+                    foreach (var group in groups) scored.TryAdd(group.PromptId, VerifierActor.Score(task, tokenizer, group, shaping));
+                }
+                var sampleSeconds = clock.Elapsed.TotalSeconds;
+                var online = promptIds.Select(id => scored[id]).ToList();
+                var (recomposed, metrics) = RecomposerActor.RecomposeStep(online, recomposition, s.Run.Seed, step, version);
+                if (!recomposed.Compensation.IsEmpty) buffer.Handle(new StoreResponses(recomposed.Compensation));
+                var learnerClock = Stopwatch.StartNew();
+                // Completes synchronously: the in-memory buffer answers at once.
+                var update = learnerThread.Run(() => LearnerActor.UpdateAsync(
+                    trainer, reference, schedule, s.Algorithm, recomposed.Priority, step, totalSteps, version, buffer.Handle).GetAwaiter().GetResult());
+                version++;
+                cursor += s.Run.PromptsPerStep;
+                var record = new StepRecord(
+                    metrics with { PolicyVersion = version, CompensationSize = update.CompensationSize, BufferSize = buffer.State.Count },
+                    update.Metrics(learnerClock.Elapsed.TotalSeconds), null, cursor, clock.Elapsed.TotalSeconds, null);
+                wall += record.StepSeconds;
+                // Through text, as the actors' lines are read back from metrics.jsonl.
+                lines.Add(JsonNode.Parse(RunRecorder.MetricsLine(record, wall, "").ToJsonString())!);
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"loop step {step}/{steps} | acc {metrics.Accuracy:P0} len {metrics.MeanLength:F1} | priority {metrics.PrioritySize} comp {update.CompensationSize} buffer {buffer.State.Count} | {record.StepSeconds:F2} s (sampling {sampleSeconds:F2} s, learner {record.Learner.TrainSeconds:F2} s)"));
+            }
+            return lines;
+        }
+        finally
+        {
+            samplerThread.Run(() => sampler?.Dispose());
+            learnerThread.Run(() =>
+            {
+                trainer.Dispose();
+                model.Dispose();
+                reference?.Dispose();
+            });
+        }
+    }
+
+    /// <summary>Runs the train job (one step more than measured) and returns the measured steps' metrics.jsonl lines.</summary>
+    private static async Task<IReadOnlyList<JsonNode>> RunActorsAsync(
+        string? configFile, IReadOnlyList<string> sets, string runDir, int lag, int measured, TextWriter log, CancellationToken cancellationToken)
+    {
+        GC.Collect();
+        var options = new TrainOptions(configFile, [.. sets, $"async.max-policy-lag={lag.ToString(CultureInfo.InvariantCulture)}"], RunDir: runDir);
+        await TrainRunner.RunAsync(options, log, interactive: false, cancellationToken);
+        var lines = File.ReadLines(Path.Combine(runDir, RunRecorder.MetricsFile))
+            .Where(l => !string.IsNullOrWhiteSpace(l)).Select(l => JsonNode.Parse(l)!).ToList();
+        if (lines.Count < measured || !lines.Take(measured).Select(l => l["step"]!.GetValue<long>()).SequenceEqual(Enumerable.Range(1, measured).Select(i => (long)i)))
+            throw new InvalidOperationException($"{runDir}: metrics.jsonl does not hold steps 1..{measured} in order");
+        return lines.Take(measured).ToList();
+    }
+
+    /// <summary>A side's steps; a step's wall time is its <c>wall_s</c> minus the previous step's.</summary>
+    private static PipelineSide Side(string name, IReadOnlyList<JsonNode> lines)
+    {
+        var steps = new List<PipelineStep>();
+        var previous = 0.0;
+        foreach (var l in lines)
+        {
+            var wall = l["wall_s"]!.GetValue<double>();
+            steps.Add(PipelineStep.From(l, Math.Round(wall - previous, 3)));   // wall_s has millisecond resolution
+            previous = wall;
+        }
+        return new PipelineSide(name, steps);
+    }
+
+    /// <summary>Every compared figure where the actors' line differs from the loop's, as text.</summary>
+    private static List<string> Compare(IReadOnlyList<JsonNode> loop, IReadOnlyList<JsonNode> actors)
+    {
+        var mismatches = new List<string>();
+        if (loop.Count != actors.Count) mismatches.Add($"{loop.Count} loop steps vs {actors.Count} actor steps");
+        foreach (var (a, b) in loop.Zip(actors))
+        {
+            foreach (var key in ComparedKeys)
+            {
+                var x = a[key]?.ToJsonString() ?? "(missing)";
+                var y = b[key]?.ToJsonString() ?? "(missing)";
+                if (x != y) mismatches.Add($"step {a["step"]}: {key} {x} (loop) vs {y} (actors)");
+            }
+        }
+        return mismatches;
+    }
+
+    /// <summary>
+    /// A thread of its own that runs what it is given, one thing at a time, while the caller waits: the loop's stand-in
+    /// for a compute actor's pinned thread. The loop's torch work runs on two of them, the sampler's and the learner's,
+    /// as in the pipeline, because libtorch's OpenMP runtime (libgomp) spins less when more thread teams exist than
+    /// cores: on a busy machine a lone team's spinning made the tiny policy's small ops tens of times slower than on the
+    /// pipeline's two threads, which would be measured as actor "overhead" that is not the actors'.
+    /// </summary>
+    private sealed class ComputeThread : IDisposable
+    {
+        private readonly BlockingCollection<Action> _work = new();
+        private readonly Thread _thread;
+
+        public ComputeThread(string name)
+        {
+            _thread = new Thread(() =>
+            {
+                foreach (var work in _work.GetConsumingEnumerable()) work();
+            })
+            { Name = name, IsBackground = true };
+            _thread.Start();
+        }
+
+        public T Run<T>(Func<T> work)
+        {
+            T result = default!;
+            ExceptionDispatchInfo? error = null;
+            using var done = new ManualResetEventSlim();
+            _work.Add(() =>
+            {
+                try
+                {
+                    result = work();
+                }
+                catch (Exception e)
+                {
+                    error = ExceptionDispatchInfo.Capture(e);
+                }
+                finally
+                {
+                    done.Set();
+                }
+            });
+            done.Wait();
+            error?.Throw();
+            return result;
+        }
+
+        public void Run(Action work) => Run(() =>
+        {
+            work();
+            return 0;
+        });
+
+        public void Dispose()
+        {
+            _work.CompleteAdding();
+            _thread.Join();
+            _work.Dispose();
+        }
+    }
+
+    /// <summary>The replay buffer without an actor or a journal: <see cref="ReplayBufferState.Process"/>, then its events applied.</summary>
+    private sealed class InMemoryBuffer(ReplayBufferState state)
+    {
+        public ReplayBufferState State { get; private set; } = state;
+
+        public Task<IReplayBufferReply> Handle(IReplayBufferCommand command)
+        {
+            var decision = State.Process(command);
+            State = State.ApplyAll(decision.Events);
+            return Task.FromResult(decision.Reply);
+        }
+    }
+}
