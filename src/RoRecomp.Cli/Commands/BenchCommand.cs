@@ -1,8 +1,11 @@
 using System.Globalization;
 using System.Text.Json;
 using RoRecomp.Actors.Bench;
+using RoRecomp.Actors.Configuration;
+using RoRecomp.Actors.Coordination;
 using RoRecomp.Actors.Weights;
 using RoRecomp.Model.Bench;
+using RoRecomp.Model.Checkpoints;
 
 namespace RoRecomp.Cli.Commands;
 
@@ -19,6 +22,10 @@ public static class BenchCommand
                     [--rows N (64)] [--new-tokens N (64)] [--train-rows N (64)] [--train-tokens N (128)] [--repeats N (3)] [--threads N]
           buffer    replay buffer: responses/s journaled to SQLite and recovery time
                     [--responses N (100000)] [--batch N (256)] [--tokens N (64)] [--snapshot-every N (100)] [--dir DIR]
+          pipeline  actor pipeline overhead: N RL steps of `train` through the actors vs the same compute in a plain loop
+                    (and with async rollouts); checks that the loop and the actors write the same per-step metrics
+                    [--steps N (8)] [--checkpoint DIR (warm start; else SFT first, not timed)] [--config FILE]
+                    [--set key=value]... [--lag L (1: the async run's max-policy-lag)] [--no-async] [--no-warmup] [--dir DIR]
           weights   weight sync: fetches a blob of random bytes from a weight server over loopback TCP, GB/s per fetch
                     [--mb N (1024, MiB)] [--repeat K (3)] [--chunk-kb N (1024)] [--no-sha256]
         """;
@@ -37,6 +44,7 @@ public static class BenchCommand
             {
                 "buffer" => Buffer(options),
                 "model" => Model(options),
+                "pipeline" => Pipeline(options),
                 "weights" => Weights(options),
                 _ => Fail($"unknown benchmark '{args[0]}'"),
             };
@@ -108,6 +116,103 @@ public static class BenchCommand
             ["flop_formula"] = r.FlopFormula,
         });
         return 0;
+    }
+
+    private static int Pipeline(CliOptions o)
+    {
+        var lag = o.Int("lag", 1);
+        var options = new PipelineBenchmarkOptions(
+            o.String("config"), o.Strings("set"), o.Int("steps", 8), o.String("checkpoint"), o.Flag("no-async") ? 0 : lag, Warmup: !o.Flag("no-warmup"));
+        var dir = o.String("dir") ?? Path.Combine(Path.GetTempPath(), $"rorecomp-bench-pipeline-{Guid.NewGuid():N}");
+        var json = o.String("json");
+        o.RejectUnknown();
+        if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
+            return Fail($"--dir {dir} is not empty: the benchmark needs fresh run directories");
+        Console.WriteLine($"bench pipeline: {options.Steps} measured steps per side, in {dir} ...");
+        PipelineBenchmarkResult r;
+        using (var signals = new StopSignals("bench pipeline: stopping ({signal})"))
+        {
+            try
+            {
+                r = PipelineBenchmark.RunAsync(options, dir, Console.Out, signals.Token).GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is SettingsException or CheckpointException or RunFailedException)
+            {
+                Console.Error.WriteLine($"bench pipeline: {e.Message}");
+                return 2;
+            }
+            catch (OperationCanceledException e)
+            {
+                Console.Error.WriteLine(e.Message);
+                return 130;
+            }
+        }
+        var sides = new List<PipelineSide> { r.Loop, r.Actors };
+        var labels = new List<string> { "loop s", "actors s" };
+        if (r.AsyncActors is { } a)
+        {
+            sides.Add(a);
+            labels.Add($"lag-{r.AsyncLag} s");
+        }
+        Console.WriteLine();
+        Console.WriteLine($"bench pipeline: {r.Task}, {r.Loop.Steps.Count} steps of {r.PromptsPerStep} prompts x {r.SamplesPerPrompt} samples, warm start {r.WarmStart}");
+        Console.WriteLine($"  {"step",6}{string.Concat(labels.Select(label => $"{label,12}"))}   accuracy  mean length  priority  comp  buffer");
+        for (var i = 0; i < r.Loop.Steps.Count; i++)
+        {
+            var l = r.Loop.Steps[i];
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {l.Step,6}{string.Concat(sides.Select(s => $"{s.Steps[i].Seconds,12:F3}"))}   {l.Accuracy,8:P1}  {l.MeanLength,11:F1}  {l.PrioritySize,8}  {l.CompensationSize,4}  {l.BufferSize,6}"));
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {"mean",6}{string.Concat(sides.Select(s => $"{s.MeanSeconds,12:F3}"))}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {"total",6}{string.Concat(sides.Select(s => $"{s.TotalSeconds,12:F3}"))}"));
+        Console.WriteLine($"  trained responses (priority + compensation): {string.Join(", ", sides.Select((s, i) => $"{labels[i][..^2]} {s.PriorityResponses} + {s.CompensationResponses}"))}");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  actors vs loop            {r.OverheadPercent,+8:+0.0;-0.0}%   (target <= +3%)          {(r.OverheadPercent <= 3 ? "met" : "MISSED")}"));
+        if (r.AsyncActors is not null)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  actors lag {r.AsyncLag} vs loop      {r.AsyncOverheadPercent,+8:+0.0;-0.0}%   (target < 0: faster)     {(r.AsyncOverheadPercent < 0 ? "met" : "MISSED")}"));
+            Console.WriteLine($"  policy lag (lag {r.AsyncLag} run)  {string.Join(" ", r.AsyncActors.Steps.Select(s => s.PolicyLag))}");
+        }
+        Console.WriteLine(r.MetricsMatch
+            ? $"  per-step metrics          actors (lag 0) = loop on all {r.Loop.Steps.Count} steps ({r.ComparedKeys.Count} metrics.jsonl keys, exact)"
+            : $"  per-step metrics          actors (lag 0) DIFFER from the loop in {r.Mismatches.Count} figures: {string.Join("; ", r.Mismatches.Take(5))}{(r.Mismatches.Count > 5 ? "; ..." : "")}");
+        var figures = new Dictionary<string, object>
+        {
+            ["task"] = r.Task,
+            ["steps"] = r.Loop.Steps.Count,
+            ["prompts_per_step"] = r.PromptsPerStep,
+            ["samples_per_prompt"] = r.SamplesPerPrompt,
+            ["warm_start"] = r.WarmStart,
+            ["loop_step_s"] = r.Loop.Steps.Select(s => s.Seconds).ToList(),
+            ["actors_step_s"] = r.Actors.Steps.Select(s => s.Seconds).ToList(),
+            ["loop_mean_s"] = r.Loop.MeanSeconds,
+            ["actors_mean_s"] = r.Actors.MeanSeconds,
+            ["loop_total_s"] = r.Loop.TotalSeconds,
+            ["actors_total_s"] = r.Actors.TotalSeconds,
+            ["loop_priority_responses"] = r.Loop.PriorityResponses,
+            ["loop_compensation_responses"] = r.Loop.CompensationResponses,
+            ["actors_priority_responses"] = r.Actors.PriorityResponses,
+            ["actors_compensation_responses"] = r.Actors.CompensationResponses,
+            ["overhead_percent"] = r.OverheadPercent,
+            ["metrics_match"] = r.MetricsMatch,
+            ["compared_keys"] = r.ComparedKeys,
+            ["mismatches"] = r.Mismatches,
+        };
+        if (r.AsyncActors is { } async)
+        {
+            figures["async_max_policy_lag"] = r.AsyncLag;
+            figures["async_step_s"] = async.Steps.Select(s => s.Seconds).ToList();
+            figures["async_mean_s"] = async.MeanSeconds;
+            figures["async_total_s"] = async.TotalSeconds;
+            figures["async_overhead_percent"] = r.AsyncOverheadPercent;
+            figures["async_policy_lag"] = async.Steps.Select(s => s.PolicyLag).ToList();
+            figures["async_priority_responses"] = async.PriorityResponses;
+            figures["async_compensation_responses"] = async.CompensationResponses;
+        }
+        WriteJson(json, figures);
+        if (o.String("dir") == null) Directory.Delete(dir, recursive: true);
+        return r.MetricsMatch ? 0 : 1;
     }
 
     private static int Weights(CliOptions o)
