@@ -70,6 +70,8 @@ public static class CompareRunner
         }
         var configs = Path.Combine(Path.GetFullPath(o.OutDir), "configs");
         Directory.CreateDirectory(configs);
+        // Per process: compares of different seeds may share an --out directory and run at the same time.
+        var probe = $"_probe-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}";
         var runs = new List<PlannedRun>();
         foreach (var arm in o.Arms)
         {
@@ -87,7 +89,7 @@ public static class CompareRunner
                     armSets = ["recomposition.enabled=on", "reward.length-penalty=0"];
                     break;
                 case "length-penalty":
-                    var configured = SettingsLoader.FromConfig(SettingsLoader.LoadConfig(Concat(configs, "_probe", layers), baseSets)).Reward.LengthPenalty;
+                    var configured = SettingsLoader.FromConfig(SettingsLoader.LoadConfig(Concat(configs, probe, layers), baseSets)).Reward.LengthPenalty;
                     var coef = configured > 0 ? configured : DefaultLengthPenalty;
                     armSets = ["recomposition.enabled=off", $"reward.length-penalty={coef.ToString("R", CultureInfo.InvariantCulture)}"];
                     break;
@@ -112,7 +114,7 @@ public static class CompareRunner
                 runs.Add(new PlannedRun(arm, seed, runDir, configFile, sets));
             }
         }
-        File.Delete(Path.Combine(configs, "_probe.conf"));
+        File.Delete(Path.Combine(configs, probe + ".conf"));
         return runs;
     }
 
