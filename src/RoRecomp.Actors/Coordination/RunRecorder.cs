@@ -253,7 +253,6 @@ public sealed class RunRecorder : IRunReporter
         from is { } a && to is { } b && a > 0 ? (b - a) / a * 100 : double.NaN;
 
     private static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 2)) : null;
-
 }
 
 /// <summary>The run stopped on an error an actor reported; the message says which and why.</summary>

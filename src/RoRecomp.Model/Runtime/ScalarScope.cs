@@ -37,9 +37,6 @@ public sealed class ScalarScope : IDisposable
     /// <summary>An int64 scalar (what TorchSharp's implicit conversion of an integer makes).</summary>
     public Scalar Of(long value) => Keep(value.ToScalar());
 
-    /// <summary>How many scalars it holds.</summary>
-    public int Count => _held.Count;
-
     private static Scalar CreateOne()
     {
         TorchRuntime.EnsureLoaded();
