@@ -4,13 +4,13 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Text.Json.Nodes;
-using RoRecomp.Actors.Configuration;
-using RoRecomp.Actors.Coordination;
-using RoRecomp.Actors.Learning;
-using RoRecomp.Actors.Pipeline;
-using RoRecomp.Actors.Recomposition;
-using RoRecomp.Actors.Sampling;
-using RoRecomp.Actors.Verification;
+using RoRecomp.Settings;
+using RoRecomp.Training.Runs;
+using RoRecomp.Training;
+using RoRecomp.Training.Loop;
+using RoRecomp.Training.Steps;
+using RoRecomp.Actors.Runners;
+using RoRecomp.Actors.Hosting;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
 using RoRecomp.Model.Checkpoints;
@@ -99,12 +99,9 @@ public sealed record PipelineBenchmarkResult(
 /// compute in a plain loop; with async rollouts the actors are faster). The actor side is the real <c>train</c> job
 /// (<see cref="TrainRunner.RunAsync"/>, a fresh run directory, SQLite journal, checkpoints as configured), timed from its
 /// <c>metrics.jsonl</c> <c>wall_s</c>; it runs one step more than is measured, because the last step of a run ends with a
-/// held-out evaluation (periodic evaluation is off on every side). The loop runs the same compute one piece at a time
-/// with no actors, Akka or persistence (the sampler's and the learner's torch work on a thread of each, as in the
-/// pipeline), through the very methods the actors call: the coordinator's leases (<see cref="RunCoordinatorActor.PlanStep"/>), the learner's in-process weight
-/// hand-off (safetensors bytes loaded into a sampler copy), <see cref="SamplerActor.SampleLease"/>,
-/// <see cref="VerifierActor.Score"/>, <see cref="RecomposerActor.RecomposeStep"/>, a <see cref="ReplayBufferState"/> in
-/// memory, and <see cref="LearnerActor.UpdateAsync"/>. The pipeline is deterministic under a seed, so the synchronous
+/// held-out evaluation (periodic evaluation is off on every side). The loop is <see cref="TrainingLoop.Run"/>: the same
+/// step functions of the Training layer that the actors call, one piece at a time, with no actors, Akka or persistence.
+/// The pipeline is deterministic under a seed, so the synchronous
 /// actor run must write the loop's metrics exactly; the benchmark compares them step by step.
 /// </summary>
 public static class PipelineBenchmark
@@ -134,7 +131,7 @@ public static class PipelineBenchmark
 
         // One warm start for every side; an SFT warm start is trained here, outside every timing.
         TorchRuntime.EnsureLoaded();
-        var warmStart = TrainRunner.WarmStart(settings, workDir, log, interactive: false);
+        var warmStart = WarmStart.Prepare(settings, workDir, log, interactive: false);
         // The run is one step longer than measured (its last step ends with an evaluation); the loop uses the same total,
         // which the compensation weight schedule depends on.
         long totalSteps = o.Steps + 1;
@@ -144,11 +141,11 @@ public static class PipelineBenchmark
         if (o.Warmup)
         {
             log.WriteLine("bench pipeline: warm-up (1 untimed loop step)");
-            _ = RunLoop(loopSettings, warmStart, 1, totalSteps, TextWriter.Null);
+            _ = TrainingLoop.Run(loopSettings, warmStart, 1, totalSteps, TextWriter.Null);
         }
         log.WriteLine($"bench pipeline: loop, {o.Steps} steps");
         GC.Collect();
-        var loopLines = RunLoop(loopSettings, warmStart, o.Steps, totalSteps, log);
+        var loopLines = TrainingLoop.Run(loopSettings, warmStart, o.Steps, totalSteps, log);
 
         log.WriteLine($"bench pipeline: actors (train, max-policy-lag 0), {totalSteps} steps, the first {o.Steps} measured");
         var actorLines = await RunActorsAsync(o.ConfigFile, sets, Path.Combine(workDir, "actors"), 0, o.Steps, log, cancellationToken);
@@ -165,103 +162,6 @@ public static class PipelineBenchmark
         return new PipelineBenchmarkResult(
             r.Task, r.PromptsPerStep, r.SamplesPerPrompt, warmStart, Side("loop", loopLines), Side("actors", actorLines), asyncSide,
             o.AsyncLag, ComparedKeys, Compare(loopLines, actorLines));
-    }
-
-    /// <summary>
-    /// The pipeline's compute for <paramref name="steps"/> steps in a plain loop, starting from <paramref name="warmStart"/>
-    /// as a fresh run does; returns each step's metrics.jsonl line (<c>wall_s</c> counts the steps only).
-    /// <paramref name="totalSteps"/> is the run length the compensation schedule sees. Nothing runs concurrently: the
-    /// caller waits while the sampler's and the learner's torch work runs on a thread of each (see <see cref="ComputeThread"/>).
-    /// </summary>
-    public static IReadOnlyList<JsonNode> RunLoop(RoRecompSettings s, string warmStart, int steps, long totalSteps, TextWriter log)
-    {
-        TorchRuntime.EnsureLoaded();
-        var context = new PipelineContext(s, totalSteps, warmStart, PipelineContext.ReadModelConfig(warmStart));
-        var config = context.RequireModelConfig();
-        var task = context.CreateTask();
-        var tokenizer = PipelineContext.Tokenizer(task);
-        var schedule = SettingsMapping.Compensation(s);
-        var recomposition = SettingsMapping.Recomposition(s);
-        var shaping = RewardShaping.From(s);
-        var buffer = new InMemoryBuffer(ReplayBufferState.Empty(SettingsMapping.ReplayBuffer(s)));
-        using var learnerThread = new ComputeThread("bench-loop-learner");
-        using var samplerThread = new ComputeThread("bench-loop-sampler");
-
-        // The learner's policy as LearnerActor.Load makes it for a fresh run.
-        var (model, trainer, reference) = learnerThread.Run(() =>
-        {
-            TorchRuntime.ManualSeed(s.Run.Seed);
-            var model = new PolicyTransformer(config);
-            var trainer = LearnerActor.CreateTrainer(model, s, tokenizer.PadId);
-            LearnerActor.LoadWarmStart(model, warmStart);
-            PolicyTransformer? reference = null;
-            if (s.PolicyLoss.KlCoef > 0)
-            {
-                reference = new PolicyTransformer(config);
-                LearnerActor.LoadWarmStart(reference, warmStart);
-                reference.eval();
-            }
-            return (model, trainer, reference);
-        });
-        PolicyTransformer? sampler = null;
-        try
-        {
-            var lines = new List<JsonNode>();
-            long version = 0, samplerVersion = -1, cursor = 0;
-            double wall = 0;
-            for (long step = 1; step <= steps; step++)
-            {
-                var clock = Stopwatch.StartNew();
-                var (leases, promptIds) = RunCoordinatorActor.PlanStep(task, s.Run, step, cursor, version);
-                var scored = new Dictionary<string, RolloutGroup>(StringComparer.Ordinal);
-                foreach (var lease in leases)
-                {
-                    if (samplerVersion < lease.PolicyVersion)
-                    {
-                        // The learner's in-process hand-off: its state dict as safetensors bytes, loaded into the sampler's copy.
-                        var weights = learnerThread.Run(() => SafeTensors.Serialize(model.state_dict()));
-                        var v = version;
-                        samplerThread.Run(() =>
-                        {
-                            sampler ??= new PolicyTransformer(config);
-                            SamplerActor.LoadWeights(sampler, weights, $"policy v{v}");
-                        });
-                        samplerVersion = version;
-                    }
-                    var groups = samplerThread.Run(() => SamplerActor.SampleLease(sampler!, tokenizer, task, s.Sampling, lease, samplerVersion));
-                    foreach (var group in groups) scored.TryAdd(group.PromptId, VerifierActor.Score(task, tokenizer, group, shaping));
-                }
-                var sampleSeconds = clock.Elapsed.TotalSeconds;
-                var online = promptIds.Select(id => scored[id]).ToList();
-                var (recomposed, metrics) = RecomposerActor.RecomposeStep(online, recomposition, s.Run.Seed, step, version);
-                if (!recomposed.Compensation.IsEmpty) buffer.Handle(new StoreResponses(recomposed.Compensation));
-                var learnerClock = Stopwatch.StartNew();
-                // Completes synchronously: the in-memory buffer answers at once.
-                var update = learnerThread.Run(() => LearnerActor.UpdateAsync(
-                    trainer, reference, schedule, s.Algorithm, recomposed.Priority, step, totalSteps, version, buffer.Handle).GetAwaiter().GetResult());
-                version++;
-                cursor += s.Run.PromptsPerStep;
-                var record = new StepRecord(
-                    metrics with { PolicyVersion = version, CompensationSize = update.CompensationSize, BufferSize = buffer.State.Count },
-                    update.Metrics(learnerClock.Elapsed.TotalSeconds), null, cursor, clock.Elapsed.TotalSeconds, null);
-                wall += record.StepSeconds;
-                // Through text, as the actors' lines are read back from metrics.jsonl.
-                lines.Add(JsonNode.Parse(RunRecorder.MetricsLine(record, wall, "").ToJsonString())!);
-                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"loop step {step}/{steps} | acc {metrics.Accuracy:P0} len {metrics.MeanLength:F1} | priority {metrics.PrioritySize} comp {update.CompensationSize} buffer {buffer.State.Count} | {record.StepSeconds:F2} s (sampling {sampleSeconds:F2} s, learner {record.Learner.TrainSeconds:F2} s)"));
-            }
-            return lines;
-        }
-        finally
-        {
-            samplerThread.Run(() => sampler?.Dispose());
-            learnerThread.Run(() =>
-            {
-                trainer.Dispose();
-                model.Dispose();
-                reference?.Dispose();
-            });
-        }
     }
 
     /// <summary>Runs the train job (one step more than measured) and returns the measured steps' metrics.jsonl lines.</summary>
@@ -307,79 +207,5 @@ public static class PipelineBenchmark
             }
         }
         return mismatches;
-    }
-
-    /// <summary>
-    /// A thread of its own that runs what it is given, one thing at a time, while the caller waits: the loop's stand-in
-    /// for a compute actor's pinned thread. The loop's torch work runs on two of them, the sampler's and the learner's,
-    /// as in the pipeline, because libtorch's OpenMP runtime (libgomp) spins less when more thread teams exist than
-    /// cores: on a busy machine a lone team's spinning made the tiny policy's small ops tens of times slower than on the
-    /// pipeline's two threads, which would be measured as actor "overhead" that is not the actors'.
-    /// </summary>
-    private sealed class ComputeThread : IDisposable
-    {
-        private readonly BlockingCollection<Action> _work = new();
-        private readonly Thread _thread;
-
-        public ComputeThread(string name)
-        {
-            _thread = new Thread(() =>
-            {
-                foreach (var work in _work.GetConsumingEnumerable()) work();
-            })
-            { Name = name, IsBackground = true };
-            _thread.Start();
-        }
-
-        public T Run<T>(Func<T> work)
-        {
-            T result = default!;
-            ExceptionDispatchInfo? error = null;
-            using var done = new ManualResetEventSlim();
-            _work.Add(() =>
-            {
-                try
-                {
-                    result = work();
-                }
-                catch (Exception e)
-                {
-                    error = ExceptionDispatchInfo.Capture(e);
-                }
-                finally
-                {
-                    done.Set();
-                }
-            });
-            done.Wait();
-            error?.Throw();
-            return result;
-        }
-
-        public void Run(Action work) => Run(() =>
-        {
-            work();
-            return 0;
-        });
-
-        public void Dispose()
-        {
-            _work.CompleteAdding();
-            _thread.Join();
-            _work.Dispose();
-        }
-    }
-
-    /// <summary>The replay buffer without an actor or a journal: <see cref="ReplayBufferState.Process"/>, then its events applied.</summary>
-    private sealed class InMemoryBuffer(ReplayBufferState state)
-    {
-        public ReplayBufferState State { get; private set; } = state;
-
-        public Task<IReplayBufferReply> Handle(IReplayBufferCommand command)
-        {
-            var decision = State.Process(command);
-            State = State.ApplyAll(decision.Events);
-            return Task.FromResult(decision.Reply);
-        }
     }
 }

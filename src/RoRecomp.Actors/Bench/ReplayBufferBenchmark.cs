@@ -1,9 +1,11 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using Akka.Actor;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Persistence;
+using RoRecomp.Training.Runs;
 using RoRecomp.Actors.ReplayBuffer;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Actors.Serialization;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;

@@ -3,12 +3,16 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Learning;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Actors.Persistence;
-using RoRecomp.Actors.Pipeline;
-using RoRecomp.Actors.Recomposition;
+using RoRecomp.Training.Runs;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
+using RoRecomp.Actors.Hosting;
 using RoRecomp.Core.Coordination;
+using RoRecomp.Training.Steps;
 using RoRecomp.Tasks;
 
 namespace RoRecomp.Actors.Coordination;
@@ -26,10 +30,11 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     /// <summary>Singleton name, and the persistence id's prefix (see <see cref="PersistenceHocon.PersistenceId"/>).</summary>
     public const string Id = "run-coordinator";
 
-    private readonly PipelineContext _context;
+    private readonly RunContext _context;
     private readonly IRunReporter _reporter;
     private readonly IActorRef _recomposer;
     private readonly IActorRef _learner;
+    private readonly IActorRef _evaluator;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IRlTask _task;
     private readonly Queue<WorkLease> _queue = new();
@@ -49,12 +54,13 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     private (StepTrained Trained, long Cursor, double Seconds)? _awaitingEval;
 
     /// <summary>Creates the coordinator; use <see cref="Props"/>.</summary>
-    public RunCoordinatorActor(PipelineContext context, IRunReporter reporter, IActorRef recomposer, IActorRef learner)
+    public RunCoordinatorActor(RunContext context, IRunReporter reporter, IActorRef recomposer, IActorRef learner, IActorRef evaluator)
     {
         _context = context;
         _reporter = reporter;
         _recomposer = recomposer;
         _learner = learner;
+        _evaluator = evaluator;
         _task = context.CreateTask();
         PersistenceId = PersistenceHocon.PersistenceId(Id, context.Settings);
 
@@ -102,7 +108,7 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
             Dispatch();
         });
         Command<StepTrained>(Trained);
-        Command<PolicyEvaluated>(Evaluated);
+        Command<PolicyEvaluated>(m => Evaluated(m.Evaluation));
         Command<RunFailed>(m =>
         {
             if (_done) return;
@@ -121,8 +127,8 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <summary>Props of the coordinator.</summary>
-    public static Props Props(PipelineContext context, IRunReporter reporter, IActorRef recomposer, IActorRef learner) =>
-        Akka.Actor.Props.Create(() => new RunCoordinatorActor(context, reporter, recomposer, learner));
+    public static Props Props(RunContext context, IRunReporter reporter, IActorRef recomposer, IActorRef learner, IActorRef evaluator) =>
+        Akka.Actor.Props.Create(() => new RunCoordinatorActor(context, reporter, recomposer, learner, evaluator));
 
     /// <inheritdoc />
     protected override void PreStart()
@@ -152,7 +158,7 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
             // Newer commits did not load: commit the one we continue from, so the journal describes this run again.
             Persist(new CheckpointCommitted(from), e => _state = _state.Apply(e));
         }
-        if (_trainedStep == 0 && _context.Settings.Run.EvalEvery > 0) _learner.Tell(new EvaluatePolicy(0));
+        if (_trainedStep == 0 && _context.Settings.Run.EvalEvery > 0) _evaluator.Tell(new EvaluatePolicy(0, _version));
         else Continue();
     }
 
@@ -189,14 +195,14 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
         if ((every > 0 && step % every == 0) || step >= _context.TotalSteps)
         {
             _awaitingEval = (m, _trainedCursor, seconds);
-            _learner.Tell(new EvaluatePolicy(step));
+            _evaluator.Tell(new EvaluatePolicy(step, _version));
             return;
         }
         _reporter.StepCompleted(new StepRecord(m.Online, m.Learner, null, _trainedCursor, seconds, m.CheckpointPath));
         Continue();
     }
 
-    private void Evaluated(PolicyEvaluated e)
+    private void Evaluated(HeldOutEvaluation e)
     {
         if (e.Step == 0 && _awaitingEval is null)
         {
@@ -230,21 +236,10 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
         var step = _nextStep++;
         var cursor = _nextCursor;
         _nextCursor += r.PromptsPerStep;
-        var (leases, ids) = PlanStep(_task, r, step, cursor, _version);
+        var (leases, ids) = StepPlanner.Plan(_task, r, step, cursor, _version);
         _open[step] = (cursor, Stopwatch.StartNew());
         _recomposer.Tell(new StepOpened(step, _version, ids), Self);
         foreach (var l in leases) _queue.Enqueue(l);
-    }
-
-    /// <summary>
-    /// What opening step <paramref name="step"/> issues: its leases (the prompts from data index <paramref name="cursor"/>
-    /// on, sampled with at least <paramref name="policyVersion"/>) and the step's prompt ids in batch order.
-    /// </summary>
-    public static (ImmutableArray<WorkLease> Leases, ImmutableArray<string> PromptIds) PlanStep(IRlTask task, RunSettings run, long step, long cursor, long policyVersion)
-    {
-        var leases = WorkLeases.Plan(step, cursor, run.PromptsPerStep, run.LeaseSize, run.SamplesPerPrompt, policyVersion, run.Seed);
-        var ids = leases.SelectMany(l => l.PromptIndices).Select(i => PipelineContext.TrainPrompt(task, i).Id).ToImmutableArray();
-        return (leases, ids);
     }
 
     private void Dispatch()

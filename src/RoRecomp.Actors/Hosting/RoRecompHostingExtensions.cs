@@ -5,15 +5,20 @@ using Akka.Remote.Hosting;
 using Akka.Actor;
 using Akka.Cluster.Routing;
 using Akka.Routing;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Coordination;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
+using RoRecomp.Actors.Evaluation;
 using RoRecomp.Actors.Learning;
-using RoRecomp.Actors.Pipeline;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
 using RoRecomp.Actors.Recomposition;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Sampling;
 using RoRecomp.Actors.Serialization;
 using RoRecomp.Actors.Verification;
+using RoRecomp.Core.Rewards;
 
 namespace RoRecomp.Actors.Hosting;
 
@@ -28,6 +33,12 @@ public sealed class LearnerKey;
 
 /// <summary>ActorRegistry key of the recomposer singleton proxy.</summary>
 public sealed class RecomposerKey;
+
+/// <summary>ActorRegistry key of the policy publisher singleton proxy (the learner's weights for samplers and the evaluator).</summary>
+public sealed class PolicyPublisherKey;
+
+/// <summary>ActorRegistry key of the evaluator singleton proxy.</summary>
+public sealed class EvaluatorKey;
 
 /// <summary>
 /// Akka.Hosting wiring of a RoRecomp node by its roles (<c>rorecomp.cluster.roles</c>): remoting, cluster (self-join when
@@ -87,20 +98,22 @@ public static class RoRecompHostingExtensions
 
     /// <summary>
     /// Adds the training pipeline by role (after <see cref="AddRoRecompActors"/>): on <see cref="LearnerRole"/> the
-    /// learner, recomposer and run coordinator (persistent) as cluster singletons, reporting to
+    /// learner, policy publisher, evaluator, recomposer and run coordinator (persistent) as cluster singletons, reporting to
     /// <paramref name="reporter"/>; proxies to them on other nodes. On <see cref="VerifierRole"/> a verifier at
     /// <c>/user/verifier</c>; on <see cref="SamplerRole"/> <c>sampling.samplers</c> samplers that send to the verifiers
     /// of the cluster (a round-robin cluster router group, this node's own verifier included).
     /// </summary>
-    public static AkkaConfigurationBuilder AddRoRecompPipeline(this AkkaConfigurationBuilder builder, PipelineContext context, IRunReporter? reporter)
+    public static AkkaConfigurationBuilder AddRoRecompPipeline(this AkkaConfigurationBuilder builder, RunContext context, IRunReporter? reporter)
     {
         var s = context.Settings;
         if (s.Cluster.Has(LearnerRole) && reporter is null)
             throw new ArgumentException("a node with the learner role runs the run coordinator and needs a reporter (run it with `train`)", nameof(reporter));
-        Singleton<LearnerKey>(builder, s, "learner", LearnerRole, (_, r) => LearnerActor.Props(context, r.Get<ReplayBufferKey>()));
+        Singleton<PolicyPublisherKey>(builder, s, "policy-publisher", LearnerRole, (_, _) => PolicyPublisherActor.Props(s.Cluster));
+        Singleton<LearnerKey>(builder, s, "learner", LearnerRole, (_, r) => LearnerActor.Props(context, r.Get<ReplayBufferKey>(), r.Get<PolicyPublisherKey>()));
+        Singleton<EvaluatorKey>(builder, s, "evaluator", LearnerRole, (_, r) => EvaluatorActor.Props(context, r.Get<PolicyPublisherKey>()));
         Singleton<RecomposerKey>(builder, s, "recomposer", LearnerRole, (_, r) => RecomposerActor.Props(context, r.Get<ReplayBufferKey>(), r.Get<LearnerKey>()));
         Singleton<RunCoordinatorKey>(builder, s, RunCoordinatorActor.Id, LearnerRole,
-            (_, r) => RunCoordinatorActor.Props(context, reporter!, r.Get<RecomposerKey>(), r.Get<LearnerKey>()));
+            (_, r) => RunCoordinatorActor.Props(context, reporter!, r.Get<RecomposerKey>(), r.Get<LearnerKey>(), r.Get<EvaluatorKey>()));
         return builder.WithActors((system, registry) =>
         {
             if (s.Cluster.Has(VerifierRole)) system.ActorOf(VerifierActor.Props(context, registry.Get<RecomposerKey>()), "verifier");
@@ -111,10 +124,10 @@ public static class RoRecompHostingExtensions
                     new ClusterRouterGroupSettings(1000, ["/user/verifier"], allowLocalRoutees: true, useRole: VerifierRole))),
                 "verifiers");
             var coordinator = registry.Get<RunCoordinatorKey>();
-            var learner = registry.Get<LearnerKey>();
+            var publisher = registry.Get<PolicyPublisherKey>();
             var node = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
             for (var i = 0; i < s.Sampling.Samplers; i++)
-                system.ActorOf(SamplerActor.Props(context, $"{node}/sampler-{i}", coordinator, learner, verifiers), $"sampler-{i}");
+                system.ActorOf(SamplerActor.Props(context, $"{node}/sampler-{i}", coordinator, publisher, verifiers), $"sampler-{i}");
         });
     }
 

@@ -1,6 +1,6 @@
 using Akka.Configuration;
 using Akka.Persistence.Sql;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 
 namespace RoRecomp.Actors.Persistence;
 

@@ -1,4 +1,4 @@
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 
 namespace RoRecomp.Actors.Persistence;
 

@@ -1,22 +1,20 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Event;
-using RoRecomp.Actors.Coordination;
-using RoRecomp.Actors.Configuration;
-using RoRecomp.Actors.Learning;
-using RoRecomp.Actors.Pipeline;
-using RoRecomp.Actors.Verification;
-using RoRecomp.Core.Coordination;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Core.Metrics;
 using RoRecomp.Core.Recomposition;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
+using RoRecomp.Settings;
+using RoRecomp.Training;
+using RoRecomp.Training.Steps;
 
 namespace RoRecomp.Actors.Recomposition;
 
 /// <summary>
 /// The recomposer: gathers a step's verified groups (each prompt once, whatever lease delivered it), recomposes the
-/// online batch with <see cref="Recomposer.Recompose"/>, stores the compensation remainder in the replay buffer
+/// online batch with <see cref="StepRecomposer.Recompose"/>, stores the compensation remainder in the replay buffer
 /// (retried until acknowledged; the buffer ignores ids it holds or held) and only then hands the priority batch to the
 /// learner. Steps leave in order.
 /// </summary>
@@ -25,7 +23,7 @@ public sealed class RecomposerActor : ReceiveActor
     private static readonly TimeSpan StoreTimeout = TimeSpan.FromSeconds(30);
     private const int StoreAttempts = 10;
 
-    private readonly PipelineContext _context;
+    private readonly RunContext _context;
     private IActorRef _coordinator = ActorRefs.Nobody;
     private readonly IActorRef _buffer;
     private readonly IActorRef _learner;
@@ -35,7 +33,7 @@ public sealed class RecomposerActor : ReceiveActor
     private bool _storing;
 
     /// <summary>Creates the recomposer; use <see cref="Props"/>.</summary>
-    public RecomposerActor(PipelineContext context, IActorRef buffer, IActorRef learner)
+    public RecomposerActor(RunContext context, IActorRef buffer, IActorRef learner)
     {
         _context = context;
         _buffer = buffer;
@@ -69,7 +67,7 @@ public sealed class RecomposerActor : ReceiveActor
     }
 
     /// <summary>Props of the recomposer.</summary>
-    public static Props Props(PipelineContext context, IActorRef buffer, IActorRef learner) =>
+    public static Props Props(RunContext context, IActorRef buffer, IActorRef learner) =>
         Akka.Actor.Props.Create(() => new RecomposerActor(context, buffer, learner));
 
     private void Accept(RolloutsScored m)
@@ -90,22 +88,10 @@ public sealed class RecomposerActor : ReceiveActor
         var (step, a) = _steps.First();
         if (a.Received.Count < a.Opened.PromptIds.Length) return;
         var online = a.Opened.PromptIds.Select(id => a.Received[id]).ToList();
-        (a.Result, a.Metrics) = RecomposeStep(online, _options, _context.Settings.Run.Seed, step, a.Opened.PolicyVersion);
+        (a.Result, a.Metrics) = StepRecomposer.Recompose(online, _options, _context.Settings.Run.Seed, step, a.Opened.PolicyVersion);
         _storing = true;
         if (a.Result.Compensation.IsEmpty) Self.Tell(new Stored(step));
         else Store(step, 1);
-    }
-
-    /// <summary>
-    /// Recomposes step <paramref name="step"/>'s online batch (one verified group per prompt, in batch order) with
-    /// <see cref="Recomposer.Recompose"/>, ties broken by a seed mixed from (run seed, step), and the step's online
-    /// metrics (compensation and buffer sizes 0: the learner fills them in).
-    /// </summary>
-    public static (RecompositionResult Result, StepMetrics Metrics) RecomposeStep(
-        IReadOnlyList<RolloutGroup> online, RecompositionOptions options, int runSeed, long step, long policyVersion)
-    {
-        var result = Recomposer.Recompose(online, options, unchecked((int)WorkLeases.Seed(runSeed, step, -1)));
-        return (result, StepMetrics.From(step, policyVersion, online, result, 0, 0));
     }
 
     private void Store(long step, int attempt)

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Core.Replay;
 
 namespace RoRecomp.Actors.ReplayBuffer;

@@ -1,18 +1,14 @@
-using System.Collections.Immutable;
-using System.Text.Json;
 using Akka.Actor;
 using Akka.Event;
-using RoRecomp.Actors.Configuration;
-using RoRecomp.Actors.Coordination;
-using RoRecomp.Actors.Learning;
-using RoRecomp.Actors.Pipeline;
-using RoRecomp.Actors.Rollouts;
-using RoRecomp.Actors.Verification;
-using RoRecomp.Actors.Weights;
-using System.Net;
+using RoRecomp.Settings;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Core.Coordination;
-using RoRecomp.Core.Rollouts;
-using RoRecomp.Model.Checkpoints;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
+using RoRecomp.Actors.Hosting;
+using RoRecomp.Training.Steps;
+using RoRecomp.Weights;
+using System.Net;
 using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Tokenizers;
 using RoRecomp.Model.Transformer;
@@ -20,24 +16,18 @@ using RoRecomp.Tasks;
 
 namespace RoRecomp.Actors.Sampling;
 
-/// <summary>Published on the local event stream when a sampler finished a lease (for a node's progress output).</summary>
-public sealed record LeaseSampled(string SamplerId, string LeaseId, long Step, long PolicyVersion, int Responses, int Tokens, double Seconds);
-
-/// <summary>Published on the local event stream when a sampler fetched policy weights from the learner's weight server.</summary>
-public sealed record PolicyFetched(string SamplerId, long Version, long Bytes, string From, double Seconds);
-
 /// <summary>
-/// A sampler: pulls a lease from the coordinator (<see cref="RequestWork"/>), fetches newer weights from the learner
-/// when the lease asks for a newer policy than it holds (<see cref="FetchPolicy"/>), samples the lease's groups with
-/// its own model copy (<see cref="EpisodeRunner.Sample"/>), hands them to the verifier and asks for more. It keeps no
+/// A sampler: pulls a lease from the coordinator (<see cref="RequestWork"/>), fetches newer weights from the policy
+/// publisher when the lease asks for a newer policy than it holds (<see cref="FetchPolicy"/>), samples the lease's groups with
+/// its own model copy (<see cref="LeaseSampler.Sample"/>), hands them to the verifier and asks for more. It keeps no
 /// state worth saving: a sampler that dies loses only its lease, which the coordinator re-issues.
 /// </summary>
 public sealed class SamplerActor : ReceiveActor, IWithStash
 {
-    private readonly PipelineContext _context;
+    private readonly RunContext _context;
     private readonly string _id;
     private readonly IActorRef _coordinator;
-    private readonly IActorRef _learner;
+    private readonly IActorRef _publisher;
     private readonly IActorRef _verifier;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IRlTask _task;
@@ -49,15 +39,15 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     private const int MaxFetchFailures = 5;
 
     /// <summary>Creates the sampler; use <see cref="Props"/>.</summary>
-    public SamplerActor(PipelineContext context, string id, IActorRef coordinator, IActorRef learner, IActorRef verifier)
+    public SamplerActor(RunContext context, string id, IActorRef coordinator, IActorRef publisher, IActorRef verifier)
     {
         _context = context;
         _id = id;
         _coordinator = coordinator;
-        _learner = learner;
+        _publisher = publisher;
         _verifier = verifier;
         _task = context.CreateTask();
-        _tokenizer = PipelineContext.Tokenizer(_task);
+        _tokenizer = RunContext.Tokenizer(_task);
         Ready();
     }
 
@@ -65,8 +55,8 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     public IStash Stash { get; set; } = null!;
 
     /// <summary>Props of a sampler (runs on the pinned compute dispatcher: sampling blocks its thread).</summary>
-    public static Props Props(PipelineContext context, string id, IActorRef coordinator, IActorRef learner, IActorRef verifier) =>
-        Akka.Actor.Props.Create(() => new SamplerActor(context, id, coordinator, learner, verifier)).WithDispatcher(PipelineHocon.ComputeDispatcher);
+    public static Props Props(RunContext context, string id, IActorRef coordinator, IActorRef publisher, IActorRef verifier) =>
+        Akka.Actor.Props.Create(() => new SamplerActor(context, id, coordinator, publisher, verifier)).WithDispatcher(PipelineHocon.ComputeDispatcher);
 
     /// <inheritdoc />
     protected override void PreStart() => _coordinator.Tell(new RequestWork(_id));
@@ -90,7 +80,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             }
             Stash.Stash();
             _wanted = granted.Lease.PolicyVersion;
-            _learner.Tell(new FetchPolicy(_wanted));
+            _publisher.Tell(new FetchPolicy(_wanted));
             Become(AwaitingPolicy);
         });
         Receive<PolicySnapshot>(Load);
@@ -136,68 +126,20 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
                 return;
             }
             _log.Warning("Sampler {0} could not fetch the policy ({1}); asking the learner again", _id, f.Reason);
-            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromSeconds(2), _learner, new FetchPolicy(_wanted), Self);
+            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromSeconds(2), _publisher, new FetchPolicy(_wanted), Self);
         });
         ReceiveAny(_ => Stash.Stash());
     }
 
     private sealed record WeightsFailed(string Reason);
 
-    /// <summary>
-    /// Samples a lease with <paramref name="model"/> (policy <paramref name="policyVersion"/>): the lease's samples per
-    /// prompt for each of its prompts (<see cref="EpisodeRunner.Sample"/> with the lease's seed), as one unverified
-    /// group per prompt in lease order, with response ids that are stable across re-runs.
-    /// </summary>
-    public static ImmutableArray<RolloutGroup> SampleLease(
-        PolicyTransformer model, ITokenizer tokenizer, IRlTask task, SamplingSettings sampling, WorkLease lease, long policyVersion)
-    {
-        var prompts = lease.PromptIndices.Select(i => PipelineContext.TrainPrompt(task, i)).ToList();
-        var episodes = EpisodeRunner.Sample(
-            model, tokenizer, task, prompts, lease.SamplesPerPrompt, sampling.MaxNewTokens, sampling.Temperature, sampling.TopP, sampling.TopK, lease.Seed);
-        var groups = ImmutableArray.CreateBuilder<RolloutGroup>(prompts.Count);
-        for (var p = 0; p < prompts.Count; p++)
-        {
-            var responses = ImmutableArray.CreateBuilder<Response>(lease.SamplesPerPrompt);
-            for (var j = 0; j < lease.SamplesPerPrompt; j++)
-            {
-                var e = episodes[(p * lease.SamplesPerPrompt) + j];
-                responses.Add(new Response(
-                    WorkLeases.ResponseId(lease.Step, e.Prompt.Id, j), e.Prompt.Id, j, lease.Step, policyVersion,
-                    [.. e.PromptTokens], [.. e.Tokens], [.. e.LogProbs],
-                    ActionMask: e.ActionMask.All(x => x) ? default : [.. e.ActionMask]));
-            }
-            groups.Add(new RolloutGroup(prompts[p].Id, lease.Step, responses.MoveToImmutable()));
-        }
-        return groups.MoveToImmutable();
-    }
-
     private void Load(PolicySnapshot snapshot)
     {
         if (snapshot.Version <= _version) return;
         TorchRuntime.EnsureLoaded();
-        _model ??= new PolicyTransformer(JsonSerializer.Deserialize<TransformerConfig>(snapshot.ModelConfigJson)
-            ?? throw new InvalidOperationException($"policy v{snapshot.Version} came without a model config"));
-        LoadWeights(_model, snapshot.Weights, $"policy v{snapshot.Version}");
+        _model ??= new PolicyTransformer(PolicyWeights.ParseConfig(snapshot.ModelConfigJson, $"policy v{snapshot.Version}"));
+        PolicyWeights.Load(_model, snapshot.Weights, $"policy v{snapshot.Version}");
         _version = snapshot.Version;
-    }
-
-    /// <summary>
-    /// Loads policy weights (safetensors bytes, as the learner serialises its state dict) into a sampler's model copy
-    /// and puts it in eval mode; <paramref name="source"/> names them in errors.
-    /// </summary>
-    public static void LoadWeights(PolicyTransformer model, byte[] weights, string source)
-    {
-        var content = SafeTensors.Parse(weights, source);
-        var tensors = content.ToDictionary();
-        try
-        {
-            StateDicts.Load(model, tensors, strict: true, source);
-        }
-        finally
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-        }
-        model.eval();
     }
 
     private void Sample(WorkLease lease)
@@ -205,7 +147,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
         var sw = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            var groups = SampleLease(_model!, _tokenizer, _task, _context.Settings.Sampling, lease, _version);
+            var groups = LeaseSampler.Sample(_model!, _tokenizer, _task, _context.Settings.Sampling, lease, _version);
             _verifier.Tell(new VerifyRollouts(lease.LeaseId, lease.Step, groups));
             var responses = groups.SelectMany(g => g.Responses).ToList();
             Context.System.EventStream.Publish(new LeaseSampled(_id, lease.LeaseId, lease.Step, _version, responses.Count, responses.Sum(r => r.Length), sw.Elapsed.TotalSeconds));

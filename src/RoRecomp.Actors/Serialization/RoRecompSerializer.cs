@@ -5,16 +5,13 @@ using System.Text;
 using SerializationException = System.Runtime.Serialization.SerializationException;
 using Akka.Actor;
 using Akka.Serialization;
-using RoRecomp.Actors.Coordination;
-using RoRecomp.Actors.Learning;
-using RoRecomp.Actors.Recomposition;
-using RoRecomp.Actors.ReplayBuffer;
-using RoRecomp.Actors.Verification;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Core.Coordination;
 using RoRecomp.Core.Metrics;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
 using RoRecomp.Core.Training;
+using RoRecomp.Training.Steps;
 
 namespace RoRecomp.Actors.Serialization;
 
@@ -49,7 +46,6 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
     private const string RequestWorkManifest = "RW";
     private const string LeaseGrantedManifest = "LG";
     private const string LeaseCompletedManifest = "LC";
-    private const string LearnerMetricsManifest = "LM";
     private const string StepTrainedManifest = "ST";
     private const string RunFailedManifest = "RF";
     private const string GetRunStatusManifest = "GRS";
@@ -62,6 +58,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
     private const string TrainOnStepManifest = "TS";
     private const string FetchPolicyManifest = "FP";
     private const string PolicySnapshotManifest = "PS";
+    private const string PublishPolicyManifest = "PP";
     private const string PolicyAvailableManifest = "PA";
     private const string EvaluateManifest = "EP";
     private const string EvaluatedManifest = "PE";
@@ -90,7 +87,6 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         RequestWork => RequestWorkManifest,
         LeaseGranted => LeaseGrantedManifest,
         LeaseCompleted => LeaseCompletedManifest,
-        LearnerMetrics => LearnerMetricsManifest,
         StepTrained => StepTrainedManifest,
         RunFailed => RunFailedManifest,
         GetRunStatus => GetRunStatusManifest,
@@ -103,6 +99,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         TrainOnStep => TrainOnStepManifest,
         FetchPolicy => FetchPolicyManifest,
         PolicySnapshot => PolicySnapshotManifest,
+        PublishPolicy => PublishPolicyManifest,
         PolicyAvailable => PolicyAvailableManifest,
         EvaluatePolicy => EvaluateManifest,
         PolicyEvaluated => EvaluatedManifest,
@@ -142,7 +139,6 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             case RequestWork m: w.String(m.SamplerId); break;
             case LeaseGranted m: w.Lease(m.Lease); w.String(m.Task); break;
             case LeaseCompleted m: w.String(m.LeaseId); w.Long(m.Step); break;
-            case LearnerMetrics m: w.LearnerMetrics(m); break;
             case StepTrained m: w.StepMetrics(m.Online); w.LearnerMetrics(m.Learner); w.NullableString(m.CheckpointPath); break;
             case RunFailed m: w.String(m.Reason); break;
             case GetRunStatus: break;
@@ -167,9 +163,10 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             case TrainOnStep m: w.Batch(m.Priority); w.StepMetrics(m.Online); break;
             case FetchPolicy m: w.Long(m.MinVersion); break;
             case PolicySnapshot m: w.Long(m.Version); w.Array(ImmutableCollectionsMarshal.AsImmutableArray(m.Weights)); w.String(m.ModelConfigJson); break;
+            case PublishPolicy m: w.Long(m.Version); w.Array(ImmutableCollectionsMarshal.AsImmutableArray(m.Weights)); w.String(m.ModelConfigJson); break;
             case PolicyAvailable m: w.Long(m.Version); w.String(m.Host); w.Int(m.Port); w.String(m.Sha256); w.Long(m.Bytes); w.String(m.ModelConfigJson); break;
-            case EvaluatePolicy m: w.Long(m.Step); break;
-            case PolicyEvaluated m: w.Long(m.Step); w.Double(m.Accuracy); w.Double(m.MeanLength); w.Double(m.ToolCalls); w.Double(m.FormatValid); w.Int(m.Responses); break;
+            case EvaluatePolicy m: w.Long(m.Step); w.Long(m.MinVersion); break;
+            case PolicyEvaluated { Evaluation: var e }: w.Long(e.Step); w.Double(e.Accuracy); w.Double(e.MeanLength); w.Double(e.ToolCalls); w.Double(e.FormatValid); w.Int(e.Responses); break;
             default: throw new ArgumentException($"{nameof(RoRecompSerializer)} cannot serialize {obj.GetType().FullName}", nameof(obj));
         }
         return w.ToArray();
@@ -202,7 +199,6 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             RequestWorkManifest => new RequestWork(r.String()),
             LeaseGrantedManifest => new LeaseGranted(r.Lease(), r.String()),
             LeaseCompletedManifest => new LeaseCompleted(r.String(), r.Long()),
-            LearnerMetricsManifest => r.LearnerMetrics(),
             StepTrainedManifest => new StepTrained(r.StepMetrics(), r.LearnerMetrics(), r.NullableString()),
             RunFailedManifest => new RunFailed(r.String()),
             GetRunStatusManifest => GetRunStatus.Instance,
@@ -215,9 +211,10 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
             TrainOnStepManifest => new TrainOnStep(r.Batch(), r.StepMetrics()),
             FetchPolicyManifest => new FetchPolicy(r.Long()),
             PolicySnapshotManifest => new PolicySnapshot(r.Long(), ImmutableCollectionsMarshal.AsArray(r.Array<byte>()) ?? [], r.String()),
+            PublishPolicyManifest => new PublishPolicy(r.Long(), ImmutableCollectionsMarshal.AsArray(r.Array<byte>()) ?? [], r.String()),
             PolicyAvailableManifest => new PolicyAvailable(r.Long(), r.String(), r.Int(), r.String(), r.Long(), r.String()),
-            EvaluateManifest => new EvaluatePolicy(r.Long()),
-            EvaluatedManifest => new PolicyEvaluated(r.Long(), r.Double(), r.Double(), r.Double(), r.Double(), r.Int()),
+            EvaluateManifest => new EvaluatePolicy(r.Long(), r.Long()),
+            EvaluatedManifest => new PolicyEvaluated(new HeldOutEvaluation(r.Long(), r.Double(), r.Double(), r.Double(), r.Double(), r.Int())),
             _ => throw new SerializationException($"{nameof(RoRecompSerializer)}: unknown manifest '{manifest}'"),
         };
         if (!r.AtEnd)

@@ -1,9 +1,11 @@
 using System.Globalization;
 using System.Text.Json;
 using RoRecomp.Actors.Bench;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Coordination;
-using RoRecomp.Actors.Weights;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
+using RoRecomp.Weights;
 using RoRecomp.Model.Bench;
 using RoRecomp.Model.Checkpoints;
 

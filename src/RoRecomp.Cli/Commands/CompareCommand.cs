@@ -1,5 +1,5 @@
 using System.Globalization;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Cli.Experiments;
 using RoRecomp.Model.Checkpoints;
 

@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
-using RoRecomp.Actors.Configuration;
-using RoRecomp.Actors.Pipeline;
+using RoRecomp.Settings;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
+using RoRecomp.Actors.Hosting;
 
 namespace RoRecomp.Cli.Commands;
 

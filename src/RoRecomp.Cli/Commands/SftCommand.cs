@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using RoRecomp.Actors.Sft;
+using RoRecomp.Training.Sft;
 
 namespace RoRecomp.Cli.Commands;
 

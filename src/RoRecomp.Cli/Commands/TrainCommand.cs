@@ -1,7 +1,11 @@
 using System.Globalization;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Coordination;
-using RoRecomp.Actors.Pipeline;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
+using RoRecomp.Actors.Hosting;
 using RoRecomp.Model.Checkpoints;
 
 namespace RoRecomp.Cli.Commands;

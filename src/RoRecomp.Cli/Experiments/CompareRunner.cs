@@ -1,8 +1,12 @@
 using System.Globalization;
 using System.Text;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Coordination;
-using RoRecomp.Actors.Pipeline;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
+using RoRecomp.Actors.Hosting;
 using RoRecomp.Cli.Reports;
 using RoRecomp.Model.Runtime;
 
@@ -197,6 +201,6 @@ public static class CompareRunner
         TorchRuntime.EnsureLoaded();
         output.WriteLine($"compare: warm start of seed {run.Seed} in {warmDir} (shared by every arm of this seed)");
         Directory.CreateDirectory(warmDir);
-        return TrainRunner.WarmStart(settings, warmDir, output, interactive: false);
+        return Training.Steps.WarmStart.Prepare(settings, warmDir, output, interactive: false);
     }
 }

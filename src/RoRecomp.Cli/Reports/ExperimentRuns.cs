@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RoRecomp.Actors.Coordination;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
 
 namespace RoRecomp.Cli.Reports;
 

@@ -1,6 +1,10 @@
 using System.Text.Json.Nodes;
 using RoRecomp.Actors.Coordination;
-using RoRecomp.Actors.Pipeline;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
+using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Tests.Persistence;
 using RoRecomp.Actors.Tests.Pipeline;
 

@@ -1,5 +1,6 @@
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Persistence;
+using RoRecomp.Training.Runs;
 
 namespace RoRecomp.Actors.Tests.Configuration;
 

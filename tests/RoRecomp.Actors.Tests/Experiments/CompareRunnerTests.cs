@@ -1,5 +1,7 @@
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Coordination;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Actors.Tests.Pipeline;
 using RoRecomp.Cli.Experiments;
 

@@ -2,10 +2,12 @@ using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Persistence;
+using RoRecomp.Training.Runs;
 using RoRecomp.Actors.ReplayBuffer;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Actors.Tests.Serialization;
 using RoRecomp.Core.Replay;
 

@@ -2,13 +2,20 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.TestKit;
 using RoRecomp.Actors.Coordination;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
+using RoRecomp.Actors.Evaluation;
 using RoRecomp.Actors.Learning;
-using RoRecomp.Actors.Pipeline;
+using RoRecomp.Training.Steps;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
+using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Recomposition;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Sampling;
 using RoRecomp.Actors.Tests.ReplayBuffer;
 using RoRecomp.Actors.Verification;
+using RoRecomp.Core.Rewards;
 using RoRecomp.Core.Coordination;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
@@ -41,7 +48,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         TestDirs.Delete(_dir);
     }
 
-    private PipelineContext Context(params string[] more) => PipelineFixture.Context(_dir, _warm, 4, more);
+    private RunContext Context(params string[] more) => PipelineFixture.Context(_dir, _warm, 4, more);
 
     private static Response Unverified(IRlTask task, TaskPrompt prompt, string text, int sample, long step = 1)
     {
@@ -51,7 +58,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
             [.. tok.Encode(prompt.Text)], [.. tokens], [.. new float[tokens.Length]]);
     }
 
-    private static RoRecomp.Model.Tokenizers.ITokenizer EpisodeRunnerTokenizer(IRlTask task) => PipelineContext.Tokenizer(task);
+    private static RoRecomp.Model.Tokenizers.ITokenizer EpisodeRunnerTokenizer(IRlTask task) => RunContext.Tokenizer(task);
 
     [Fact]
     public void Verifier_scores_each_response_with_the_tasks_verifier()
@@ -153,9 +160,10 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
     {
         var context = Context("run.lease-timeout=2");
         var learner = CreateTestProbe();
+        var evaluator = CreateTestProbe();
         var recomposer = CreateTestProbe();
         var reporter = new FakeReporter();
-        var coordinator = Sys.ActorOf(RunCoordinatorActor.Props(context, reporter, recomposer, learner));
+        var coordinator = Sys.ActorOf(RunCoordinatorActor.Props(context, reporter, recomposer, learner, evaluator));
         var load = learner.ExpectMsg<LoadPolicy>(TimeSpan.FromSeconds(30));
         Assert.Empty(load.Candidates);
         var a = CreateTestProbe();
@@ -163,8 +171,8 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         coordinator.Tell(new RequestWork("a"), a);   // before the policy is loaded: it waits
         a.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
         learner.Reply(new PolicyLoaded(null, 0, []));
-        learner.ExpectMsg(new EvaluatePolicy(0));
-        learner.Reply(new PolicyEvaluated(0, 0.5, 40, 0, 1, 8));
+        evaluator.ExpectMsg(new EvaluatePolicy(0, 0));
+        evaluator.Reply(new PolicyEvaluated(new HeldOutEvaluation(0, 0.5, 40, 0, 1, 8)));
         var opened = recomposer.ExpectMsg<StepOpened>();
         Assert.Equal(1, opened.Step);
         Assert.Equal(4, opened.PromptIds.Length);
@@ -198,16 +206,17 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         Watch(coordinator);
         Sys.Stop(coordinator);
         ExpectTerminated(coordinator);
-        Sys.ActorOf(RunCoordinatorActor.Props(context, new FakeReporter(), recomposer, learner));
+        Sys.ActorOf(RunCoordinatorActor.Props(context, new FakeReporter(), recomposer, learner, evaluator));
         Assert.Equal("/ckpt/step-000001", learner.ExpectMsg<LoadPolicy>(TimeSpan.FromSeconds(30)).Candidates.Single().Path);
     }
 
     [Fact]
-    public void Learner_serves_weights_trains_a_step_and_writes_a_checkpoint_and_the_sampler_samples_a_lease()
+    public void Learner_publishes_weights_trains_a_step_and_writes_a_checkpoint_the_sampler_samples_a_lease_and_the_evaluator_evaluates()
     {
         var context = Context("checkpoint.every=1");
         var buffer = CreateTestProbe();
-        var learner = Sys.ActorOf(LearnerActor.Props(context, buffer));
+        var publisher = Sys.ActorOf(PolicyPublisherActor.Props(context.Settings.Cluster));
+        var learner = Sys.ActorOf(LearnerActor.Props(context, buffer, publisher));
         learner.Tell(new LoadPolicy([], 4));
         var loaded = ExpectMsg<PolicyLoaded>(TimeSpan.FromSeconds(30));
         Assert.Null(loaded.From);
@@ -216,7 +225,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         // A sampler with a lease of policy v0 fetches the weights and sends the groups to the verifier.
         var verifier = CreateTestProbe();
         var lease = WorkLeases.Plan(1, 0, 2, 2, 3, 0, 1).Single();
-        var sampler = Sys.ActorOf(SamplerActor.Props(context, "s", TestActor, learner, verifier));
+        var sampler = Sys.ActorOf(SamplerActor.Props(context, "s", TestActor, publisher, verifier));
         ExpectMsg<RequestWork>();
         sampler.Tell(new LeaseGranted(lease, "thinking"));
         var sampled = verifier.ExpectMsg<VerifyRollouts>(TimeSpan.FromSeconds(30));
@@ -266,13 +275,15 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
             after.Groups.SelectMany(g => g.Responses).SelectMany(r => r.LogProbs));
 
         // Held-out evaluation answers with the configured number of prompts.
-        learner.Tell(new EvaluatePolicy(1));
-        var eval = ExpectMsg<PolicyEvaluated>(TimeSpan.FromSeconds(30));
+        var evaluator = Sys.ActorOf(EvaluatorActor.Props(context, publisher));
+        evaluator.Tell(new EvaluatePolicy(1, 1));
+        var eval = ExpectMsg<PolicyEvaluated>(TimeSpan.FromSeconds(30)).Evaluation;
+        Assert.Equal(1, eval.Step);
         Assert.Equal(8, eval.Responses);
         Assert.InRange(eval.MeanLength, 1, 24);
 
         // A new learner continues from the checkpoint (model + optimizer): version 1.
-        var resumed = Sys.ActorOf(LearnerActor.Props(context, buffer));
+        var resumed = Sys.ActorOf(LearnerActor.Props(context, buffer, publisher));
         resumed.Tell(new LoadPolicy([new RunCheckpoint(1, 2, 1, trained.CheckpointPath!)], 4));
         var reloaded = ExpectMsg<PolicyLoaded>(TimeSpan.FromSeconds(30));
         Assert.Equal(1, reloaded.PolicyVersion);
@@ -287,7 +298,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         Directory.CreateDirectory(bad);
         File.WriteAllText(Path.Combine(bad, "manifest.json"), "{}");
         var foreign = _warm;   // a valid checkpoint, but not this run's: a path from a message is not trusted
-        var learner = Sys.ActorOf(LearnerActor.Props(context, CreateTestProbe()));
+        var learner = Sys.ActorOf(LearnerActor.Props(context, CreateTestProbe(), CreateTestProbe()));
         learner.Tell(new LoadPolicy([new RunCheckpoint(4, 16, 4, foreign), new RunCheckpoint(2, 8, 2, bad)], 4));
         var failed = ExpectMsg<RunFailed>(TimeSpan.FromSeconds(30));
         Assert.Contains("no committed checkpoint of this run loads", failed.Reason);
@@ -303,7 +314,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         {
         }
 
-        public void Baseline(PolicyEvaluated evaluation)
+        public void Baseline(HeldOutEvaluation evaluation)
         {
         }
 

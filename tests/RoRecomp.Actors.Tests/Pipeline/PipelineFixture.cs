@@ -1,7 +1,9 @@
 using System.Text.Json;
-using RoRecomp.Actors.Configuration;
-using RoRecomp.Actors.Pipeline;
-using RoRecomp.Actors.Rollouts;
+using RoRecomp.Settings;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
+using RoRecomp.Actors.Hosting;
+using RoRecomp.Training.Rollouts;
 using RoRecomp.Model.Checkpoints;
 using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Transformer;
@@ -45,9 +47,9 @@ internal static class PipelineFixture
     }
 
     /// <summary>A pipeline context over <see cref="Sets"/>.</summary>
-    public static PipelineContext Context(string runDir, string warmStart, long totalSteps = 4, params string[] more)
+    public static RunContext Context(string runDir, string warmStart, long totalSteps = 4, params string[] more)
     {
         var settings = SettingsLoader.Load(null, Sets(runDir, warmStart, more));
-        return new PipelineContext(settings, totalSteps, warmStart, PipelineContext.ReadModelConfig(warmStart));
+        return new RunContext(settings, totalSteps, warmStart, RunContext.ReadModelConfig(warmStart));
     }
 }

@@ -1,11 +1,14 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Akka.Actor;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Coordination;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Persistence;
-using RoRecomp.Actors.Pipeline;
+using RoRecomp.Training;
+using RoRecomp.Actors.Runners;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Tests.ReplayBuffer;
 

@@ -1,9 +1,11 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Configuration;
-using RoRecomp.Actors.Configuration;
+using RoRecomp.Settings;
 using RoRecomp.Actors.Persistence;
+using RoRecomp.Training.Runs;
 using RoRecomp.Actors.ReplayBuffer;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Actors.Serialization;
 using RoRecomp.Actors.Tests.Serialization;
 using RoRecomp.Core.Replay;

@@ -1,11 +1,15 @@
+using RoRecomp.Training.Steps;
 using System.Collections.Immutable;
 using Akka.Serialization;
 using RoRecomp.Actors.Coordination;
+using RoRecomp.Training.Runs;
+using RoRecomp.Actors.Protocols;
 using RoRecomp.Actors.Learning;
 using RoRecomp.Actors.Recomposition;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Serialization;
 using RoRecomp.Actors.Verification;
+using RoRecomp.Core.Rewards;
 using RoRecomp.Core.Coordination;
 using RoRecomp.Core.Metrics;
 using RoRecomp.Core.Replay;
@@ -71,8 +75,9 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
         new FetchPolicy(4),
         new PolicySnapshot(4, [1, 2, 3, 255], "{\"VocabSize\":20}"),
         new PolicyAvailable(4, "10.0.0.1", 4054, "ab12", 6_000_000, "{}"),
-        new EvaluatePolicy(10),
-        new PolicyEvaluated(10, 0.84, 31.5, 0.25, 1.0, 512),
+        new EvaluatePolicy(10, 9),
+        new PublishPolicy(3, [1, 2, 3, 4], "{\"VocabSize\":20}"),
+        new PolicyEvaluated(new HeldOutEvaluation(10, 0.84, 31.5, 0.25, 1.0, 512)),
     ];
 
     private static readonly StepMetrics Metrics = new(3, 2, 256, 0.8, 40.5, 38.25, 0.5, 0.99, 128, 96, 100, 28, 1024);

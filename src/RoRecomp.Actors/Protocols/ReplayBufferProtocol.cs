@@ -1,0 +1,26 @@
+using System.Collections.Immutable;
+
+namespace RoRecomp.Actors.Protocols;
+
+// The replay buffer's protocol. Commands, events and replies are Core's (RoRecomp.Core.Replay), so the algorithm and
+// its journal are testable without Akka:
+//   receives  StoreResponses            -> ResponsesAccepted(stored, duplicates, evicted)  (idempotent by response id)
+//             DrawCompensationBatch     -> CompensationDrawn(responses, evictedStale) | NotEnoughBuffered(...)
+//             EvictStale                -> StaleEvicted(count)
+//             GetBufferStats (below)    -> BufferStats (below)
+//   journals  ResponsesStored, ResponsesDrawn, ResponsesEvicted; snapshots ReplayBufferSnapshot.
+// Every reply is sent after its events are journaled.
+
+/// <summary>Ask the replay buffer for its statistics (actor-level query; not journaled).</summary>
+/// <param name="IncludeIds">Whether the reply lists every held id (tests, reports) or only counts (the learner, each step).</param>
+public sealed record GetBufferStats(bool IncludeIds) : IRoRecompMessage
+{
+    /// <summary>Count, ids and journal position.</summary>
+    public static readonly GetBufferStats Instance = new(true);
+
+    /// <summary>Count and journal position; <see cref="BufferStats.Ids"/> comes back empty.</summary>
+    public static readonly GetBufferStats CountOnly = new(false);
+}
+
+/// <summary>Reply to <see cref="GetBufferStats"/>: held responses (ids oldest first when asked for) and the journal position.</summary>
+public sealed record BufferStats(int Count, ImmutableArray<string> Ids, long LastSequenceNr) : IRoRecompMessage;

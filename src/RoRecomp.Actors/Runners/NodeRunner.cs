@@ -1,0 +1,98 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using RoRecomp.Settings;
+using RoRecomp.Actors.Hosting;
+using RoRecomp.Actors.Protocols;
+using RoRecomp.Training;
+using RoRecomp.Actors.Persistence;
+using RoRecomp.Training.Runs;
+using RoRecomp.Model.Runtime;
+
+namespace RoRecomp.Actors.Runners;
+
+/// <summary>What <c>node</c> was asked to do.</summary>
+/// <param name="ConfigFile">HOCON layered over the defaults (give every node the run's config), or null.</param>
+/// <param name="Sets">Overrides <c>key=value</c>, in order.</param>
+/// <param name="Roles">This node's roles (sampler, verifier, buffer); the learner role runs with <c>train --cluster</c>.</param>
+/// <param name="Seeds">Seed node addresses (<c>akka.tcp://rorecomp@host:port</c>).</param>
+/// <param name="Hostname">Address the other nodes reach this one at, or null for <c>rorecomp.cluster.hostname</c>.</param>
+/// <param name="Port">Akka.Remote port, or null for <c>rorecomp.cluster.port</c> (0 = any).</param>
+public sealed record NodeOptions(string? ConfigFile, IReadOnlyList<string> Sets, ImmutableArray<string> Roles, ImmutableArray<string> Seeds, string? Hostname = null, int? Port = null);
+
+/// <summary>
+/// The <c>node</c> job: joins a running cluster with the given roles and works until stopped (Ctrl+C / SIGTERM: the
+/// node leaves the cluster gracefully). If the node is removed from the cluster (e.g. the learner node crashed and the
+/// split-brain resolver downed the rest), it starts again and rejoins the seeds, so a restarted learner finds its
+/// samplers again.
+/// </summary>
+public static class NodeRunner
+{
+    /// <summary>Seconds between a lost membership and the next join attempt.</summary>
+    public const int RejoinDelaySeconds = 5;
+
+    /// <summary>Runs the node until <paramref name="cancellationToken"/> is cancelled.</summary>
+    public static async Task RunAsync(NodeOptions o, TextWriter output, CancellationToken cancellationToken)
+    {
+        if (o.Roles.IsDefaultOrEmpty) throw new SettingsException("--roles is required (sampler, verifier, buffer; comma-separated)");
+        if (o.Roles.Contains(RoRecompHostingExtensions.LearnerRole))
+            throw new SettingsException("the learner role runs with `train --cluster` (it owns the run); give this node sampler, verifier or buffer");
+        if (o.Seeds.IsDefaultOrEmpty) throw new SettingsException("--seed is required: the learner node's address, e.g. akka.tcp://rorecomp@10.0.0.1:4053");
+        foreach (var seed in o.Seeds)
+        {
+            if (!Uri.TryCreate(seed, UriKind.Absolute, out var uri) || uri.Scheme is not ("akka.tcp" or "akka.ssl.tcp") || uri.UserInfo != "rorecomp" || uri.Port <= 0)
+                throw new SettingsException($"--seed {seed}: expected akka.tcp://rorecomp@host:port (akka.ssl.tcp:// with TLS)");
+        }
+        var sets = new List<string>(o.Sets)
+        {
+            $"cluster.roles=[{string.Join(", ", o.Roles)}]",
+            $"cluster.seed-nodes=[{string.Join(", ", o.Seeds.Select(s => $"\"{s}\""))}]",
+        };
+        if (o.Hostname is not null) sets.Add($"cluster.hostname={o.Hostname}");
+        if (o.Port is { } port) sets.Add($"cluster.port={port.ToString(CultureInfo.InvariantCulture)}");
+        var merged = SettingsLoader.LoadConfig(o.ConfigFile, sets);
+        var settings = SettingsLoader.FromConfig(merged);
+        var runDir = Path.GetFullPath(settings.Run.RunDir);
+        RunDirectoryLock? runLock = null;
+        var hocon = PersistenceHocon.Build(settings.Persistence, runDir);
+        if (settings.Cluster.Has(RoRecompHostingExtensions.BufferRole))
+            (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);   // the buffer journals here: lock it
+        using var _ = runLock;
+        hocon = SettingsLoader.AkkaSection(merged).WithFallback(hocon);   // akka.* keys of the config file (e.g. TLS) win
+        if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole)) TorchRuntime.EnsureLoaded();
+        var context = RunContext.ForWorker(settings);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await using (var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(settings, hocon).AddRoRecompPipeline(context, null), cancellationToken))
+            {
+                output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {string.Join(", ", o.Seeds)}");
+                var printer = node.System.ActorOf(Akka.Actor.Props.Create(() => new LeasePrinter(output)), "lease-printer");
+                node.System.EventStream.Subscribe(printer, typeof(LeaseSampled));
+                node.System.EventStream.Subscribe(printer, typeof(PolicyFetched));
+                using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
+                await Task.WhenAny(node.System.WhenTerminated, Task.Delay(Timeout.Infinite, stopped.Token)).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+            if (cancellationToken.IsCancellationRequested) break;
+            output.WriteLine($"node: no longer a cluster member (the learner node left or crashed?); rejoining in {RejoinDelaySeconds} s");
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(RejoinDelaySeconds), cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>Prints one line per sampled lease (the node's progress).</summary>
+    private sealed class LeasePrinter : Akka.Actor.ReceiveActor
+    {
+        public LeasePrinter(TextWriter output)
+        {
+            Receive<LeaseSampled>(m => output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{m.SamplerId}: lease {m.LeaseId} (step {m.Step}, policy v{m.PolicyVersion}): {m.Responses} responses, {m.Tokens} tokens in {m.Seconds:F2} s")));
+            Receive<PolicyFetched>(m => output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{m.SamplerId}: policy v{m.Version} fetched from {m.From} ({m.Bytes / 1e6:F1} MB, SHA-256 verified) in {m.Seconds:F2} s")));
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using System.Globalization;
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Transformer;
+using RoRecomp.Settings;
+using RoRecomp.Training.Sft;
+
+namespace RoRecomp.Training.Steps;
+
+/// <summary>The policy a run starts from: a configured checkpoint, or a supervised warm start made when there is none.</summary>
+public static class WarmStart
+{
+    /// <summary>
+    /// The warm-start checkpoint directory: <c>rorecomp.model.checkpoint</c> when set (a checkpoint, or a folder of
+    /// them), else <c>&lt;run-dir&gt;/sft</c>, trained now with <c>rorecomp.warm-start.*</c> if it holds no good checkpoint.
+    /// </summary>
+    public static string Prepare(RoRecompSettings settings, string runDir, TextWriter output, bool interactive)
+    {
+        if (settings.Model.Checkpoint.Length > 0)
+        {
+            return Resolve(settings.Model.Checkpoint)
+                ?? throw new SettingsException($"rorecomp.model.checkpoint = {settings.Model.Checkpoint}: no loadable checkpoint there");
+        }
+        var sftDir = SftRunner.CheckpointDirectory(runDir);
+        if (Resolve(sftDir) is { } existing) return existing;
+        var w = settings.WarmStart;
+        output.WriteLine($"no warm start in {sftDir}: supervised warm start on {settings.Run.Task} ({w.Steps} steps) first");
+        var options = new SftOptions(
+            Task: settings.Run.Task, Seed: settings.Run.Seed, MaxSteps: w.Steps, TargetAccuracy: w.TargetAccuracy > 0 ? w.TargetAccuracy : null,
+            BatchSize: w.BatchSize, LearningRate: w.Lr, EvalEvery: Math.Max(1, Math.Min(50, w.Steps)), EvalPrompts: 128,
+            MaxResponseTokens: settings.Sampling.MaxNewTokens);
+        var summary = SftRunner.Run(runDir, options, (step, total, loss, eval) =>
+        {
+            var line = string.Create(CultureInfo.InvariantCulture, $"sft {step}/{total} loss {loss:F3}");
+            if (eval is not null) line += string.Create(CultureInfo.InvariantCulture, $" | eval acc {eval.Accuracy:P1} len {eval.MeanLength:F1}");
+            if (interactive) output.Write("\r" + line.PadRight(100));
+            else if (eval is not null || step % 25 == 0) output.WriteLine(line);
+            if (interactive && eval is not null) output.WriteLine();
+        });
+        output.WriteLine($"warm start done: {summary.Steps} steps in {summary.WallSeconds:F0} s, held-out accuracy {summary.EvalAccuracy:P1}, mean length {summary.EvalMeanLength:F1}");
+        return Resolve(sftDir) ?? throw new InvalidOperationException($"SFT wrote no loadable checkpoint to {sftDir}");
+    }
+
+    /// <summary>A checkpoint directory, or the newest good checkpoint of a store folder, or null.</summary>
+    public static string? Resolve(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (!Directory.Exists(full)) return null;
+        if (File.Exists(Path.Combine(full, "manifest.json")))
+        {
+            using var cp = CheckpointStore.Load(full);
+            return cp.Path;
+        }
+        using var latest = new CheckpointStore(full, keepLast: int.MaxValue).LoadLatestGood(out _);
+        return latest?.Path;
+    }
+
+    /// <summary>Loads the warm-start checkpoint's weights (verified) into <paramref name="model"/>.</summary>
+    public static void Load(PolicyTransformer model, string warmStart)
+    {
+        using var warm = CheckpointStore.Load(warmStart);
+        StateDicts.Load(model, warm.Model, strict: true, warm.Path);
+    }
+}

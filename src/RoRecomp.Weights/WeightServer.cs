@@ -1,0 +1,236 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+
+namespace RoRecomp.Weights;
+
+/// <summary>
+/// Serves versioned policy-weight blobs over a plain TCP stream beside Akka remoting, which carries only the control
+/// messages (version, host, port, SHA-256): one TCP stream moves several GB/s on loopback where Akka.Remote moves a few
+/// hundred MB/s. The learner calls <see cref="Publish"/> after each step; samplers fetch with <see cref="WeightClient"/>.
+/// The newest <see cref="WeightServerOptions.KeepVersions"/> versions stay fetchable; any number of clients may fetch at
+/// once, and a fetch in progress keeps its blob even when a newer publish evicts it.
+/// </summary>
+/// <remarks>
+/// <para>Wire protocol, version 1 (integers little-endian; one request per connection):</para>
+/// <list type="number">
+/// <item><description>Client to server, exactly 14 bytes: magic <c>"RRWT"</c> (u32 0x54575252), protocol version
+/// (u16, 1), wanted version (i64; -1 = the newest).</description></item>
+/// <item><description>Server to client, a 60-byte header: magic (u32), protocol version (u16), status (u16,
+/// <see cref="WeightStatus"/>), version (i64), length in bytes (i64), chunk size in bytes (i32), SHA-256 of the whole
+/// blob (32 bytes). Unless the status is <see cref="WeightStatus.Ok"/> the server closes the connection after the
+/// header; the version field then holds the newest version the server has (-1 = none) and the rest is zero.</description></item>
+/// <item><description>Then ceil(length / chunk size) chunks in order, each the chunk's bytes (the last may be shorter)
+/// followed by the XxHash3-64 (seed 0) of those bytes as a u64; then the server closes the connection.</description></item>
+/// </list>
+/// <para>A request that is malformed (wrong magic or protocol version, a version below -1) or longer than 14 bytes is
+/// answered <see cref="WeightStatus.BadRequest"/> and the connection closed; one that is not complete within
+/// <see cref="WeightServerOptions.RequestTimeout"/> is dropped. The server reads nothing else from the network: no
+/// request names a file or selects code. Per-chunk checksums and the SHA-256 are computed once, at publish.</para>
+/// </remarks>
+public sealed class WeightServer : IDisposable, IAsyncDisposable
+{
+    private static readonly byte[] NoDigest = new byte[32];
+
+    private readonly WeightServerOptions _options;
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _gate = new();
+    private readonly List<ServedBlob> _blobs = []; // oldest first
+    private readonly ConcurrentDictionary<Socket, Task> _connections = new();
+    private readonly Task _acceptLoop;
+
+    /// <summary>Binds and starts listening at once; <see cref="EndPoint"/> is the bound address.</summary>
+    public WeightServer(WeightServerOptions? options = null)
+    {
+        _options = options ?? new WeightServerOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.KeepVersions, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.ChunkBytes, WeightServerOptions.MinChunkBytes, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(_options.ChunkBytes, WeightServerOptions.MaxChunkBytes, nameof(options));
+        var address = IPAddress.TryParse(_options.Host, out var literal)
+            ? literal
+            : Dns.GetHostAddresses(_options.Host).FirstOrDefault() ?? throw new ArgumentException($"host '{_options.Host}' has no address", nameof(options));
+        _listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            _listener.Bind(new IPEndPoint(address, _options.Port));
+            _listener.Listen(128);
+        }
+        catch
+        {
+            _listener.Dispose();
+            throw;
+        }
+        EndPoint = (IPEndPoint)_listener.LocalEndPoint!;
+        _acceptLoop = Task.Run(AcceptLoopAsync); // off the caller's scheduler (an actor's, say)
+    }
+
+    /// <summary>The address and port the server listens on (the port chosen when <see cref="WeightServerOptions.Port"/> is 0).</summary>
+    public IPEndPoint EndPoint { get; }
+
+    /// <summary>The port the server listens on.</summary>
+    public int Port => EndPoint.Port;
+
+    /// <summary>The bytes per chunk on the wire.</summary>
+    public int ChunkBytes => _options.ChunkBytes;
+
+    /// <summary>The newest published blob, or null before the first <see cref="Publish"/>.</summary>
+    public PublishedWeights? Latest
+    {
+        get
+        {
+            lock (_gate) return _blobs.Count == 0 ? null : _blobs[^1].Info;
+        }
+    }
+
+    /// <summary>
+    /// Test hook: called with each chunk index as it is sent; when it returns true the server sends that chunk with one
+    /// byte flipped (and the checksum of the true bytes), as a corrupting network would.
+    /// </summary>
+    internal Func<int, bool>? CorruptChunk { get; set; }
+
+    /// <summary>
+    /// Serves <paramref name="blob"/> as <paramref name="version"/> from now on and evicts versions beyond the newest
+    /// <see cref="WeightServerOptions.KeepVersions"/>. Computes the chunk checksums and the SHA-256 here, on the calling
+    /// thread (about 0.7 s per GB). The server keeps the array: do not change it afterwards.
+    /// </summary>
+    /// <exception cref="ArgumentException">The version is not newer than the newest published.</exception>
+    public PublishedWeights Publish(long version, byte[] blob)
+    {
+        ArgumentNullException.ThrowIfNull(blob);
+        ArgumentOutOfRangeException.ThrowIfNegative(version);
+        ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+        var served = ServedBlob.Create(version, blob, _options.ChunkBytes);
+        lock (_gate)
+        {
+            if (_blobs.Count > 0 && version <= _blobs[^1].Version)
+                throw new ArgumentException($"version {version} is not newer than the newest published, {_blobs[^1].Version}", nameof(version));
+            _blobs.Add(served);
+            if (_blobs.Count > _options.KeepVersions) _blobs.RemoveRange(0, _blobs.Count - _options.KeepVersions);
+        }
+        return served.Info;
+    }
+
+    /// <summary>Stops listening and drops every connection (clients in the middle of a fetch see it fail).</summary>
+    public void Dispose()
+    {
+        if (_stop.IsCancellationRequested) return;
+        _stop.Cancel();
+        _listener.Dispose();
+        foreach (var socket in _connections.Keys) socket.Dispose();
+    }
+
+    /// <summary>As <see cref="Dispose"/>, then waits until every connection handler has finished.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Dispose();
+        await _acceptLoop.ConfigureAwait(false);
+        await Task.WhenAll(_connections.Values).ConfigureAwait(false);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || _stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                continue; // a client that reset before it was accepted
+            }
+            _connections[client] = ServeAsync(client);
+        }
+    }
+
+    private async Task ServeAsync(Socket client)
+    {
+        // Return to the accept loop at once: it registers this connection before the handler can finish and remove it.
+        await Task.Yield();
+        try
+        {
+            client.NoDelay = true;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            var request = new byte[WeightWire.RequestBytes];
+            timeout.CancelAfter(_options.RequestTimeout);
+            for (var read = 0; read < request.Length;)
+            {
+                var n = await client.ReceiveAsync(request.AsMemory(read), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (n == 0) return;
+                read += n;
+            }
+            var wanted = client.Available == 0 ? WeightWire.ReadRequest(request) : null;
+            var (header, blob) = Lookup(wanted);
+            var headerBytes = new byte[WeightWire.HeaderBytes];
+            WeightWire.WriteHeader(headerBytes, header);
+            await SendAsync(client, headerBytes, timeout).ConfigureAwait(false);
+            if (blob is not null) await SendChunksAsync(client, blob, timeout).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // A request or send timeout, a client that went away, or the server stopping: drop the connection.
+        }
+        finally
+        {
+            _connections.TryRemove(client, out _);
+            client.Dispose();
+        }
+    }
+
+    private async Task SendChunksAsync(Socket client, ServedBlob blob, CancellationTokenSource timeout)
+    {
+        var trailer = new byte[WeightWire.ChecksumBytes];
+        for (var i = 0; i < blob.ChunkChecksums.Length; i++)
+        {
+            var chunk = blob.Chunk(i);
+            byte[]? corrupted = null;
+            if (CorruptChunk?.Invoke(i) == true)
+            {
+                corrupted = ArrayPool<byte>.Shared.Rent(chunk.Length);
+                chunk.Span.CopyTo(corrupted);
+                corrupted[chunk.Length / 2] ^= 0xFF;
+            }
+            try
+            {
+                await SendAsync(client, corrupted?.AsMemory(0, chunk.Length) ?? chunk, timeout).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (corrupted is not null) ArrayPool<byte>.Shared.Return(corrupted);
+            }
+            BinaryPrimitives.WriteUInt64LittleEndian(trailer, blob.ChunkChecksums[i]);
+            await SendAsync(client, trailer, timeout).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask SendAsync(Socket client, ReadOnlyMemory<byte> bytes, CancellationTokenSource timeout)
+    {
+        timeout.CancelAfter(_options.SendTimeout);
+        while (!bytes.IsEmpty)
+        {
+            var n = await client.SendAsync(bytes, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            bytes = bytes[n..];
+        }
+    }
+
+    private (WireHeader Header, ServedBlob? Blob) Lookup(long? wanted)
+    {
+        lock (_gate)
+        {
+            var newest = _blobs.Count == 0 ? -1 : _blobs[^1].Version;
+            if (wanted is not { } version) return (new WireHeader(WeightStatus.BadRequest, newest, 0, 0, NoDigest), null);
+            var blob = version == -1 ? _blobs.LastOrDefault() : _blobs.Find(b => b.Version == version);
+            if (blob is not null) return (new WireHeader(WeightStatus.Ok, blob.Version, blob.Bytes.Length, blob.ChunkBytes, blob.Sha256), blob);
+            var status = _blobs.Count > 0 && version < _blobs[0].Version ? WeightStatus.Evicted : WeightStatus.NotPublished;
+            return (new WireHeader(status, newest, 0, 0, NoDigest), null);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+namespace RoRecomp.Weights;
+
+/// <summary>Settings of a <see cref="WeightServer"/>.</summary>
+public sealed record WeightServerOptions
+{
+    /// <summary>Smallest allowed <see cref="ChunkBytes"/> (64 KiB).</summary>
+    public const int MinChunkBytes = 64 * 1024;
+
+    /// <summary>Largest allowed <see cref="ChunkBytes"/> (64 MiB); clients refuse headers announcing more.</summary>
+    public const int MaxChunkBytes = 64 * 1024 * 1024;
+
+    /// <summary>Address to listen on: an IP literal or a host name (its first address). Default 127.0.0.1.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>TCP port to listen on; 0 (the default) takes any free port (see <see cref="WeightServer.Port"/>).</summary>
+    public int Port { get; init; }
+
+    /// <summary>How many of the newest published versions stay fetchable (default 2).</summary>
+    public int KeepVersions { get; init; } = 2;
+
+    /// <summary>Bytes per chunk (each followed by its checksum on the wire); default 1 MiB.</summary>
+    public int ChunkBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>How long a client may take to send its request after connecting (default 10 s).</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long one send may wait for a client that reads nothing (default 30 s); then the connection is dropped.</summary>
+    public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}

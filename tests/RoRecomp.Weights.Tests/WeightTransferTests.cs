@@ -1,0 +1,258 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using RoRecomp.Weights;
+
+namespace RoRecomp.Weights.Tests;
+
+public sealed class WeightTransferTests
+{
+    private static readonly WeightClient Client = new(new WeightClientOptions { ConnectTimeout = TimeSpan.FromSeconds(5), ReadTimeout = TimeSpan.FromSeconds(5) });
+
+    private static byte[] RandomBlob(int length, int seed)
+    {
+        var blob = new byte[length];
+        new Random(seed).NextBytes(blob);
+        return blob;
+    }
+
+    [Fact]
+    public async Task A_few_megabytes_round_trip_with_equal_bytes_and_sha256()
+    {
+        await using var server = new WeightServer();
+        var blob = RandomBlob(5 * 1024 * 1024 + 123, 1); // six chunks, the last one short
+        var published = server.Publish(3, blob);
+
+        var fetched = await Client.FetchAsync(server.EndPoint, 3);
+
+        Assert.Equal(3, fetched.Version);
+        Assert.Equal(blob, fetched.Bytes);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(blob)), published.Sha256);
+        Assert.Equal(published.Sha256, fetched.Sha256);
+        Assert.True(fetched.Sha256Verified);
+        Assert.Equal(published, server.Latest);
+    }
+
+    [Fact]
+    public async Task An_empty_blob_and_a_host_name_endpoint_work()
+    {
+        await using var server = new WeightServer();
+        server.Publish(0, []);
+
+        var fetched = await Client.FetchAsync(new DnsEndPoint("localhost", server.Port), 0);
+
+        Assert.Empty(fetched.Bytes);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData([])), fetched.Sha256);
+    }
+
+    [Fact]
+    public async Task Minus_one_fetches_the_newest_version()
+    {
+        await using var server = new WeightServer();
+        server.Publish(1, RandomBlob(100_000, 1));
+        var newest = RandomBlob(200_000, 2);
+        server.Publish(2, newest);
+
+        var fetched = await Client.FetchAsync(server.EndPoint, -1);
+
+        Assert.Equal(2, fetched.Version);
+        Assert.Equal(newest, fetched.Bytes);
+    }
+
+    [Fact]
+    public async Task Unknown_evicted_and_unpublished_versions_fail_with_a_clear_error()
+    {
+        await using var server = new WeightServer(new WeightServerOptions { KeepVersions = 2 });
+        var none = await Assert.ThrowsAsync<WeightTransferException>(() => Client.FetchAsync(server.EndPoint, -1));
+        Assert.Equal(WeightTransferFailure.VersionUnavailable, none.Failure);
+        Assert.Contains("none is published", none.Message);
+
+        for (var v = 1; v <= 3; v++) server.Publish(v, RandomBlob(1000, v));
+        var evicted = await Assert.ThrowsAsync<WeightTransferException>(() => Client.FetchAsync(server.EndPoint, 1));
+        Assert.Equal(WeightTransferFailure.VersionUnavailable, evicted.Failure);
+        Assert.Contains("version 1 ", evicted.Message);
+        Assert.Contains("evicted", evicted.Message);
+        Assert.Contains(server.EndPoint.ToString(), evicted.Message);
+
+        var unknown = await Assert.ThrowsAsync<WeightTransferException>(() => Client.FetchAsync(server.EndPoint, 9));
+        Assert.Equal(WeightTransferFailure.VersionUnavailable, unknown.Failure);
+        Assert.Contains("version 9 ", unknown.Message);
+        Assert.Contains("the newest is 3", unknown.Message);
+        Assert.Equal(2, (await Client.FetchAsync(server.EndPoint, 2)).Version);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // the chunk checksum alone catches it
+    public async Task A_chunk_corrupted_in_transit_is_detected_and_the_fetch_retried(bool verifySha256)
+    {
+        await using var server = new WeightServer(new WeightServerOptions { ChunkBytes = WeightServerOptions.MinChunkBytes });
+        var blob = RandomBlob(10 * WeightServerOptions.MinChunkBytes, 4);
+        server.Publish(1, blob);
+        var corrupted = 0;
+        server.CorruptChunk = i => i == 5 && Interlocked.Increment(ref corrupted) == 1; // the first attempt only
+
+        var fetched = await new WeightClient(new WeightClientOptions { VerifySha256 = verifySha256 }).FetchAsync(server.EndPoint, 1);
+
+        Assert.Equal(2, Volatile.Read(ref corrupted)); // chunk 5 went out twice: corrupted, then intact
+        Assert.Equal(blob, fetched.Bytes);
+    }
+
+    [Fact]
+    public async Task A_chunk_corrupted_on_every_attempt_fails_naming_the_chunk_version_and_endpoint()
+    {
+        await using var server = new WeightServer(new WeightServerOptions { ChunkBytes = WeightServerOptions.MinChunkBytes });
+        server.Publish(5, RandomBlob(4 * WeightServerOptions.MinChunkBytes, 5));
+        var corrupted = 0;
+        server.CorruptChunk = i => i == 2 && Interlocked.Increment(ref corrupted) > 0;
+
+        var ex = await Assert.ThrowsAsync<WeightTransferException>(() => Client.FetchAsync(server.EndPoint, 5));
+
+        Assert.Equal(WeightTransferFailure.ChecksumMismatch, ex.Failure);
+        Assert.Equal(2, ex.ChunkIndex);
+        Assert.Equal(5, ex.Version);
+        Assert.Contains("chunk 2 of 4", ex.Message);
+        Assert.Contains("version 5", ex.Message);
+        Assert.Contains(server.EndPoint.ToString(), ex.Message);
+        Assert.Contains("attempt 3 of 3", ex.Message);
+        Assert.Equal(3, Volatile.Read(ref corrupted));
+    }
+
+    [Fact]
+    public async Task Concurrent_clients_all_get_the_blob()
+    {
+        await using var server = new WeightServer();
+        var blob = RandomBlob(3 * 1024 * 1024, 6);
+        server.Publish(1, blob);
+
+        var fetched = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => Client.FetchAsync(server.EndPoint, 1))));
+
+        Assert.All(fetched, f => Assert.Equal(blob, f.Bytes));
+    }
+
+    [Fact]
+    public async Task A_server_disposed_mid_fetch_makes_the_client_fail_not_hang()
+    {
+        var server = new WeightServer(new WeightServerOptions { ChunkBytes = WeightServerOptions.MinChunkBytes });
+        server.Publish(1, RandomBlob(256 * WeightServerOptions.MinChunkBytes, 7)); // 16 MiB: more than the socket buffers hold
+        server.CorruptChunk = i =>
+        {
+            if (i == 8) server.Dispose();
+            return false;
+        };
+
+        var fetch = Client.FetchAsync(server.EndPoint, 1).WaitAsync(TimeSpan.FromSeconds(10));
+        var ex = await Assert.ThrowsAsync<WeightTransferException>(() => fetch);
+
+        // The connection drops mid-blob; the retry then finds nothing listening.
+        Assert.Equal(WeightTransferFailure.ConnectFailed, ex.Failure);
+        Assert.Contains("connection refused", ex.Message);
+        await server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Connection_refused_is_a_clear_error()
+    {
+        var port = FreePort();
+
+        var ex = await Assert.ThrowsAsync<WeightTransferException>(() => Client.FetchAsync(new IPEndPoint(IPAddress.Loopback, port), 1));
+
+        Assert.Equal(WeightTransferFailure.ConnectFailed, ex.Failure);
+        Assert.Contains($"127.0.0.1:{port}", ex.Message);
+        Assert.Contains("connection refused", ex.Message);
+    }
+
+    [Fact]
+    public async Task A_server_that_never_answers_times_out()
+    {
+        using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        silent.Listen(); // the kernel accepts the connection; nobody ever answers
+        var client = new WeightClient(new WeightClientOptions { ReadTimeout = TimeSpan.FromMilliseconds(300) });
+
+        var ex = await Assert.ThrowsAsync<WeightTransferException>(() => client.FetchAsync(silent.LocalEndPoint!, 1).WaitAsync(TimeSpan.FromSeconds(10)));
+
+        Assert.Equal(WeightTransferFailure.Timeout, ex.Failure);
+    }
+
+    [Fact]
+    public async Task A_blob_over_the_client_limit_is_refused_before_it_is_received()
+    {
+        await using var server = new WeightServer();
+        server.Publish(1, RandomBlob(2000, 8));
+        var client = new WeightClient(new WeightClientOptions { MaxBlobBytes = 1000 });
+
+        var ex = await Assert.ThrowsAsync<WeightTransferException>(() => client.FetchAsync(server.EndPoint, 1));
+
+        Assert.Equal(WeightTransferFailure.TooLarge, ex.Failure);
+        Assert.Contains("2,000 bytes", ex.Message);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x47, 0x45, 0x54, 0x20, 0x2F, 0x20, 0x48, 0x54, 0x54, 0x50, 0x2F, 0x31, 0x2E, 0x31 })] // "GET / HTTP/1.1"
+    [InlineData(new byte[] { 0x52, 0x52, 0x57, 0x54, 0x02, 0x00, 1, 0, 0, 0, 0, 0, 0, 0 })] // protocol version 2
+    [InlineData(new byte[] { 0x52, 0x52, 0x57, 0x54, 0x01, 0x00, 0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF })] // version -2
+    public async Task A_malformed_request_is_answered_bad_request_and_closed(byte[] request)
+    {
+        await using var server = new WeightServer();
+        server.Publish(1, RandomBlob(1000, 9));
+
+        var (status, after) = await RawRequestAsync(server.EndPoint, request);
+
+        Assert.Equal(WeightStatus.BadRequest, status);
+        Assert.Equal(0, after);
+    }
+
+    [Fact]
+    public async Task A_request_longer_than_expected_is_rejected()
+    {
+        await using var server = new WeightServer();
+        server.Publish(1, RandomBlob(1000, 10));
+        var request = new byte[64];
+        new byte[] { 0x52, 0x52, 0x57, 0x54, 0x01, 0x00, 1 }.CopyTo(request, 0); // a valid request for version 1, then 50 more bytes
+
+        var (status, after) = await RawRequestAsync(server.EndPoint, request);
+
+        Assert.NotEqual(WeightStatus.Ok, status);
+        Assert.Equal(0, after);
+    }
+
+    [Fact]
+    public void Versions_must_increase()
+    {
+        using var server = new WeightServer();
+        server.Publish(4, [1, 2, 3]);
+
+        Assert.Throws<ArgumentException>(() => server.Publish(4, [1]));
+        Assert.Throws<ArgumentException>(() => server.Publish(3, [1]));
+        Assert.Equal(4, server.Latest!.Version);
+    }
+
+    /// <summary>Sends <paramref name="request"/> as it is; returns the answer's status (null: closed without one) and how many bytes followed the header.</summary>
+    private static async Task<(WeightStatus? Status, int After)> RawRequestAsync(EndPoint server, byte[] request)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(server);
+        await socket.SendAsync(request, SocketFlags.None);
+        using var stream = new NetworkStream(socket);
+        var answer = new MemoryStream();
+        try
+        {
+            await stream.CopyToAsync(answer).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (IOException)
+        {
+            // reset after rejecting the request: counts as closed
+        }
+        var bytes = answer.ToArray();
+        if (bytes.Length < 60) return (null, bytes.Length);
+        return ((WeightStatus)BitConverter.ToUInt16(bytes, 6), bytes.Length - 60);
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+}
