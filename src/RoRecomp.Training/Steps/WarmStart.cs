@@ -1,5 +1,6 @@
 using System.Globalization;
 using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Transformer;
 using RoRecomp.Settings;
 using RoRecomp.Training.Sft;
@@ -52,6 +53,20 @@ public static class WarmStart
         }
         using var latest = new CheckpointStore(full, keepLast: int.MaxValue).LoadLatestGood(out _);
         return latest?.Path;
+    }
+
+    /// <summary>
+    /// Saves a randomly initialised policy of shape <paramref name="config"/> (seeded by <paramref name="seed"/>) as a
+    /// warm-start checkpoint in <paramref name="directory"/> and returns the checkpoint directory: a starting point for
+    /// tests and benchmarks that measure the machinery rather than the policy.
+    /// </summary>
+    public static string SaveRandom(string directory, string task, TransformerConfig config, int seed)
+    {
+        TorchRuntime.EnsureLoaded();
+        TorchRuntime.ManualSeed(seed);
+        using var model = new PolicyTransformer(config);
+        return new CheckpointStore(directory, keepLast: 1).Save(0, 0, model.state_dict(), [], PolicyWeights.ConfigJson(config), RngState.Capture(),
+            new Dictionary<string, string> { ["task"] = task, ["kind"] = "random" });
     }
 
     /// <summary>Loads the warm-start checkpoint's weights (verified) into <paramref name="model"/>.</summary>

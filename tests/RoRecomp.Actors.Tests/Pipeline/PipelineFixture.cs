@@ -1,11 +1,6 @@
-using System.Text.Json;
 using RoRecomp.Settings;
 using RoRecomp.Training;
-using RoRecomp.Actors.Runners;
-using RoRecomp.Actors.Hosting;
 using RoRecomp.Training.Rollouts;
-using RoRecomp.Model.Checkpoints;
-using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Transformer;
 using RoRecomp.Tasks;
 
@@ -35,16 +30,8 @@ internal static class PipelineFixture
     ];
 
     /// <summary>Saves a seeded random micro policy for <paramref name="task"/> into <paramref name="dir"/> and returns the checkpoint directory.</summary>
-    public static string WarmStart(string dir, string task = "thinking", int seed = 1)
-    {
-        TorchRuntime.EnsureLoaded();
-        var t = TaskRegistry.Create(task, new TaskSettings(Seed: seed));
-        var config = MicroModel(EpisodeRunner.TokenizerFor(t).VocabSize);
-        TorchRuntime.ManualSeed(seed);
-        using var model = new PolicyTransformer(config);
-        return new CheckpointStore(dir, keepLast: 1).Save(0, 0, model.state_dict(), [], JsonSerializer.Serialize(config), RngState.Capture(),
-            new Dictionary<string, string> { ["task"] = task, ["kind"] = "test" });
-    }
+    public static string WarmStart(string dir, string task = "thinking", int seed = 1) =>
+        Training.Steps.WarmStart.SaveRandom(dir, task, MicroModel(EpisodeRunner.TokenizerFor(TaskRegistry.Create(task, new TaskSettings(Seed: seed))).VocabSize), seed);
 
     /// <summary>A pipeline context over <see cref="Sets"/>.</summary>
     public static RunContext Context(string runDir, string warmStart, long totalSteps = 4, params string[] more)
