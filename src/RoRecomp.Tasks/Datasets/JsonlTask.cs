@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using RoRecomp.Core.Randomness;
 using RoRecomp.Tasks.Answers;
 using RoRecomp.Tasks.Synthetic;
 
@@ -54,8 +55,8 @@ public sealed class JsonlTask : IRlTask
         else
         {
             if (options.TestPercent is < 1 or > 50) throw new ArgumentOutOfRangeException(nameof(options), options.TestPercent, "jsonl: test-percent must be in 1..50.");
-            _train = [.. train.Problems.Where(p => SplitMix.SplitOf(p.Question, options.Seed, options.TestPercent) == Split.Train)];
-            _test = [.. train.Problems.Where(p => SplitMix.SplitOf(p.Question, options.Seed, options.TestPercent) == Split.Test)];
+            _train = [.. train.Problems.Where(p => SplitRandom.SplitOf(p.Question, options.Seed, options.TestPercent) == Split.Train)];
+            _test = [.. train.Problems.Where(p => SplitRandom.SplitOf(p.Question, options.Seed, options.TestPercent) == Split.Test)];
             if (_train.IsEmpty || _test.IsEmpty)
                 throw new ArgumentException($"jsonl: '{options.TrainPath}' has too few rows ({train.Problems.Length}) to hold out {options.TestPercent}% as a test split; give a test-path.", nameof(options));
         }
@@ -119,7 +120,7 @@ public sealed class JsonlTask : IRlTask
         {
             var order = new int[n];
             for (int k = 0; k < n; k++) order[k] = k;
-            var rng = new SplitMix(SplitMix.Mix(((ulong)(uint)_options.Seed * 31UL) + (ulong)pass + 1));
+            var rng = new SplitMix64(SplitMix64.Mix(((ulong)(uint)_options.Seed * 31UL) + (ulong)pass + 1));
             for (int k = n - 1; k > 0; k--)
             {
                 int j = (int)(rng.Next() % (ulong)(k + 1));

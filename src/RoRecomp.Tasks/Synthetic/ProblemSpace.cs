@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using RoRecomp.Core.Randomness;
 
 namespace RoRecomp.Tasks.Synthetic;
 
@@ -15,7 +16,7 @@ internal sealed class ProblemSpace
     public const long MaxEnumerated = 200_000;
 
     private readonly SyntheticOptions _options;
-    private readonly Func<SplitMix, ImmutableArray<long>> _draw;
+    private readonly Func<SplitMix64, ImmutableArray<long>> _draw;
     private readonly Func<ImmutableArray<long>, string> _key;
     private readonly ImmutableArray<ImmutableArray<long>> _train;
     private readonly ImmutableArray<ImmutableArray<long>> _test;
@@ -29,7 +30,7 @@ internal sealed class ProblemSpace
     /// <param name="draw">A random problem, used when the space is too large to enumerate.</param>
     /// <param name="key">The canonical text of a problem, hashed to pick its split.</param>
     public ProblemSpace(SyntheticOptions options, long size, Func<long, ImmutableArray<long>> nth,
-        Func<SplitMix, ImmutableArray<long>> draw, Func<ImmutableArray<long>, string> key)
+        Func<SplitMix64, ImmutableArray<long>> draw, Func<ImmutableArray<long>, string> key)
     {
         _options = options;
         _draw = draw;
@@ -41,7 +42,7 @@ internal sealed class ProblemSpace
             for (long n = 0; n < size; n++)
             {
                 var p = nth(n);
-                (SplitMix.SplitOf(key(p), options.Seed, options.TestPercent) == Split.Test ? test : train).Add(p);
+                (SplitRandom.SplitOf(key(p), options.Seed, options.TestPercent) == Split.Test ? test : train).Add(p);
             }
             _train = train.ToImmutable();
             _test = test.ToImmutable();
@@ -75,7 +76,7 @@ internal sealed class ProblemSpace
         {
             var order = new int[problems.Length];
             for (int k = 0; k < order.Length; k++) order[k] = k;
-            var rng = SplitMix.For(_options.Seed, split, pass, int.MaxValue);
+            var rng = SplitRandom.For(_options.Seed, split, pass, int.MaxValue);
             for (int k = order.Length - 1; k > 0; k--)
             {
                 int j = (int)(rng.Next() % (ulong)(k + 1));
