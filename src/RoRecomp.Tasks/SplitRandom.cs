@@ -10,8 +10,11 @@ namespace RoRecomp.Tasks;
 internal static class SplitRandom
 {
     /// <summary>The generator of draw <paramref name="attempt"/> at <paramref name="index"/> of <paramref name="split"/>.</summary>
-    public static SplitMix64 For(int seed, Split split, long index, int attempt) =>
-        new(SplitMix64.Mix(SplitMix64.Mix(SplitMix64.Mix((ulong)(uint)seed ^ SplitMix64.Gamma) ^ (ulong)split) ^ (ulong)index) ^ ((ulong)(uint)attempt << 32));
+    public static SplitMix64 For(int seed, Split split, long index, int attempt) => new(StateFor(seed, split, index, attempt));
+
+    /// <summary>The state <see cref="For"/> starts its generator at.</summary>
+    public static ulong StateFor(int seed, Split split, long index, int attempt) =>
+        SplitMix64.Mix(SplitMix64.Mix(SplitMix64.Mix((ulong)(uint)seed ^ SplitMix64.Gamma) ^ (ulong)split) ^ (ulong)index) ^ ((ulong)(uint)attempt << 32);
 
     /// <summary>The split a problem (given by its canonical key) belongs to: test for <paramref name="testPercent"/>% of keys.</summary>
     public static Split SplitOf(string key, int seed, int testPercent)

@@ -22,7 +22,7 @@ internal sealed class ProblemSpace
     private readonly ImmutableArray<ImmutableArray<long>> _test;
     private readonly long _trainCount;
     private readonly long _testCount;
-    private volatile Tuple<Split, long, int[]>? _order;
+    private readonly PassOrder _passes = new();
 
     /// <param name="options">Seed and test share.</param>
     /// <param name="size">Number of problems in the space.</param>
@@ -70,21 +70,6 @@ internal sealed class ProblemSpace
         var problems = split == Split.Train ? _train : _test;
         if (problems.IsEmpty)
             throw new InvalidOperationException($"The {split} split has no problems: raise test-percent or use a larger problem space.");
-        long pass = index / problems.Length;
-        var cached = _order;
-        if (cached is null || cached.Item1 != split || cached.Item2 != pass)
-        {
-            var order = new int[problems.Length];
-            for (int k = 0; k < order.Length; k++) order[k] = k;
-            var rng = SplitRandom.For(_options.Seed, split, pass, int.MaxValue);
-            for (int k = order.Length - 1; k > 0; k--)
-            {
-                int j = (int)(rng.Next() % (ulong)(k + 1));
-                (order[k], order[j]) = (order[j], order[k]);
-            }
-            cached = Tuple.Create(split, pass, order);
-            _order = cached;
-        }
-        return problems[cached.Item3[(int)(index % problems.Length)]];
+        return problems[_passes.ItemAt(index, problems.Length, pass => SplitRandom.StateFor(_options.Seed, split, pass, int.MaxValue))];
     }
 }
