@@ -35,6 +35,16 @@ public sealed class CoordinationTests
         Assert.Equal("s000003/train-000042/2", WorkLeases.ResponseId(3, "train-000042", 2));
     }
 
+    /// <summary>Seeds pinned from the original implementation: a seeded run must sample the same responses.</summary>
+    [Theory]
+    [InlineData(0, 0L, 0, 0L)]
+    [InlineData(1, 7L, 0, 3856024403982892756L)]
+    [InlineData(1, 7L, 3, 115000996432115567L)]
+    [InlineData(-5, 123456789L, 17, 1142031954626486161L)]
+    [InlineData(int.MaxValue, long.MaxValue, int.MaxValue, 1370710201640482331L)]
+    public void Lease_seeds_are_stable(int runSeed, long step, int leaseIndex, long expected) =>
+        Assert.Equal(expected, WorkLeases.Seed(runSeed, step, leaseIndex));
+
     [Theory]
     [InlineData(0, 8)]
     [InlineData(8, 0)]

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using RoRecomp.Core.Randomness;
 
 namespace RoRecomp.Core.Coordination;
 
@@ -43,9 +44,7 @@ public static class WorkLeases
     /// <summary>A 63-bit seed mixed from (run seed, step, lease index) with SplitMix64.</summary>
     public static long Seed(int runSeed, long step, int leaseIndex)
     {
-        var z = unchecked(((ulong)(uint)runSeed * 0x9E3779B97F4A7C15UL) ^ ((ulong)step * 0xBF58476D1CE4E5B9UL) ^ ((ulong)leaseIndex * 0x94D049BB133111EBUL));
-        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
-        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
-        return (long)((z ^ (z >> 31)) >> 1);
+        var z = unchecked(((ulong)(uint)runSeed * SplitMix64.Gamma) ^ ((ulong)step * 0xBF58476D1CE4E5B9UL) ^ ((ulong)leaseIndex * 0x94D049BB133111EBUL));
+        return (long)(SplitMix64.Mix(z) >> 1);
     }
 }

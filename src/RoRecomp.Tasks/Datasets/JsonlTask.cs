@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using RoRecomp.Core.Randomness;
 using RoRecomp.Tasks.Answers;
 using RoRecomp.Tasks.Synthetic;
 
@@ -33,7 +34,7 @@ public sealed class JsonlTask : IRlTask
     private readonly ImmutableArray<MathProblem> _train;
     private readonly ImmutableArray<MathProblem> _test;
     private readonly MathAnswerVerifier _verifier;
-    private volatile Tuple<long, int[]>? _order;
+    private readonly PassOrder _passes = new();
 
     /// <summary>Loads the dataset file(s); throws <see cref="DatasetFormatException"/> or <see cref="FileNotFoundException"/>.</summary>
     public JsonlTask(JsonlTaskOptions options)
@@ -54,8 +55,8 @@ public sealed class JsonlTask : IRlTask
         else
         {
             if (options.TestPercent is < 1 or > 50) throw new ArgumentOutOfRangeException(nameof(options), options.TestPercent, "jsonl: test-percent must be in 1..50.");
-            _train = [.. train.Problems.Where(p => SplitMix.SplitOf(p.Question, options.Seed, options.TestPercent) == Split.Train)];
-            _test = [.. train.Problems.Where(p => SplitMix.SplitOf(p.Question, options.Seed, options.TestPercent) == Split.Test)];
+            _train = [.. train.Problems.Where(p => SplitRandom.SplitOf(p.Question, options.Seed, options.TestPercent) == Split.Train)];
+            _test = [.. train.Problems.Where(p => SplitRandom.SplitOf(p.Question, options.Seed, options.TestPercent) == Split.Test)];
             if (_train.IsEmpty || _test.IsEmpty)
                 throw new ArgumentException($"jsonl: '{options.TrainPath}' has too few rows ({train.Problems.Length}) to hold out {options.TestPercent}% as a test split; give a test-path.", nameof(options));
         }
@@ -84,10 +85,7 @@ public sealed class JsonlTask : IRlTask
     public TaskPrompt GetPrompt(Split split, long index)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
-        var problems = Problems(split);
-        long pass = index / problems.Length;
-        int offset = (int)(index % problems.Length);
-        var p = problems[Permuted(offset, problems.Length, pass)];
+        var p = At(split, index);
         return new TaskPrompt(TaskPrompt.MakeId(split, index), split, index,
             _options.PromptTemplate.Replace("{question}", p.Question, StringComparison.Ordinal), p.Answer, []);
     }
@@ -103,31 +101,15 @@ public sealed class JsonlTask : IRlTask
     public string Trace(TaskPrompt prompt, Random rng)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        var problems = Problems(prompt.Split);
-        long pass = prompt.Index / problems.Length;
-        return problems[Permuted((int)(prompt.Index % problems.Length), problems.Length, pass)].Solution;
+        return At(prompt.Split, prompt.Index).Solution;
     }
 
     private ImmutableArray<MathProblem> Problems(Split split) => split == Split.Train ? _train : _test;
 
-    /// <summary>Position <paramref name="i"/> of a seeded permutation of 0..n-1 for pass <paramref name="pass"/> (Fisher-Yates).</summary>
-    private int Permuted(int i, int n, long pass)
+    /// <summary>The problem at <paramref name="index"/> of <paramref name="split"/>'s stream: passes in seeded orders.</summary>
+    private MathProblem At(Split split, long index)
     {
-        // The last permutation is cached (a pass is read in order); an immutable tuple keeps this thread-safe.
-        var cached = _order;
-        if (cached is null || cached.Item1 != pass || cached.Item2.Length != n)
-        {
-            var order = new int[n];
-            for (int k = 0; k < n; k++) order[k] = k;
-            var rng = new SplitMix(SplitMix.Mix(((ulong)(uint)_options.Seed * 31UL) + (ulong)pass + 1));
-            for (int k = n - 1; k > 0; k--)
-            {
-                int j = (int)(rng.Next() % (ulong)(k + 1));
-                (order[k], order[j]) = (order[j], order[k]);
-            }
-            cached = Tuple.Create(pass, order);
-            _order = cached;
-        }
-        return cached.Item2[i];
+        var problems = Problems(split);
+        return problems[_passes.ItemAt(index, problems.Length, pass => SplitMix64.Mix(((ulong)(uint)_options.Seed * 31UL) + (ulong)pass + 1))];
     }
 }

@@ -36,90 +36,56 @@ public sealed record AgenticOptions(
 /// answers to its call (a result the model wrote itself is invalid); correct when format-valid and the answer is right.
 /// <see cref="Verdict.ToolCalls"/> counts the calls.</para>
 /// </summary>
-public sealed class AgenticTask : IRlTask
+public sealed class AgenticTask : SyntheticTask<AgenticOptions>
 {
-    private readonly AgenticOptions _options;
     private readonly CalcToolEnvironment _tools;
-    private readonly ProblemSpace _space;
 
     /// <summary>Creates the task; throws <see cref="ArgumentOutOfRangeException"/> for options out of range.</summary>
     public AgenticTask(AgenticOptions? options = null)
+        : base("agentic", "0123456789+-*/()=;: abcdefghijklmnopqrstuvwxyz", Tokens.Agentic, options ?? new AgenticOptions())
     {
-        _options = options ?? new AgenticOptions();
-        _options.Validate(Name);
-        foreach (var (name, p) in new[] { ("no-tool-rate", _options.NoToolRate), ("mental-slip-rate", _options.MentalSlipRate),
-                     ("repeat-rate", _options.RepeatRate), ("trivial-call-rate", _options.TrivialCallRate) })
+        foreach (var (name, p) in new[] { ("no-tool-rate", Options.NoToolRate), ("mental-slip-rate", Options.MentalSlipRate),
+                     ("repeat-rate", Options.RepeatRate), ("trivial-call-rate", Options.TrivialCallRate) })
             if (p is < 0 or > 1 || double.IsNaN(p)) throw new ArgumentOutOfRangeException(nameof(options), p, $"agentic: {name} must be in [0, 1].");
-        _tools = new CalcToolEnvironment(_options.Tool);
-        _space = new ProblemSpace(_options, 89 * 8 * 9,
+        _tools = new CalcToolEnvironment(Options.Tool);
+        UseProblems(89 * 8 * 9,
             i => ImmutableArray.Create(11 + (i / 72), 2 + (i / 9 % 8), 1 + (i % 9)),
-            rng => ImmutableArray.Create<long>(rng.Between(11, 99), rng.Between(2, 9), rng.Between(1, 9)),
-            o => Key(o[0], o[1], o[2]));
+            rng => ImmutableArray.Create<long>(rng.Between(11, 99), rng.Between(2, 9), rng.Between(1, 9)));
     }
 
     /// <inheritdoc />
-    public string Name => "agentic";
+    public override IToolEnvironment? Tools => _tools;
 
     /// <inheritdoc />
-    public string Alphabet => "0123456789+-*/()=;: abcdefghijklmnopqrstuvwxyz";
+    private protected override string Key(ImmutableArray<long> operands) => $"{operands[0]}*{operands[1]}+{operands[2]}";
 
     /// <inheritdoc />
-    public ImmutableArray<string> SpecialTokens => Tokens.Agentic;
+    private protected override long Evaluate(ImmutableArray<long> operands) => (operands[0] * operands[1]) + operands[2];
 
     /// <inheritdoc />
-    public IToolEnvironment? Tools => _tools;
-
-    /// <inheritdoc />
-    public long DistinctPrompts(Split split) => _space.Count(split);
-
-    /// <inheritdoc />
-    public TaskPrompt GetPrompt(Split split, long index)
+    private protected override string WriteThink(TaskPrompt prompt, Random rng, StringBuilder sb)
     {
-        var ops = _space.Get(split, index);
-        return new TaskPrompt(TaskPrompt.MakeId(split, index), split, index, Key(ops[0], ops[1], ops[2]) + "=",
-            (ops[0] * ops[1] + ops[2]).ToString(CultureInfo.InvariantCulture), ops);
-    }
-
-    /// <inheritdoc />
-    public string Trace(TaskPrompt prompt, Random rng)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        ArgumentNullException.ThrowIfNull(rng);
         long a = prompt.Operands[0], b = prompt.Operands[1], c = prompt.Operands[2];
-        var sb = new StringBuilder(Tokens.ThinkOpen);
         long product = a * b;
-        if (rng.NextDouble() < _options.NoToolRate)
+        if (rng.NextDouble() < Options.NoToolRate)
         {
-            if (rng.NextDouble() < _options.MentalSlipRate) product += rng.Next(2) == 0 ? rng.Next(1, 11) : -rng.Next(1, 11);
+            if (rng.NextDouble() < Options.MentalSlipRate) product += rng.Next(2) == 0 ? rng.Next(1, 11) : -rng.Next(1, 11);
             sb.Append(a).Append('*').Append(b).Append('=').Append(product).Append(';');
         }
         else
         {
             AppendCall(sb, $"{a}*{b}");
-            if (rng.NextDouble() < _options.RepeatRate) AppendCall(sb, $"{a}*{b}");
+            if (rng.NextDouble() < Options.RepeatRate) AppendCall(sb, $"{a}*{b}");
         }
         long answer = product + c;
-        if (sb.ToString().Contains(Tokens.ToolOpen, StringComparison.Ordinal) && rng.NextDouble() < _options.TrivialCallRate)
+        if (sb.ToString().Contains(Tokens.ToolOpen, StringComparison.Ordinal) && rng.NextDouble() < Options.TrivialCallRate)
             AppendCall(sb, $"{product}+{c}");
         else sb.Append(product).Append('+').Append(c).Append('=').Append(answer).Append(';');
-        sb.Append(Tokens.ThinkClose).Append(Tokens.AnswerOpen).Append(answer).Append(Tokens.AnswerClose).Append(Tokens.Eos);
-        return sb.ToString();
+        return answer.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <inheritdoc />
-    public Verdict Verify(TaskPrompt prompt, string response)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        int calls = CalcToolEnvironment.CountCalls(response ?? "");
-        if (!ReasoningFormat.TrySplit(response, out var think, out var answer, out var problem))
-            return Verdict.Invalid(problem!, calls);
-        var error = CheckItems(think);
-        if (error is not null) return new Verdict(0, false, false, calls, answer, 0, error);
-        bool correct = answer == prompt.Answer;
-        return new Verdict(correct ? 1 : 0, correct, true, calls, answer);
-    }
-
-    private static string Key(long a, long b, long c) => $"{a}*{b}+{c}";
+    private protected override int CountToolCalls(string? response) => CalcToolEnvironment.CountCalls(response ?? "");
 
     private void AppendCall(StringBuilder sb, string expression)
     {
@@ -129,7 +95,8 @@ public sealed class AgenticTask : IRlTask
         sb.Append(CalcToolEnvironment.Result(value ?? "error:" + error));
     }
 
-    private string? CheckItems(string think)
+    /// <inheritdoc />
+    private protected override string? CheckThink(TaskPrompt prompt, string think)
     {
         int pos = 0, calls = 0;
         while (pos < think.Length)

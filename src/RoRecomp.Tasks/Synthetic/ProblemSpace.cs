@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using RoRecomp.Core.Randomness;
 
 namespace RoRecomp.Tasks.Synthetic;
 
@@ -15,13 +16,13 @@ internal sealed class ProblemSpace
     public const long MaxEnumerated = 200_000;
 
     private readonly SyntheticOptions _options;
-    private readonly Func<SplitMix, ImmutableArray<long>> _draw;
+    private readonly Func<SplitMix64, ImmutableArray<long>> _draw;
     private readonly Func<ImmutableArray<long>, string> _key;
     private readonly ImmutableArray<ImmutableArray<long>> _train;
     private readonly ImmutableArray<ImmutableArray<long>> _test;
     private readonly long _trainCount;
     private readonly long _testCount;
-    private volatile Tuple<Split, long, int[]>? _order;
+    private readonly PassOrder _passes = new();
 
     /// <param name="options">Seed and test share.</param>
     /// <param name="size">Number of problems in the space.</param>
@@ -29,7 +30,7 @@ internal sealed class ProblemSpace
     /// <param name="draw">A random problem, used when the space is too large to enumerate.</param>
     /// <param name="key">The canonical text of a problem, hashed to pick its split.</param>
     public ProblemSpace(SyntheticOptions options, long size, Func<long, ImmutableArray<long>> nth,
-        Func<SplitMix, ImmutableArray<long>> draw, Func<ImmutableArray<long>, string> key)
+        Func<SplitMix64, ImmutableArray<long>> draw, Func<ImmutableArray<long>, string> key)
     {
         _options = options;
         _draw = draw;
@@ -41,7 +42,7 @@ internal sealed class ProblemSpace
             for (long n = 0; n < size; n++)
             {
                 var p = nth(n);
-                (SplitMix.SplitOf(key(p), options.Seed, options.TestPercent) == Split.Test ? test : train).Add(p);
+                (SplitRandom.SplitOf(key(p), options.Seed, options.TestPercent) == Split.Test ? test : train).Add(p);
             }
             _train = train.ToImmutable();
             _test = test.ToImmutable();
@@ -69,21 +70,6 @@ internal sealed class ProblemSpace
         var problems = split == Split.Train ? _train : _test;
         if (problems.IsEmpty)
             throw new InvalidOperationException($"The {split} split has no problems: raise test-percent or use a larger problem space.");
-        long pass = index / problems.Length;
-        var cached = _order;
-        if (cached is null || cached.Item1 != split || cached.Item2 != pass)
-        {
-            var order = new int[problems.Length];
-            for (int k = 0; k < order.Length; k++) order[k] = k;
-            var rng = SplitMix.For(_options.Seed, split, pass, int.MaxValue);
-            for (int k = order.Length - 1; k > 0; k--)
-            {
-                int j = (int)(rng.Next() % (ulong)(k + 1));
-                (order[k], order[j]) = (order[j], order[k]);
-            }
-            cached = Tuple.Create(split, pass, order);
-            _order = cached;
-        }
-        return problems[cached.Item3[(int)(index % problems.Length)]];
+        return problems[_passes.ItemAt(index, problems.Length, pass => SplitRandom.StateFor(_options.Seed, split, pass, int.MaxValue))];
     }
 }

@@ -36,24 +36,20 @@ public sealed record ThinkingOptions(int Terms = 3, int MaxTerm = 9, double Slip
 /// the passes may be wrong; the operands must be the prompt's); <see cref="Verdict.Correct"/> when it is format-valid
 /// and the answer equals the sum.</para>
 /// </summary>
-public sealed class ThinkingTask : IRlTask
+public sealed class ThinkingTask : SyntheticTask<ThinkingOptions>
 {
-    private readonly ThinkingOptions _options;
-    private readonly ProblemSpace _space;
-
     /// <summary>Creates the task; throws <see cref="ArgumentOutOfRangeException"/> for options out of range.</summary>
     public ThinkingTask(ThinkingOptions? options = null)
+        : base("thinking", "0123456789+=;|", Tokens.Reasoning, options ?? new ThinkingOptions())
     {
-        _options = options ?? new ThinkingOptions();
-        _options.Validate(Name);
-        if (_options.Terms is < 2 or > 6) throw new ArgumentOutOfRangeException(nameof(options), _options.Terms, "thinking: terms must be in 2..6.");
-        if (_options.MaxTerm is < 1 or > 99) throw new ArgumentOutOfRangeException(nameof(options), _options.MaxTerm, "thinking: max-term must be in 1..99.");
-        if (_options.SlipRate is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(options), _options.SlipRate, "thinking: slip-rate must be in [0, 1].");
-        var w = _options.EffectiveRecheckWeights;
+        if (Options.Terms is < 2 or > 6) throw new ArgumentOutOfRangeException(nameof(options), Options.Terms, "thinking: terms must be in 2..6.");
+        if (Options.MaxTerm is < 1 or > 99) throw new ArgumentOutOfRangeException(nameof(options), Options.MaxTerm, "thinking: max-term must be in 1..99.");
+        if (Options.SlipRate is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(options), Options.SlipRate, "thinking: slip-rate must be in [0, 1].");
+        var w = Options.EffectiveRecheckWeights;
         if (w.Any(x => x < 0 || double.IsNaN(x)) || w.Sum() <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), "thinking: recheck-weights must be non-negative with a positive sum.");
-        int n = _options.Terms, b = _options.MaxTerm + 1;
-        _space = new ProblemSpace(_options, (long)Math.Pow(b, n),
+        int n = Options.Terms, b = Options.MaxTerm + 1;
+        UseProblems((long)Math.Pow(b, n),
             i =>
             {
                 var t = new long[n];
@@ -65,73 +61,44 @@ public sealed class ThinkingTask : IRlTask
                 var t = new long[n];
                 for (int k = 0; k < n; k++) t[k] = rng.Between(0, b - 1);
                 return ImmutableArray.Create(t);
-            },
-            Key);
+            });
     }
 
     /// <inheritdoc />
-    public string Name => "thinking";
+    private protected override string Key(ImmutableArray<long> operands) => string.Join('+', operands);
 
     /// <inheritdoc />
-    public string Alphabet => "0123456789+=;|";
+    private protected override long Evaluate(ImmutableArray<long> operands) => operands.Sum();
 
     /// <inheritdoc />
-    public ImmutableArray<string> SpecialTokens => Tokens.Reasoning;
-
-    /// <inheritdoc />
-    public IToolEnvironment? Tools => null;
-
-    /// <summary>The options in effect.</summary>
-    public ThinkingOptions Options => _options;
-
-    /// <inheritdoc />
-    public long DistinctPrompts(Split split) => _space.Count(split);
-
-    /// <inheritdoc />
-    public TaskPrompt GetPrompt(Split split, long index)
+    private protected override string WriteThink(TaskPrompt prompt, Random rng, StringBuilder sb)
     {
-        var terms = _space.Get(split, index);
-        return new TaskPrompt(TaskPrompt.MakeId(split, index), split, index, Key(terms) + "=",
-            terms.Sum().ToString(CultureInfo.InvariantCulture), terms);
-    }
-
-    /// <inheritdoc />
-    public string Trace(TaskPrompt prompt, Random rng)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        ArgumentNullException.ThrowIfNull(rng);
         var terms = prompt.Operands;
-        int rechecks = Draw(_options.EffectiveRecheckWeights, rng);
-        var sb = new StringBuilder(Tokens.ThinkOpen);
-        int slipAt = rng.NextDouble() < _options.SlipRate ? rng.Next(terms.Length - 1) : -1;
+        int rechecks = Draw(Options.EffectiveRecheckWeights, rng);
+        int slipAt = rng.NextDouble() < Options.SlipRate ? rng.Next(terms.Length - 1) : -1;
         long total = AppendPass(sb, terms, slipAt, rng);
         for (int r = 0; r < rechecks; r++)
         {
             sb.Append('|');
             total = AppendPass(sb, terms, -1, rng);
         }
-        sb.Append(Tokens.ThinkClose).Append(Tokens.AnswerOpen).Append(total.ToString(CultureInfo.InvariantCulture))
-          .Append(Tokens.AnswerClose).Append(Tokens.Eos);
-        return sb.ToString();
+        return total.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <inheritdoc />
-    public Verdict Verify(TaskPrompt prompt, string response)
+    private protected override string? CheckThink(TaskPrompt prompt, string think)
     {
-        ArgumentNullException.ThrowIfNull(prompt);
-        if (!ReasoningFormat.TrySplit(response, out var think, out var answer, out var problem))
-            return Verdict.Invalid(problem!);
         var passes = think.Split('|');
         for (int p = 0; p < passes.Length; p++)
         {
             var err = CheckPass(passes[p], prompt.Operands);
-            if (err is not null) return new Verdict(0, false, false, 0, answer, passes.Length - 1, $"pass {p + 1}: {err}");
+            if (err is not null) return $"pass {p + 1}: {err}";
         }
-        bool correct = answer == prompt.Answer;
-        return new Verdict(correct ? 1 : 0, correct, true, 0, answer, passes.Length - 1);
+        return null;
     }
 
-    private static string Key(ImmutableArray<long> terms) => string.Join('+', terms);
+    /// <summary>Every pass after the first is a re-check.</summary>
+    private protected override int CountRechecks(string think) => think.Split('|').Length - 1;
 
     private static long AppendPass(StringBuilder sb, ImmutableArray<long> terms, int slipAt, Random rng)
     {

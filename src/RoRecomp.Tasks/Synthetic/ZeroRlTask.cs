@@ -26,64 +26,40 @@ public sealed record ZeroRlOptions(int Digits = 2, double CorrectRate = 0.3, int
 /// <para>Verification: format-valid when the think part is a sequence of notes over digits, '+' and '=' and the answer
 /// a number; correct when format-valid and the answer equals the sum.</para>
 /// </summary>
-public sealed class ZeroRlTask : IRlTask
+public sealed class ZeroRlTask : SyntheticTask<ZeroRlOptions>
 {
-    private readonly ZeroRlOptions _options;
     private readonly int _lo, _hi;
-    private readonly ProblemSpace _space;
 
     /// <summary>Creates the task; throws <see cref="ArgumentOutOfRangeException"/> for options out of range.</summary>
     public ZeroRlTask(ZeroRlOptions? options = null)
+        : base("zero-rl", "0123456789+=;", Tokens.Reasoning, options ?? new ZeroRlOptions())
     {
-        _options = options ?? new ZeroRlOptions();
-        _options.Validate(Name);
-        if (_options.Digits is < 2 or > 4) throw new ArgumentOutOfRangeException(nameof(options), _options.Digits, "zero-rl: digits must be in 2..4.");
-        if (_options.CorrectRate is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(options), _options.CorrectRate, "zero-rl: correct-rate must be in [0, 1].");
-        if (_options.MaxNotes is < 0 or > 8) throw new ArgumentOutOfRangeException(nameof(options), _options.MaxNotes, "zero-rl: max-notes must be in 0..8.");
-        _lo = (int)Math.Pow(10, _options.Digits - 1);
-        _hi = (int)Math.Pow(10, _options.Digits) - 1;
+        if (Options.Digits is < 2 or > 4) throw new ArgumentOutOfRangeException(nameof(options), Options.Digits, "zero-rl: digits must be in 2..4.");
+        if (Options.CorrectRate is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(options), Options.CorrectRate, "zero-rl: correct-rate must be in [0, 1].");
+        if (Options.MaxNotes is < 0 or > 8) throw new ArgumentOutOfRangeException(nameof(options), Options.MaxNotes, "zero-rl: max-notes must be in 0..8.");
+        _lo = (int)Math.Pow(10, Options.Digits - 1);
+        _hi = (int)Math.Pow(10, Options.Digits) - 1;
         long width = _hi - _lo + 1;
-        _space = new ProblemSpace(_options, width * width,
+        UseProblems(width * width,
             i => ImmutableArray.Create(_lo + (i / width), _lo + (i % width)),
-            rng => ImmutableArray.Create<long>(rng.Between(_lo, _hi), rng.Between(_lo, _hi)),
-            o => $"{o[0]}+{o[1]}");
+            rng => ImmutableArray.Create<long>(rng.Between(_lo, _hi), rng.Between(_lo, _hi)));
     }
 
     /// <inheritdoc />
-    public string Name => "zero-rl";
+    private protected override string Key(ImmutableArray<long> operands) => $"{operands[0]}+{operands[1]}";
 
     /// <inheritdoc />
-    public string Alphabet => "0123456789+=;";
+    private protected override long Evaluate(ImmutableArray<long> operands) => operands[0] + operands[1];
 
     /// <inheritdoc />
-    public ImmutableArray<string> SpecialTokens => Tokens.Reasoning;
-
-    /// <inheritdoc />
-    public IToolEnvironment? Tools => null;
-
-    /// <inheritdoc />
-    public long DistinctPrompts(Split split) => _space.Count(split);
-
-    /// <inheritdoc />
-    public TaskPrompt GetPrompt(Split split, long index)
+    private protected override string WriteThink(TaskPrompt prompt, Random rng, StringBuilder sb)
     {
-        var ops = _space.Get(split, index);
-        return new TaskPrompt(TaskPrompt.MakeId(split, index), split, index, $"{ops[0]}+{ops[1]}=",
-            (ops[0] + ops[1]).ToString(CultureInfo.InvariantCulture), ops);
-    }
-
-    /// <inheritdoc />
-    public string Trace(TaskPrompt prompt, Random rng)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        ArgumentNullException.ThrowIfNull(rng);
         long a = prompt.Operands[0], b = prompt.Operands[1];
-        var sb = new StringBuilder(Tokens.ThinkOpen);
-        int notes = rng.Next(_options.MaxNotes + 1);
+        int notes = rng.Next(Options.MaxNotes + 1);
         for (int i = 0; i < notes; i++)
         {
-            int kind = rng.Next(_options.Digits + 1);
-            if (kind == _options.Digits) sb.Append(a).Append('+').Append(b).Append(';');
+            int kind = rng.Next(Options.Digits + 1);
+            if (kind == Options.Digits) sb.Append(a).Append('+').Append(b).Append(';');
             else
             {
                 long p = (long)Math.Pow(10, kind), x = a / p % 10, y = b / p % 10;
@@ -91,25 +67,17 @@ public sealed class ZeroRlTask : IRlTask
             }
         }
         long sum = a + b;
-        string answer = rng.NextDouble() < _options.CorrectRate ? sum.ToString(CultureInfo.InvariantCulture) : ChangeOneDigit(sum, rng);
-        sb.Append(Tokens.ThinkClose).Append(Tokens.AnswerOpen).Append(answer).Append(Tokens.AnswerClose).Append(Tokens.Eos);
-        return sb.ToString();
+        return rng.NextDouble() < Options.CorrectRate ? sum.ToString(CultureInfo.InvariantCulture) : ChangeOneDigit(sum, rng);
     }
 
     /// <inheritdoc />
-    public Verdict Verify(TaskPrompt prompt, string response)
+    private protected override string? CheckThink(TaskPrompt prompt, string think)
     {
-        ArgumentNullException.ThrowIfNull(prompt);
-        if (!ReasoningFormat.TrySplit(response, out var think, out var answer, out var problem))
-            return Verdict.Invalid(problem!);
-        if (think.Length > 0)
-        {
-            if (!think.EndsWith(';')) return new Verdict(0, false, false, 0, answer, 0, "think part does not end with ';'");
-            foreach (var note in think[..^1].Split(';'))
-                if (!IsNote(note)) return new Verdict(0, false, false, 0, answer, 0, $"note '{ReasoningFormat.Clip(note)}' is malformed");
-        }
-        bool correct = answer == prompt.Answer;
-        return new Verdict(correct ? 1 : 0, correct, true, 0, answer);
+        if (think.Length == 0) return null;
+        if (!think.EndsWith(';')) return "think part does not end with ';'";
+        foreach (var note in think[..^1].Split(';'))
+            if (!IsNote(note)) return $"note '{ReasoningFormat.Clip(note)}' is malformed";
+        return null;
     }
 
     private static bool IsNote(string note)
