@@ -1,4 +1,5 @@
 using System.Text.Json;
+using RoRecomp.Training.Runs;
 using RoRecomp.Training.Sft;
 using RoRecomp.Model.Checkpoints;
 
@@ -26,6 +27,7 @@ public sealed class SftRunnerTests : IDisposable
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "sft-summary.json")));
         foreach (var key in new[] { "task", "steps", "eval_accuracy", "eval_mean_length", "eval_tool_calls" })
             Assert.True(json.RootElement.TryGetProperty(key, out _), $"sft-summary.json lacks {key}");
+        Assert.Equal(summary, RunFiles.ReadSftSummary(_dir));
         using var cp = new CheckpointStore(SftRunner.CheckpointDirectory(_dir)).LoadLatestGood(out _);
         Assert.NotNull(cp);
         Assert.Equal(summary.Steps, cp!.Manifest.Step);

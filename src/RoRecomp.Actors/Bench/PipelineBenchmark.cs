@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.ExceptionServices;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 using RoRecomp.Settings;
 using RoRecomp.Training.Runs;
 using RoRecomp.Training;
@@ -42,11 +42,9 @@ public sealed record PipelineBenchmarkOptions(
 public sealed record PipelineStep(
     long Step, double Seconds, double Accuracy, double MeanLength, int PrioritySize, int CompensationSize, int BufferSize, long PolicyLag, double Loss)
 {
-    /// <summary>Reads a step from its <c>metrics.jsonl</c> line, with <paramref name="seconds"/> as its wall time.</summary>
-    public static PipelineStep From(JsonNode line, double seconds) => new(
-        line["step"]!.GetValue<long>(), seconds, line["accuracy"]!.GetValue<double>(), line["mean_length"]!.GetValue<double>(),
-        line["priority_size"]!.GetValue<int>(), line["compensation_size"]!.GetValue<int>(), line["buffer_size"]!.GetValue<int>(),
-        line["policy_lag"]!.GetValue<long>(), line["loss"]!.GetValue<double>());
+    /// <summary>A step from its <c>metrics.jsonl</c> line, with <paramref name="seconds"/> as its wall time.</summary>
+    public static PipelineStep From(MetricsLine line, double seconds) => new(
+        line.Step, seconds, line.Accuracy, line.MeanLength, line.PrioritySize, line.CompensationSize, line.BufferSize, line.PolicyLag, line.Loss);
 }
 
 /// <summary>The measured steps of one side of the benchmark.</summary>
@@ -165,27 +163,26 @@ public static class PipelineBenchmark
     }
 
     /// <summary>Runs the train job (one step more than measured) and returns the measured steps' metrics.jsonl lines.</summary>
-    private static async Task<IReadOnlyList<JsonNode>> RunActorsAsync(
+    private static async Task<IReadOnlyList<MetricsLine>> RunActorsAsync(
         string? configFile, IReadOnlyList<string> sets, string runDir, int lag, int measured, TextWriter log, CancellationToken cancellationToken)
     {
         GC.Collect();
         var options = new TrainOptions(configFile, [.. sets, $"async.max-policy-lag={lag.ToString(CultureInfo.InvariantCulture)}"], RunDir: runDir);
         await TrainRunner.RunAsync(options, log, interactive: false, cancellationToken);
-        var lines = File.ReadLines(Path.Combine(runDir, RunRecorder.MetricsFile))
-            .Where(l => !string.IsNullOrWhiteSpace(l)).Select(l => JsonNode.Parse(l)!).ToList();
-        if (lines.Count < measured || !lines.Take(measured).Select(l => l["step"]!.GetValue<long>()).SequenceEqual(Enumerable.Range(1, measured).Select(i => (long)i)))
+        var lines = RunFiles.ReadMetrics(runDir);
+        if (lines.Count < measured || !lines.Take(measured).Select(l => l.Step).SequenceEqual(Enumerable.Range(1, measured).Select(i => (long)i)))
             throw new InvalidOperationException($"{runDir}: metrics.jsonl does not hold steps 1..{measured} in order");
         return lines.Take(measured).ToList();
     }
 
     /// <summary>A side's steps; a step's wall time is its <c>wall_s</c> minus the previous step's.</summary>
-    private static PipelineSide Side(string name, IReadOnlyList<JsonNode> lines)
+    private static PipelineSide Side(string name, IReadOnlyList<MetricsLine> lines)
     {
         var steps = new List<PipelineStep>();
         var previous = 0.0;
         foreach (var l in lines)
         {
-            var wall = l["wall_s"]!.GetValue<double>();
+            var wall = l.WallSeconds;
             steps.Add(PipelineStep.From(l, Math.Round(wall - previous, 3)));   // wall_s has millisecond resolution
             previous = wall;
         }
@@ -193,17 +190,20 @@ public static class PipelineBenchmark
     }
 
     /// <summary>Every compared figure where the actors' line differs from the loop's, as text.</summary>
-    private static List<string> Compare(IReadOnlyList<JsonNode> loop, IReadOnlyList<JsonNode> actors)
+    private static List<string> Compare(IReadOnlyList<MetricsLine> loop, IReadOnlyList<MetricsLine> actors)
     {
         var mismatches = new List<string>();
         if (loop.Count != actors.Count) mismatches.Add($"{loop.Count} loop steps vs {actors.Count} actor steps");
-        foreach (var (a, b) in loop.Zip(actors))
+        foreach (var (la, lb) in loop.Zip(actors))
         {
+            // Key by key as metrics.jsonl writes them.
+            var a = JsonSerializer.SerializeToNode(la, RunFiles.Json)!;
+            var b = JsonSerializer.SerializeToNode(lb, RunFiles.Json)!;
             foreach (var key in ComparedKeys)
             {
                 var x = a[key]?.ToJsonString() ?? "(missing)";
                 var y = b[key]?.ToJsonString() ?? "(missing)";
-                if (x != y) mismatches.Add($"step {a["step"]}: {key} {x} (loop) vs {y} (actors)");
+                if (x != y) mismatches.Add($"step {la.Step}: {key} {x} (loop) vs {y} (actors)");
             }
         }
         return mismatches;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using RoRecomp.Core.IO;
 using RoRecomp.Settings;
 using RoRecomp.Actors.Coordination;
 using RoRecomp.Training.Runs;
@@ -85,7 +86,7 @@ public static class TrainRunner
         using var _ = runLock;
         // Where this process sits in a cluster is a property of the invocation, not of the run: not saved in run.conf.
         var layers = SettingsLoader.RenderLayers(o.ConfigFile, [.. sets.Where(x => !x.StartsWith("cluster.", StringComparison.Ordinal))], baseFile);
-        AtomicFile.WriteAllText(runConf, layers);
+        DurableFile.WriteAllText(runConf, layers);
 
         TorchRuntime.EnsureLoaded();
         var warmStart = WarmStart.Prepare(settings, runDir, output, interactive);

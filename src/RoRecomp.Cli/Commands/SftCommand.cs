@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using RoRecomp.Training.Runs;
 using RoRecomp.Training.Sft;
 
 namespace RoRecomp.Cli.Commands;
@@ -52,6 +53,7 @@ public static class SftCommand
 
         var sw = Stopwatch.StartNew();
         var interactive = !Console.IsOutputRedirected;
+        var progress = new ProgressLine(Console.Out, interactive, interactive && Console.WindowWidth > 0 ? Math.Min(Console.WindowWidth - 1, 160) : 120);
         try
         {
             var summary = SftRunner.Run(runDir, options, (step, total, loss, eval) =>
@@ -60,14 +62,12 @@ public static class SftCommand
                 var bar = new string('#', 30 * step / total).PadRight(30, '.');
                 var line = $"sft {options.Task} [{bar}] {step}/{total} loss {loss:F3}  {sw.Elapsed:mm\\:ss} elapsed, eta {eta:mm\\:ss}";
                 if (eval != null) line += $"  | eval acc {eval.Accuracy:P1} len {eval.MeanLength:F1} tools {eval.ToolCalls:F2}";
-                if (interactive) Console.Write("\r" + line.PadRight(Console.WindowWidth > 0 ? Math.Min(Console.WindowWidth - 1, 160) : 120));
-                else if (eval != null || step % 25 == 0) Console.WriteLine(line);
-                if (interactive && eval != null) Console.WriteLine();
+                progress.Show(line, keep: eval != null, plain: step % 25 == 0);
             });
-            Console.WriteLine();
+            progress.End();
             Console.WriteLine($"sft done: {summary.Steps} steps in {summary.WallSeconds:F0} s; held-out sampled accuracy {summary.EvalAccuracy:P1}, " +
                 $"mean length {summary.EvalMeanLength:F1} tokens, tool calls {summary.EvalToolCalls:F2}, format valid {summary.EvalFormatValid:P0}");
-            Console.WriteLine($"checkpoint: {Path.Combine(runDir, summary.Checkpoint)}; summary: {Path.Combine(runDir, "sft-summary.json")}");
+            Console.WriteLine($"checkpoint: {Path.Combine(runDir, summary.Checkpoint)}; summary: {RunFiles.PathOf(runDir, RunFiles.SftSummaryFile)}");
             return 0;
         }
         catch (ArgumentException ex)

@@ -149,9 +149,9 @@ public static class CompareRunner
         {
             cancellationToken.ThrowIfCancellationRequested();
             var tag = $"compare [{++index}/{plan.Count}] {run.Arm} seed {run.Seed}";
-            if (File.Exists(Path.Combine(run.RunDir, RunRecorder.SummaryFile)))
+            if (RunFiles.IsFinished(run.RunDir))
             {
-                output.WriteLine($"{tag}: finished earlier ({RunRecorder.SummaryFile} present); skipped");
+                output.WriteLine($"{tag}: finished earlier ({RunFiles.SummaryFile} present); skipped");
                 skipped++;
                 continue;
             }

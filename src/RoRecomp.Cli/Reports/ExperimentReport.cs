@@ -3,6 +3,8 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RoRecomp.Training.Runs;
+using RoRecomp.Training.Steps;
 using ScottPlot;
 
 namespace RoRecomp.Cli.Reports;
@@ -20,16 +22,19 @@ public sealed record ReportResult(string OutDir, IReadOnlyList<string> Plots, IR
 /// </summary>
 public static class ExperimentReport
 {
-    /// <summary>The plotted metrics: metrics.jsonl key, eval-baseline.json key for the step-0 point (or null), title, y label.</summary>
-    private static readonly (string Key, string? BaselineKey, string Title, string YLabel)[] Series =
+    /// <summary>
+    /// The plotted metrics: metrics.jsonl key (names the plot), its value in a line (null where a line has none), the
+    /// eval-baseline.json figure for the step-0 point (or null), title, y label.
+    /// </summary>
+    private static readonly (string Key, Func<MetricsLine, double?> Value, Func<HeldOutEvaluation, double>? Baseline, string Title, string YLabel)[] Series =
     [
-        ("mean_length", "MeanLength", "Mean response length (online batch)", "tokens"),
-        ("eval_accuracy", "Accuracy", "Held-out accuracy", "accuracy"),
-        ("eval_mean_length", "MeanLength", "Held-out mean response length", "tokens"),
-        ("tool_calls", "ToolCalls", "Tool calls per response (online batch)", "tool calls"),
-        ("entropy", null, "Policy entropy", "nats / token"),
-        ("priority_size", null, "Priority batch size", "responses"),
-        ("compensation_size", null, "Compensation batch size", "responses"),
+        ("mean_length", m => m.MeanLength, b => b.MeanLength, "Mean response length (online batch)", "tokens"),
+        ("eval_accuracy", m => m.EvalAccuracy, b => b.Accuracy, "Held-out accuracy", "accuracy"),
+        ("eval_mean_length", m => m.EvalMeanLength, b => b.MeanLength, "Held-out mean response length", "tokens"),
+        ("tool_calls", m => m.ToolCalls, b => b.ToolCalls, "Tool calls per response (online batch)", "tool calls"),
+        ("entropy", m => m.Entropy, null, "Policy entropy", "nats / token"),
+        ("priority_size", m => m.PrioritySize, null, "Priority batch size", "responses"),
+        ("compensation_size", m => m.CompensationSize, null, "Compensation batch size", "responses"),
     ];
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
@@ -60,7 +65,7 @@ public static class ExperimentReport
         foreach (var s in Series)
         {
             var file = s.Key.Replace('_', '-') + ".png";
-            if (Plot(arms, s.Key, s.BaselineKey, s.Title, s.YLabel, Path.Combine(outDir, file))) plots.Add(file);
+            if (Plot(arms, s.Value, s.Baseline, s.Title, s.YLabel, Path.Combine(outDir, file))) plots.Add(file);
             else warnings.Add($"{s.Key}: no run has it; {file} not drawn");
         }
 
@@ -70,17 +75,21 @@ public static class ExperimentReport
         return new ReportResult(Path.GetFullPath(outDir), plots, warnings);
     }
 
-    /// <summary>Per step: the mean, min and max over the seeds that have <paramref name="key"/> at that step.</summary>
-    public static (double[] Steps, double[] Mean, double[] Min, double[] Max) Aggregate(IEnumerable<SeedRun> runs, string key, string? baselineKey)
+    /// <summary>
+    /// Per step: the mean, min and max over the seeds that have a finite <paramref name="value"/> at that step, with
+    /// step 0 from the warm start's <paramref name="baseline"/> figure (when given and the run has its baseline).
+    /// </summary>
+    public static (double[] Steps, double[] Mean, double[] Min, double[] Max) Aggregate(
+        IEnumerable<SeedRun> runs, Func<MetricsLine, double?> value, Func<HeldOutEvaluation, double>? baseline)
     {
         var byStep = new SortedDictionary<long, List<double>>();
         foreach (var run in runs)
         {
-            if (baselineKey is not null && run.Baseline is not null && ExperimentRuns.Num(run.Baseline[baselineKey]) is var b && double.IsFinite(b))
+            if (baseline is not null && run.Baseline is not null && baseline(run.Baseline) is var b && double.IsFinite(b))
                 Add(0, b);
             foreach (var m in run.Metrics)
             {
-                if (ExperimentRuns.Num(m[key]) is var v && double.IsFinite(v)) Add(m["step"]!.GetValue<long>(), v);
+                if (value(m) is { } v && double.IsFinite(v)) Add(m.Step, v);
             }
         }
         return ([.. byStep.Keys.Select(k => (double)k)], [.. byStep.Values.Select(v => v.Average())], [.. byStep.Values.Select(v => v.Min())], [.. byStep.Values.Select(v => v.Max())]);
@@ -92,7 +101,8 @@ public static class ExperimentReport
         }
     }
 
-    private static bool Plot(SortedDictionary<string, List<SeedRun>> arms, string key, string? baselineKey, string title, string yLabel, string path)
+    private static bool Plot(
+        SortedDictionary<string, List<SeedRun>> arms, Func<MetricsLine, double?> value, Func<HeldOutEvaluation, double>? baseline, string title, string yLabel, string path)
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
@@ -101,7 +111,7 @@ public static class ExperimentReport
         foreach (var (arm, runs) in arms)
         {
             var color = palette.GetColor(i++);
-            var (xs, mean, min, max) = Aggregate(runs, key, baselineKey);
+            var (xs, mean, min, max) = Aggregate(runs, value, baseline);
             if (xs.Length == 0) continue;
             any = true;
             if (runs.Count > 1 && xs.Length > 1)

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using RoRecomp.Actors.Coordination;
 using RoRecomp.Training.Runs;
-using RoRecomp.Actors.Protocols;
+using RoRecomp.Training.Steps;
 
 namespace RoRecomp.Cli.Reports;
 
@@ -14,7 +13,7 @@ public sealed class ReportException(string message) : Exception(message);
 /// <param name="Arm">Arm name (the directory above <c>seed-&lt;n&gt;</c>).</param>
 /// <param name="Seed">The seed (from <c>seed-&lt;n&gt;</c>).</param>
 /// <param name="Dir">The run directory.</param>
-/// <param name="Metrics">metrics.jsonl, one object per step, in step order.</param>
+/// <param name="Metrics">metrics.jsonl, one line per step, in step order.</param>
 /// <param name="Baseline">eval-baseline.json (the warm start, held out), or null.</param>
 /// <param name="Finished">Whether summary.json is present.</param>
 /// <param name="FinalAccuracy">Final held-out accuracy (summary.json, else the last evaluation in metrics.jsonl; NaN if none).</param>
@@ -22,11 +21,11 @@ public sealed class ReportException(string message) : Exception(message);
 /// <param name="FinalToolCalls">Final held-out tool calls per response (as above).</param>
 /// <param name="FinalStep">The step of the final evaluation (0 = the warm start; -1 = none).</param>
 public sealed record SeedRun(
-    string Arm, int Seed, string Dir, IReadOnlyList<JsonObject> Metrics, JsonObject? Baseline, bool Finished,
+    string Arm, int Seed, string Dir, IReadOnlyList<MetricsLine> Metrics, HeldOutEvaluation? Baseline, bool Finished,
     double FinalAccuracy, double FinalMeanLength, double FinalToolCalls, long FinalStep)
 {
     /// <summary>The last step in metrics.jsonl (0 if none).</summary>
-    public long LastStep => Metrics.Count > 0 ? Metrics[^1]["step"]!.GetValue<long>() : 0;
+    public long LastStep => Metrics.Count > 0 ? Metrics[^1].Step : 0;
 }
 
 /// <summary>Reads an experiment directory laid out as <c>&lt;arm&gt;/seed-&lt;n&gt;/</c> (what <c>compare</c> writes).</summary>
@@ -69,7 +68,7 @@ public static class ExperimentRuns
             arms[arm] = runs;
         }
         if (arms.Count == 0)
-            throw new ReportException($"--runs {root}: no <arm>/seed-<n>/ run directory with {RunRecorder.MetricsFile} in it (is this the --out of compare?)");
+            throw new ReportException($"--runs {root}: no <arm>/seed-<n>/ run directory with {RunFiles.MetricsFile} in it (is this the --out of compare?)");
         if (!arms.ContainsKey(Reference))
             warnings.Add($"no {Reference} arm: changes relative to {Reference} are left out");
         return arms;
@@ -78,62 +77,51 @@ public static class ExperimentRuns
     private static SeedRun? ReadRun(string arm, int seed, string dir, List<string> warnings)
     {
         var where = $"{arm}/seed-{seed}";
-        var metricsPath = Path.Combine(dir, RunRecorder.MetricsFile);
-        if (!File.Exists(metricsPath))
+        if (!File.Exists(RunFiles.PathOf(dir, RunFiles.MetricsFile)))
         {
-            warnings.Add($"{where}: no {RunRecorder.MetricsFile} (not started, or still in its warm start); skipped");
+            warnings.Add($"{where}: no {RunFiles.MetricsFile} (not started, or still in its warm start); skipped");
             return null;
         }
-        var metrics = new List<JsonObject>();
-        var n = 0;
-        foreach (var text in File.ReadLines(metricsPath))
+        var metrics = RunFiles.ReadMetrics(dir, (n, fault) => warnings.Add($"{where}: {RunFiles.MetricsFile}:{n} " + fault switch
         {
-            n++;
-            if (string.IsNullOrWhiteSpace(text)) continue;
-            try
-            {
-                if (JsonNode.Parse(text) is JsonObject o && o["step"] is not null) metrics.Add(o);
-                else warnings.Add($"{where}: {RunRecorder.MetricsFile}:{n} has no step; ignored");
-            }
-            catch (JsonException)
-            {
-                warnings.Add($"{where}: {RunRecorder.MetricsFile}:{n} is not JSON (cut short?); ignored");
-            }
-        }
+            MetricsLineFault.NotJson => "is not JSON (cut short?); ignored",
+            MetricsLineFault.NoStep => "has no step; ignored",
+            _ => "has a value of the wrong type; ignored",
+        }));
         if (metrics.Count == 0)
         {
-            warnings.Add($"{where}: {RunRecorder.MetricsFile} holds no step yet; skipped");
+            warnings.Add($"{where}: {RunFiles.MetricsFile} holds no step yet; skipped");
             return null;
         }
-        metrics.Sort((a, b) => a["step"]!.GetValue<long>().CompareTo(b["step"]!.GetValue<long>()));
-        var baseline = ReadObject(Path.Combine(dir, RunRecorder.BaselineFile), where, warnings);
-        var summary = ReadObject(Path.Combine(dir, RunRecorder.SummaryFile), where, warnings);
-        if (baseline is null) warnings.Add($"{where}: no {RunRecorder.BaselineFile}: the warm-start point is missing from its curves");
+        metrics.Sort((a, b) => a.Step.CompareTo(b.Step));
+        var baseline = Read(RunFiles.ReadBaseline, dir, RunFiles.BaselineFile, where, warnings);
+        var summary = Read(RunFiles.ReadSummary, dir, RunFiles.SummaryFile, where, warnings);
+        if (baseline is null) warnings.Add($"{where}: no {RunFiles.BaselineFile}: the warm-start point is missing from its curves");
 
         // Final held-out figures: summary.json's "final", else the run's last evaluation, else the warm start's.
-        if (summary?["final"] is JsonObject final)
-            return new SeedRun(arm, seed, dir, metrics, baseline, true, Num(final["accuracy"]), Num(final["mean_length"]), Num(final["tool_calls"]),
-                final["step"]?.GetValue<long>() ?? metrics[^1]["step"]!.GetValue<long>());
-        var lastEval = metrics.LastOrDefault(m => m["eval_accuracy"] is not null);
-        if (summary is null) warnings.Add($"{where}: partial run (no {RunRecorder.SummaryFile}; metrics up to step {metrics[^1]["step"]}); final figures are its last evaluation");
+        if (summary?.Final is { } final)
+            return new SeedRun(arm, seed, dir, metrics, baseline, true, final.Accuracy, final.MeanLength, final.ToolCalls, final.Step);
+        var lastEval = metrics.LastOrDefault(m => m.EvalAccuracy is not null);
+        if (summary is null) warnings.Add($"{where}: partial run (no {RunFiles.SummaryFile}; metrics up to step {metrics[^1].Step}); final figures are its last evaluation");
         if (lastEval is not null)
-            return new SeedRun(arm, seed, dir, metrics, baseline, summary is not null, Num(lastEval["eval_accuracy"]), Num(lastEval["eval_mean_length"]),
-                Num(lastEval["eval_tool_calls"]), lastEval["step"]!.GetValue<long>());
+            return new SeedRun(arm, seed, dir, metrics, baseline, summary is not null, lastEval.EvalAccuracy ?? double.NaN, lastEval.EvalMeanLength ?? double.NaN,
+                lastEval.EvalToolCalls ?? double.NaN, lastEval.Step);
         warnings.Add($"{where}: no held-out evaluation after the warm start yet; final figures are {(baseline is null ? "missing" : "the warm start's")}");
         return new SeedRun(arm, seed, dir, metrics, baseline, summary is not null,
-            Num(baseline?["Accuracy"]), Num(baseline?["MeanLength"]), Num(baseline?["ToolCalls"]), baseline is null ? -1 : 0);
+            baseline?.Accuracy ?? double.NaN, baseline?.MeanLength ?? double.NaN, baseline?.ToolCalls ?? double.NaN, baseline is null ? -1 : 0);
     }
 
-    private static JsonObject? ReadObject(string path, string where, List<string> warnings)
+    /// <summary>A run file through its reader; null (and a warning) when it is not valid JSON.</summary>
+    private static T? Read<T>(Func<string, T?> reader, string dir, string file, string where, List<string> warnings)
+        where T : class
     {
-        if (!File.Exists(path)) return null;
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
+            return reader(dir);
         }
         catch (JsonException)
         {
-            warnings.Add($"{where}: {Path.GetFileName(path)} is not valid JSON; ignored");
+            warnings.Add($"{where}: {file} is not valid JSON; ignored");
             return null;
         }
     }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using RoRecomp.Core.IO;
 using static TorchSharp.torch;
 
 namespace RoRecomp.Model.Checkpoints;
@@ -121,9 +122,8 @@ public sealed partial class CheckpointStore
         {
             System.IO.Directory.Move(temp, final);
         }
-        var latestTemp = System.IO.Path.Combine(Directory, $".tmp-latest-{Guid.NewGuid():N}");
-        WriteDurably(latestTemp, System.Text.Encoding.UTF8.GetBytes(name));
-        File.Move(latestTemp, System.IO.Path.Combine(Directory, LatestFile), overwrite: true);
+        // Temp file, fsync, rename, fsync of the directory: the directory's flush also makes the rename of `final` durable.
+        DurableFile.WriteAllBytes(System.IO.Path.Combine(Directory, LatestFile), System.Text.Encoding.UTF8.GetBytes(name));
         Prune();
         return final;
     }
@@ -218,11 +218,7 @@ public sealed partial class CheckpointStore
 
     private static CheckpointFile WriteDurably(string path, byte[] bytes)
     {
-        using (var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-        {
-            fs.Write(bytes);
-            fs.Flush(flushToDisk: true);
-        }
+        DurableFile.WriteNew(path, bytes);
         return new CheckpointFile(Sha256(bytes), bytes.Length);
     }
 

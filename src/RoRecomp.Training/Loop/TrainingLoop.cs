@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.ExceptionServices;
-using System.Text.Json.Nodes;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
 using RoRecomp.Model.Runtime;
@@ -27,7 +26,7 @@ public static class TrainingLoop
     /// <paramref name="totalSteps"/> is the run length the compensation schedule sees. Nothing runs concurrently: the
     /// caller waits while the sampler's and the learner's torch work runs on a thread of each (see <see cref="ComputeThread"/>).
     /// </summary>
-    public static IReadOnlyList<JsonNode> Run(RoRecompSettings s, string warmStart, int steps, long totalSteps, TextWriter log)
+    public static IReadOnlyList<MetricsLine> Run(RoRecompSettings s, string warmStart, int steps, long totalSteps, TextWriter log)
     {
         TorchRuntime.EnsureLoaded();
         var context = new RunContext(s, totalSteps, warmStart, RunContext.ReadModelConfig(warmStart));
@@ -60,7 +59,7 @@ public static class TrainingLoop
         PolicyTransformer? sampler = null;
         try
         {
-            var lines = new List<JsonNode>();
+            var lines = new List<MetricsLine>();
             long version = 0, samplerVersion = -1, cursor = 0;
             double wall = 0;
             for (long step = 1; step <= steps; step++)
@@ -99,8 +98,7 @@ public static class TrainingLoop
                     metrics with { PolicyVersion = version, CompensationSize = update.CompensationSize, BufferSize = buffer.State.Count },
                     update.Metrics(learnerClock.Elapsed.TotalSeconds), null, cursor, clock.Elapsed.TotalSeconds, null);
                 wall += record.StepSeconds;
-                // Through text, as the actors' lines are read back from metrics.jsonl.
-                lines.Add(JsonNode.Parse(RunRecorder.MetricsLine(record, wall, "").ToJsonString())!);
+                lines.Add(MetricsLine.From(record, wall, ""));
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"loop step {step}/{steps} | acc {metrics.Accuracy:P0} len {metrics.MeanLength:F1} | priority {metrics.PrioritySize} comp {update.CompensationSize} buffer {buffer.State.Count} | {record.StepSeconds:F2} s (sampling {sampleSeconds:F2} s, learner {record.Learner.TrainSeconds:F2} s)"));
             }

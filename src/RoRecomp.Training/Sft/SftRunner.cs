@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using RoRecomp.Training.Runs;
-
 using RoRecomp.Training.Rollouts;
 using RoRecomp.Model.Checkpoints;
 using RoRecomp.Model.Runtime;
@@ -35,19 +33,6 @@ public sealed record SftOptions(
     int EvalPrompts = 128,
     int MaxResponseTokens = 96,
     TransformerConfig? Model = null);
-
-/// <summary>The written <c>sft-summary.json</c>.</summary>
-public sealed record SftSummary(
-    [property: JsonPropertyName("task")] string Task,
-    [property: JsonPropertyName("steps")] int Steps,
-    [property: JsonPropertyName("eval_accuracy")] double EvalAccuracy,
-    [property: JsonPropertyName("eval_mean_length")] double EvalMeanLength,
-    [property: JsonPropertyName("eval_tool_calls")] double EvalToolCalls,
-    [property: JsonPropertyName("eval_format_valid")] double EvalFormatValid,
-    [property: JsonPropertyName("seed")] int Seed,
-    [property: JsonPropertyName("parameters")] long Parameters,
-    [property: JsonPropertyName("wall_s")] double WallSeconds,
-    [property: JsonPropertyName("checkpoint")] string Checkpoint);
 
 /// <summary>Held-out figures of the policy on a task (sampled, one response per prompt).</summary>
 public sealed record EvalResult(double Accuracy, double MeanLength, double ToolCalls, double FormatValid);
@@ -106,7 +91,7 @@ public static class SftRunner
             new Dictionary<string, string> { ["task"] = o.Task, ["kind"] = "sft", ["seed"] = o.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         var summary = new SftSummary(o.Task, step, last.Accuracy, last.MeanLength, last.ToolCalls, last.FormatValid, o.Seed,
             config.ParameterCount(), sw.Elapsed.TotalSeconds, Path.GetRelativePath(runDir, path));
-        AtomicFile.WriteAllText(Path.Combine(runDir, "sft-summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+        RunFiles.WriteSftSummary(runDir, summary);
         return summary;
     }
 

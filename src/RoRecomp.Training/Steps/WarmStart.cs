@@ -3,6 +3,7 @@ using RoRecomp.Model.Checkpoints;
 using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Transformer;
 using RoRecomp.Settings;
+using RoRecomp.Training.Runs;
 using RoRecomp.Training.Sft;
 
 namespace RoRecomp.Training.Steps;
@@ -29,15 +30,14 @@ public static class WarmStart
             Task: settings.Run.Task, Seed: settings.Run.Seed, MaxSteps: w.Steps, TargetAccuracy: w.TargetAccuracy > 0 ? w.TargetAccuracy : null,
             BatchSize: w.BatchSize, LearningRate: w.Lr, EvalEvery: Math.Max(1, Math.Min(50, w.Steps)), EvalPrompts: 128,
             MaxResponseTokens: settings.Sampling.MaxNewTokens);
+        var progress = new ProgressLine(output, interactive, 100);
         var summary = SftRunner.Run(runDir, options, (step, total, loss, eval) =>
         {
             var line = string.Create(CultureInfo.InvariantCulture, $"sft {step}/{total} loss {loss:F3}");
             if (eval is not null) line += string.Create(CultureInfo.InvariantCulture, $" | eval acc {eval.Accuracy:P1} len {eval.MeanLength:F1}");
-            if (interactive) output.Write("\r" + line.PadRight(100));
-            else if (eval is not null || step % 25 == 0) output.WriteLine(line);
-            if (interactive && eval is not null) output.WriteLine();
+            progress.Show(line, keep: eval is not null, plain: step % 25 == 0);
         });
-        output.WriteLine($"warm start done: {summary.Steps} steps in {summary.WallSeconds:F0} s, held-out accuracy {summary.EvalAccuracy:P1}, mean length {summary.EvalMeanLength:F1}");
+        progress.Message($"warm start done: {summary.Steps} steps in {summary.WallSeconds:F0} s, held-out accuracy {summary.EvalAccuracy:P1}, mean length {summary.EvalMeanLength:F1}");
         return Resolve(sftDir) ?? throw new InvalidOperationException($"SFT wrote no loadable checkpoint to {sftDir}");
     }
 

@@ -51,7 +51,7 @@ public sealed class ClusterTests : IDisposable
 
     private static int Steps(string runDir)
     {
-        var path = Path.Combine(runDir, RunRecorder.MetricsFile);
+        var path = Path.Combine(runDir, RunFiles.MetricsFile);
         return File.Exists(path) ? File.ReadAllLines(path).Length : 0;
     }
 
@@ -71,7 +71,7 @@ public sealed class ClusterTests : IDisposable
     /// <summary>Each step once, in order, with the data cursor moving by one step's prompts: no prompt lost or counted twice.</summary>
     private static void AssertEveryStepOnce(string runDir, int steps)
     {
-        var lines = File.ReadAllLines(Path.Combine(runDir, RunRecorder.MetricsFile)).Select(l => JsonNode.Parse(l)!).ToList();
+        var lines = File.ReadAllLines(Path.Combine(runDir, RunFiles.MetricsFile)).Select(l => JsonNode.Parse(l)!).ToList();
         Assert.Equal(Enumerable.Range(1, steps).Select(i => (long)i), lines.Select(l => l["step"]!.GetValue<long>()));
         Assert.Equal(Enumerable.Range(1, steps).Select(i => 4L * i), lines.Select(l => l["cursor"]!.GetValue<long>()));
         Assert.All(lines, l => Assert.Equal(16, l["responses"]!.GetValue<int>()));
@@ -108,7 +108,7 @@ public sealed class ClusterTests : IDisposable
     }
 
     private static IEnumerable<string> Column(string runDir, string key) =>
-        File.ReadAllLines(Path.Combine(runDir, RunRecorder.MetricsFile)).Select(l => JsonNode.Parse(l)![key]!.ToJsonString());
+        File.ReadAllLines(Path.Combine(runDir, RunFiles.MetricsFile)).Select(l => JsonNode.Parse(l)![key]!.ToJsonString());
 
     [Fact]
     public Task The_learner_killed_with_sigkill_and_restarted_resumes_and_its_samplers_rejoin() => LearnerCrash();

@@ -86,7 +86,7 @@ public sealed class CompareRunnerTests : IDisposable
         Assert.Empty(first.Failed);
         Assert.Equal((2, 0), (first.Ran, first.Skipped));
         foreach (var arm in new[] { "grpo", "length-penalty" })
-            Assert.True(File.Exists(Path.Combine(outDir, arm, "seed-11", RunRecorder.SummaryFile)), arm);
+            Assert.True(File.Exists(Path.Combine(outDir, arm, "seed-11", RunFiles.SummaryFile)), arm);
         Assert.Contains("reward.length-penalty = 0.5", File.ReadAllText(Path.Combine(outDir, "length-penalty", "seed-11", "run.conf")));
         Assert.False(Directory.Exists(Path.Combine(outDir, "warm-11")));   // model.checkpoint was set: no SFT
         Assert.NotNull(first.Report);

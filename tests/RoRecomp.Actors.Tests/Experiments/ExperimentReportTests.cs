@@ -27,8 +27,10 @@ public sealed class ExperimentReportTests : IDisposable
     {
         var dir = Path.Combine(_dir, "runs", arm, $"seed-{seed}");
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "eval-baseline.json"),
-            """{"Step":0,"Accuracy":0.6,"MeanLength":60,"ToolCalls":1,"FormatValid":1,"Responses":100}""");
+        // Seed 1 has the PascalCase baseline of earlier versions, the others today's snake_case: both read.
+        File.WriteAllText(Path.Combine(dir, "eval-baseline.json"), seed == 1
+            ? """{"Step":0,"Accuracy":0.6,"MeanLength":60,"ToolCalls":1,"FormatValid":1,"Responses":100}"""
+            : """{"step":0,"accuracy":0.6,"mean_length":60,"tool_calls":1,"format_valid":1,"responses":100}""");
         var lines = Enumerable.Range(1, 4).Select(s =>
         {
             var l = $"{{\"step\":{s},\"mean_length\":{F(length + (4 - s))},\"tool_calls\":{F(tools)},\"entropy\":0.5,\"priority_size\":{8 + s},\"compensation_size\":6,\"accuracy\":0.7";
@@ -96,7 +98,8 @@ public sealed class ExperimentReportTests : IDisposable
         var runs = new[] { Run("grpo", 1, 0.8, 40, 0), Run("grpo", 2, 0.6, 50, 0) };
         var warnings = new List<string>();
         var arms = ExperimentRuns.Load(Path.Combine(_dir, "runs"), warnings);
-        var (steps, mean, min, max) = ExperimentReport.Aggregate(arms["grpo"], "eval_accuracy", "Accuracy");
+        Assert.All(arms["grpo"], r => Assert.Equal(0.6, r.Baseline!.Accuracy));   // the old and the new baseline form
+        var (steps, mean, min, max) = ExperimentReport.Aggregate(arms["grpo"], m => m.EvalAccuracy, b => b.Accuracy);
         Assert.Equal([0.0, 2, 4], steps);
         Assert.Equal([0.6, 0.65, 0.7], mean.Select(x => Math.Round(x, 9)));
         Assert.Equal([0.6, 0.65, 0.6], min);

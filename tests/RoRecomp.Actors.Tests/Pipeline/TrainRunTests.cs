@@ -31,7 +31,7 @@ public sealed class TrainRunTests : IDisposable
     }
 
     private static List<JsonNode> Metrics(string runDir) =>
-        [.. File.ReadAllLines(Path.Combine(runDir, RunRecorder.MetricsFile)).Select(l => JsonNode.Parse(l)!)];
+        [.. File.ReadAllLines(Path.Combine(runDir, RunFiles.MetricsFile)).Select(l => JsonNode.Parse(l)!)];
 
     private Task<RunSummary> Train(string runDir, int steps, bool resume = false, params string[] more) =>
         TrainRunner.RunAsync(new TrainOptions(null, PipelineFixture.Sets(runDir, _warm, more), Resume: resume, Steps: steps), TextWriter.Null, false, CancellationToken.None);
@@ -51,7 +51,7 @@ public sealed class TrainRunTests : IDisposable
         Assert.NotNull(lines[1]["eval_accuracy"]);
         Assert.NotNull(lines[1]["eval_mean_length"]);
         Assert.All(lines, l => Assert.Equal(16, l["priority_size"]!.GetValue<int>() + StoredOf(l)));
-        Assert.True(File.Exists(Path.Combine(run, RunRecorder.SummaryFile)));
+        Assert.True(File.Exists(Path.Combine(run, RunFiles.SummaryFile)));
         Assert.True(File.Exists(Path.Combine(run, TrainRunner.RunConfigFile)));
 
         // A second fresh run into the same directory is refused; --resume with more steps continues from step 4.
@@ -128,7 +128,7 @@ public sealed class TrainRunTests : IDisposable
             process.ErrorDataReceived += (_, _) => { };
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
-            var metrics = Path.Combine(crashed, RunRecorder.MetricsFile);
+            var metrics = Path.Combine(crashed, RunFiles.MetricsFile);
             var deadline = DateTime.UtcNow.AddMinutes(3);
             while (DateTime.UtcNow < deadline && !process.HasExited && (!File.Exists(metrics) || File.ReadAllLines(metrics).Length < 8))
                 await Task.Delay(20);
