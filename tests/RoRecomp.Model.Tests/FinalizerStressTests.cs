@@ -28,6 +28,64 @@ public sealed class FinalizerStressTests
             new PolicyLossOptions(AggregationMode: LossAggregation.SeqMeanTokenMean, KlCoefficient: 0.1));
         var options = new SamplingOptions(MaxNewTokens: 6, EosId: 1, PadId: 0, TopP: 0.9, TopK: 5);
 
+        byte[] weights = [], optimizer = [];
+        var (rounds, collections) = UnderConstantCollection(round =>
+        {
+            trainer.TrainStep([new PolicySample([3, 4], [5, 6, 7], [-1f, -1f, -1f], 1f)], weight: 0.5, reference);
+            trainer.SftStep([([3, 4], [5, 6])]);
+            weights = SafeTensors.Serialize(model.state_dict());
+            optimizer = SafeTensors.Serialize(trainer.Optimizer.StateDict());
+            var loaded = SafeTensors.Parse(weights, "stress").ToDictionary();
+            try
+            {
+                StateDicts.Load(copy, loaded, strict: true, "stress");
+            }
+            finally
+            {
+                foreach (var t in loaded.Values) t.Dispose();
+            }
+            var state = SafeTensors.Parse(optimizer, "stress").ToDictionary();
+            try
+            {
+                trainer.Optimizer.LoadStateDict(state);
+            }
+            finally
+            {
+                foreach (var t in state.Values) t.Dispose();
+            }
+            trainer.Optimizer.ZeroGrad();
+            PolicySampler.Generate(copy, [[3, 4], [5]], options, seed: round);
+        });
+        Assert.True(rounds > 10 && collections > 10, $"{rounds} rounds under {collections} forced collections");
+        // The work itself stayed right: the copy holds exactly the model's weights, the optimizer its own state.
+        Assert.Equal(weights, SafeTensors.Serialize(copy.state_dict()));
+        Assert.Equal(optimizer, SafeTensors.Serialize(trainer.Optimizer.StateDict()));
+    }
+
+    [Fact]
+    public void Opt_in_memory_paths_survive_constant_garbage_collection()
+    {
+        using var model = TinyModels.Make(10);
+        using var reference = TinyModels.Make(11);
+        model.ActivationCheckpointing = true;
+        model.ScaledDotProductAttention = true;
+        using var trainer = new PolicyTrainer(model, new OptimizerOptions(LearningRate: 1e-3, MaxTokensPerMicroBatch: 8),
+            new PolicyLossOptions(AggregationMode: LossAggregation.SeqMeanTokenSumNorm, KlCoefficient: 0.1));
+        var (rounds, collections) = UnderConstantCollection(_ =>
+        {
+            trainer.TrainStep(
+                [new PolicySample([3, 4], [5, 6, 7], [-1f, -1f, -1f], 1f), new PolicySample([8], [9, 10, 11, 12], [-1f, -2f, -1f, -2f], -1f)],
+                weight: 0.5, reference);
+            trainer.SftStep([([3, 4], [5, 6]), ([7], [8])]);
+        });
+        Assert.True(rounds > 10 && collections > 10, $"{rounds} rounds under {collections} forced collections");
+        using var scope = NewDisposeScope();
+        Assert.All(model.parameters(), p => Assert.False(p.isnan().any().item<bool>()));
+    }
+
+    /// <summary>Runs <paramref name="round"/> (given its index) for <see cref="Duration"/> while another thread forces collections and finalizers.</summary>
+    private static (int Rounds, int Collections) UnderConstantCollection(Action<int> round)
+    {
         var stop = 0;
         var collections = 0;
         var collector = new Thread(() =>
@@ -42,48 +100,16 @@ public sealed class FinalizerStressTests
         { IsBackground = true };
         collector.Start();
         var rounds = 0;
-        byte[] weights = [], optimizer = [];
         try
         {
             var clock = Stopwatch.StartNew();
-            while (clock.Elapsed < Duration)
-            {
-                trainer.TrainStep([new PolicySample([3, 4], [5, 6, 7], [-1f, -1f, -1f], 1f)], weight: 0.5, reference);
-                trainer.SftStep([([3, 4], [5, 6])]);
-                weights = SafeTensors.Serialize(model.state_dict());
-                optimizer = SafeTensors.Serialize(trainer.Optimizer.StateDict());
-                var loaded = SafeTensors.Parse(weights, "stress").ToDictionary();
-                try
-                {
-                    StateDicts.Load(copy, loaded, strict: true, "stress");
-                }
-                finally
-                {
-                    foreach (var t in loaded.Values) t.Dispose();
-                }
-                var state = SafeTensors.Parse(optimizer, "stress").ToDictionary();
-                try
-                {
-                    trainer.Optimizer.LoadStateDict(state);
-                }
-                finally
-                {
-                    foreach (var t in state.Values) t.Dispose();
-                }
-                trainer.Optimizer.ZeroGrad();
-                PolicySampler.Generate(copy, [[3, 4], [5]], options, seed: rounds);
-                rounds++;
-            }
+            while (clock.Elapsed < Duration) round(rounds++);
         }
         finally
         {
             Volatile.Write(ref stop, 1);
             collector.Join();
         }
-
-        Assert.True(rounds > 10 && collections > 10, $"{rounds} rounds under {collections} forced collections");
-        // The work itself stayed right: the copy holds exactly the model's weights, the optimizer its own state.
-        Assert.Equal(weights, SafeTensors.Serialize(copy.state_dict()));
-        Assert.Equal(optimizer, SafeTensors.Serialize(trainer.Optimizer.StateDict()));
+        return (rounds, collections);
     }
 }

@@ -23,6 +23,16 @@ public sealed record ModelBenchResult(
     double TrainFlopsFractionOfPeak,
     string FlopFormula);
 
+/// <summary>Seconds (best of the repeats) of one forward pass and one forward + backward pass in each attention mode.</summary>
+/// <param name="ExplicitForward">Hand-written attention, forward without gradients.</param>
+/// <param name="SdpaForward"><c>scaled_dot_product_attention</c>, forward without gradients.</param>
+/// <param name="ExplicitTrain">Hand-written attention, forward + backward.</param>
+/// <param name="SdpaTrain"><c>scaled_dot_product_attention</c>, forward + backward.</param>
+/// <param name="CheckpointedTrain">Hand-written attention with activation checkpointing, forward + backward.</param>
+/// <param name="MaxLogitDifference">Largest |logit difference| between the two attention modes.</param>
+public sealed record AttentionBenchResult(
+    double ExplicitForward, double SdpaForward, double ExplicitTrain, double SdpaTrain, double CheckpointedTrain, double MaxLogitDifference);
+
 /// <summary>
 /// Benchmarks the tiny preset on this machine: KV-cache vs no-cache decoding, training throughput, and training FLOP/s
 /// against a measured fp32 matmul peak. Not a test: it only measures and reports.
@@ -69,6 +79,49 @@ public static class ModelBenchmark
             generated / withCache, generated / noCache, noCache / withCache,
             tokens / train, trainGflops, trainGflops / peak,
             "6 * parameters * tokens + 12 * layers * hidden * sequence length * tokens (forward + backward)");
+    }
+
+    /// <summary>
+    /// Times the hand-written attention against <c>scaled_dot_product_attention</c> (and activation checkpointing) on a
+    /// model of <paramref name="config"/> with random weights: <paramref name="rows"/> unpadded sequences of
+    /// <paramref name="length"/> tokens, the loss the sum of the logits' mean.
+    /// </summary>
+    public static AttentionBenchResult CompareAttention(TransformerConfig config, int rows, int length, int repeats)
+    {
+        TorchRuntime.EnsureLoaded();
+        TorchRuntime.ManualSeed(1);
+        using var model = new PolicyTransformer(config);
+        using var scope = NewDisposeScope();
+        var tokens = randint(config.VocabSize, [rows, length], dtype: ScalarType.Int64);
+        var positions = tensor(Enumerable.Range(0, rows * length).Select(i => (long)(i % length)).ToArray(), [rows, length]);
+        var keyMask = ones(rows, length, dtype: ScalarType.Bool);
+
+        Tensor Logits(bool sdpa)
+        {
+            model.ScaledDotProductAttention = sdpa;
+            using var ng = no_grad();
+            return model.Forward(tokens, positions, keyMask);
+        }
+
+        void Train(bool sdpa, bool checkpoint)
+        {
+            using var step = NewDisposeScope();
+            model.ScaledDotProductAttention = sdpa;
+            model.ActivationCheckpointing = checkpoint;
+            model.Forward(tokens, positions, keyMask).mean().backward();
+            model.zero_grad();
+        }
+
+        var difference = (Logits(true) - Logits(false)).abs().max().item<float>();
+        var explicitForward = Best(repeats, () => Logits(false).Dispose());
+        var sdpaForward = Best(repeats, () => Logits(true).Dispose());
+        Train(false, false);
+        var explicitTrain = Best(repeats, () => Train(false, false));
+        var sdpaTrain = Best(repeats, () => Train(true, false));
+        var checkpointedTrain = Best(repeats, () => Train(false, true));
+        model.ScaledDotProductAttention = false;
+        model.ActivationCheckpointing = false;
+        return new AttentionBenchResult(explicitForward, sdpaForward, explicitTrain, sdpaTrain, checkpointedTrain, difference);
     }
 
     /// <summary>Best of several timings of square fp32 matmuls (2 n^3 FLOP each), in GFLOP/s.</summary>

@@ -5,6 +5,20 @@ using static TorchSharp.torch;
 namespace RoRecomp.Model.Training;
 
 /// <summary>Optimizer and schedule settings (HOCON <c>rorecomp.policy-loss.*</c> / <c>rorecomp.model.*</c>).</summary>
+/// <param name="LearningRate">Peak learning rate.</param>
+/// <param name="WarmupSteps">Linear warm-up steps.</param>
+/// <param name="TotalSteps">Steps of the cosine decay (0 = constant after warm-up).</param>
+/// <param name="MinLearningRateRatio">Learning rate at <paramref name="TotalSteps"/>, as a fraction of the peak.</param>
+/// <param name="WeightDecay">AdamW weight decay.</param>
+/// <param name="GradClip">Global gradient-norm clip (0 = off).</param>
+/// <param name="MicroBatchSize">Sequences per micro-batch when <paramref name="MaxTokensPerMicroBatch"/> is 0.</param>
+/// <param name="Beta1">AdamW beta1.</param>
+/// <param name="Beta2">AdamW beta2.</param>
+/// <param name="MaxTokensPerMicroBatch">
+/// Token budget of a micro-batch (HOCON <c>rorecomp.policy-loss.max-tokens-per-micro-batch</c>): micro-batches are
+/// packed so that rows x longest prompt + response stays within it, and <paramref name="MicroBatchSize"/> is not used;
+/// a longer single sequence is trained alone (see <see cref="MicroBatches.Plan"/>). 0 = off: count-based micro-batches.
+/// </param>
 public sealed record OptimizerOptions(
     double LearningRate = 1e-4,
     int WarmupSteps = 0,
@@ -14,7 +28,8 @@ public sealed record OptimizerOptions(
     double GradClip = 1.0,
     int MicroBatchSize = 64,
     double Beta1 = 0.9,
-    double Beta2 = 0.999)
+    double Beta2 = 0.999,
+    int MaxTokensPerMicroBatch = 0)
 {
     /// <summary>
     /// Linear warm-up over <see cref="WarmupSteps"/>, then cosine decay to <see cref="MinLearningRateRatio"/> times the peak at
@@ -38,7 +53,9 @@ public sealed record TrainMetrics(double Loss, double ClipFraction, double Appro
 
 /// <summary>
 /// Updates the policy: the clipped surrogate (RL) or next-token cross-entropy (SFT), micro-batched with gradient
-/// accumulation (equal to one big batch up to float rounding), gradient-norm clipping and the warm-up + cosine LR.
+/// accumulation (by count or by a token budget, <see cref="MicroBatches"/>; each micro-batch's loss is normalised by
+/// the whole batch's counts, so the update and the reported metrics equal one big batch's up to float rounding),
+/// gradient-norm clipping and the warm-up + cosine LR.
 /// Owns its <see cref="AdamW"/>. One instance per model; not thread-safe.
 /// </summary>
 public sealed class PolicyTrainer : IDisposable
@@ -49,6 +66,8 @@ public sealed class PolicyTrainer : IDisposable
     {
         LossAggregation.Validate(loss.AggregationMode);
         if (optimizer.MicroBatchSize < 1) throw new ArgumentException($"micro-batch-size = {optimizer.MicroBatchSize}: must be >= 1");
+        if (optimizer.MaxTokensPerMicroBatch < 0)
+            throw new ArgumentException($"max-tokens-per-micro-batch = {optimizer.MaxTokensPerMicroBatch}: must be >= 0 (0 = off)");
         _model = model;
         Options = optimizer;
         Loss = loss;
@@ -87,7 +106,7 @@ public sealed class PolicyTrainer : IDisposable
         double loss = 0, clip = 0, kl = 0, entropy = 0;
         _model.train();
         Optimizer.ZeroGrad();
-        foreach (var micro in batch.Chunk(Options.MicroBatchSize))
+        foreach (var micro in Split(batch, s => s.Prompt.Length + s.Response.Length))
         {
             using var scope = NewDisposeScope();
             var seqs = micro.Select(s => new ScoredSequence(s.Prompt, s.Response, s.ActionMask)).ToList();
@@ -124,7 +143,7 @@ public sealed class PolicyTrainer : IDisposable
         double loss = 0, entropy = 0;
         _model.train();
         Optimizer.ZeroGrad();
-        foreach (var micro in batch.Chunk(Options.MicroBatchSize))
+        foreach (var micro in Split(batch, s => s.Prompt.Length + s.Target.Length))
         {
             using var scope = NewDisposeScope();
             var scores = LogProbs.Compute(_model, [.. micro.Select(s => new ScoredSequence(s.Prompt, s.Target))], 1.0, PadId);
@@ -147,6 +166,9 @@ public sealed class PolicyTrainer : IDisposable
         Optimizer.Step(lr);
         return (gradNorm, lr);
     }
+
+    private IEnumerable<T[]> Split<T>(IReadOnlyList<T> batch, Func<T, int> length) =>
+        MicroBatches.Split(batch, length, Options.MicroBatchSize, Options.MaxTokensPerMicroBatch);
 
     private static IEnumerable<float> Pad(float[] xs, int width) => xs.Concat(Enumerable.Repeat(0f, width - xs.Length));
 

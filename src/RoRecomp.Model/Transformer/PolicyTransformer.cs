@@ -103,7 +103,11 @@ public sealed class Attention : Module
     /// <param name="mask">(B, 1, T, S) true where query t may attend key s (S = cached + T).</param>
     /// <param name="cache">Cache to read and append to, or null.</param>
     /// <param name="layer">This layer's index in the cache.</param>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
+    /// <param name="scaledDotProduct">
+    /// True: libtorch's <c>scaled_dot_product_attention</c> with the same boolean mask; false: the hand-written
+    /// softmax(q k^T / sqrt(d), masked) v (see <see cref="PolicyTransformer.ScaledDotProductAttention"/>).
+    /// </param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer, bool scaledDotProduct = false)
     {
         using var s = new ScalarScope();
         var (b, t) = (x.shape[0], x.shape[1]);
@@ -118,9 +122,17 @@ public sealed class Attention : Module
             k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
             v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
         }
-        var scores = q.matmul(k.transpose(-2, -1)) / s.Of(Math.Sqrt(_headDim));
-        scores = scores.masked_fill(mask.logical_not(), s.Of(float.NegativeInfinity));
-        var y = functional.softmax(scores, -1).matmul(v);
+        Tensor y;
+        if (scaledDotProduct)
+        {
+            y = functional.scaled_dot_product_attention(q, k, v, mask);
+        }
+        else
+        {
+            var scores = q.matmul(k.transpose(-2, -1)) / s.Of(Math.Sqrt(_headDim));
+            scores = scores.masked_fill(mask.logical_not(), s.Of(float.NegativeInfinity));
+            y = functional.softmax(scores, -1).matmul(v);
+        }
         return _o.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
     }
 
@@ -184,9 +196,10 @@ public sealed class DecoderLayer : Module
         register_module("mlp", _mlp);
     }
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
+    /// <summary>x + attn(norm(x)), then + mlp(norm(x)); the arguments are <see cref="Attention.Forward"/>'s.</summary>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer, bool scaledDotProduct = false)
     {
-        x = ScalarScope.Add(x, _attn.Forward(_inputNorm.forward(x), cos, sin, mask, cache, layer));
+        x = ScalarScope.Add(x, _attn.Forward(_inputNorm.forward(x), cos, sin, mask, cache, layer, scaledDotProduct));
         return ScalarScope.Add(x, _mlp.forward(_postNorm.forward(x)));
     }
 }
@@ -219,10 +232,20 @@ public sealed class DecoderStack : Module
     /// <summary>The token embedding (shared with the output head when embeddings are tied).</summary>
     public Embedding EmbedTokens => _embed;
 
-    public Tensor Forward(Tensor tokens, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
+    /// <summary>
+    /// Hidden states after the final norm. <paramref name="checkpoint"/>: each layer keeps only its input for backward
+    /// and recomputes its activations there (<see cref="CheckpointedLayer"/>); it applies only where it can help: with
+    /// gradients on, without a KV cache, and when the layer's input requires a gradient.
+    /// </summary>
+    public Tensor Forward(Tensor tokens, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, bool scaledDotProduct = false, bool checkpoint = false)
     {
         var x = _embed.forward(tokens);
-        for (var i = 0; i < _layers.Count; i++) x = _layers[i].Forward(x, cos, sin, mask, cache, i);
+        for (var i = 0; i < _layers.Count; i++)
+        {
+            x = checkpoint && cache is null && is_grad_enabled() && x.requires_grad
+                ? CheckpointedLayer.apply(x, cos, sin, mask, _layers[i], scaledDotProduct)
+                : _layers[i].Forward(x, cos, sin, mask, cache, i, scaledDotProduct);
+        }
         return _norm.forward(x);
     }
 }
@@ -272,6 +295,21 @@ public sealed class PolicyTransformer : Module
     /// <summary>The config it was built with.</summary>
     public TransformerConfig Config { get; }
 
+    /// <summary>
+    /// Attention through libtorch's fused <c>scaled_dot_product_attention</c> (same boolean mask: causal, padding, and
+    /// the KV-cache positions; grouped-query heads repeated as before) instead of the hand-written
+    /// softmax(q k^T / sqrt(d)) v. Off by default: its results equal the hand-written path only within float rounding
+    /// (it scales and accumulates in another order), so switching it on changes seeded runs in the last bits.
+    /// </summary>
+    public bool ScaledDotProductAttention { get; set; }
+
+    /// <summary>
+    /// Activation checkpointing per decoder layer: in a forward pass with gradients, each layer keeps only its input
+    /// and recomputes its activations during backward (one extra forward of the layers; activation memory per layer
+    /// drops to one hidden-state tensor). Off by default. Gradients equal those without it (same operations, recomputed).
+    /// </summary>
+    public bool ActivationCheckpointing { get; set; }
+
     /// <summary>A new, empty KV cache for this model.</summary>
     public KvCache NewCache() => new(Config.NumLayers);
 
@@ -299,7 +337,7 @@ public sealed class PolicyTransformer : Module
         var causal = k.le(q);                                             // (T, S)
         var mask = causal.unsqueeze(0).logical_and(keyMask.unsqueeze(1)).logical_or(k.eq(q).unsqueeze(0)).unsqueeze(1); // (B,1,T,S)
 
-        var h = _model.Forward(tokens, cos, sin, mask, cache);
+        var h = _model.Forward(tokens, cos, sin, mask, cache, ScaledDotProductAttention, ActivationCheckpointing);
         var logits = _lmHead is null ? h.matmul(_model.EmbedTokens.weight!.t()) : _lmHead.forward(h);
         return logits.MoveToOuterDisposeScope();
     }

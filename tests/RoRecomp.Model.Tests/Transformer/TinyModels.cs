@@ -6,8 +6,19 @@ namespace RoRecomp.Model.Tests.Transformer;
 
 internal static class TinyModels
 {
+    /// <summary>
+    /// Held while the global torch RNG is seeded and used: xunit runs test classes in parallel, and two models built
+    /// from the same seed on two threads at once would otherwise draw from each other's stream.
+    /// </summary>
+    public static readonly object GlobalRng = new();
+
     /// <summary>A very small Qwen2-shaped model (GQA: 4 heads, 2 kv heads) for fast tests.</summary>
     public static PolicyTransformer Make(int seed = 1, bool tie = true, bool bias = true, int vocab = 24)
+    {
+        lock (GlobalRng) return MakeUnlocked(seed, tie, bias, vocab);
+    }
+
+    private static PolicyTransformer MakeUnlocked(int seed, bool tie, bool bias, int vocab)
     {
         TorchRuntime.EnsureLoaded();
         TorchRuntime.ManualSeed(seed);
