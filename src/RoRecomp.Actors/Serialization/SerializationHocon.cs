@@ -12,7 +12,7 @@ public static class SerializationHocon
             rorecomp = "RoRecomp.Actors.Serialization.RoRecompSerializer, RoRecomp.Actors"
           }
           serialization-bindings {
-            "RoRecomp.Actors.Serialization.IRoRecompMessage, RoRecomp.Actors" = rorecomp
+            "RoRecomp.Actors.Protocols.IRoRecompMessage, RoRecomp.Actors" = rorecomp
             "RoRecomp.Core.Rollouts.Response, RoRecomp.Core" = rorecomp
             "RoRecomp.Core.Replay.IReplayBufferCommand, RoRecomp.Core" = rorecomp
             "RoRecomp.Core.Replay.IReplayBufferEvent, RoRecomp.Core" = rorecomp
