@@ -7,7 +7,7 @@ namespace RoRecomp.Actors.Tests.Serialization;
 
 /// <summary>
 /// Representative instances of every journaled / snapshotted type, by name. The golden v1 bytes in
-/// <c>v1-journal.json</c> were written from exactly these values by the v1 (positional) serializer.
+/// <c>v1-journal.json</c> were written from exactly these values by the v1 (positional) serializer (commit "golden v1 fixtures").
 /// </summary>
 internal static class JournalSamples
 {
