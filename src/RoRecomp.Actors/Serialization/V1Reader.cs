@@ -40,10 +40,10 @@ internal sealed class V1Reader(byte[] bytes, string manifest)
     public ImmutableArray<Response> Responses() => List(Response);
 
     /// <summary>The recent draws of a snapshot; snapshots written before they existed end before them (read as none).</summary>
-    public ImmutableArray<DrawRecord> DrawRecordsIfAny() => AtEnd ? [] : List(() => new DrawRecord(Long(), Responses()), allowDefault: false);
+    public ImmutableArray<DrawRecord> DrawRecordsIfAny() => AtEnd ? [] : List(() => new DrawRecord(Step: Long(), Responses: Responses()), allowDefault: false);
 
     /// <summary>A run checkpoint.</summary>
-    public RunCheckpoint Checkpoint() => new(Long(), Long(), Long(), String());
+    public RunCheckpoint Checkpoint() => new(Step: Long(), Cursor: Long(), PolicyVersion: Long(), Path: String());
 
     private Response Response() => new(
         Id: String(),
