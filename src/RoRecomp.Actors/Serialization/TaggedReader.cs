@@ -131,11 +131,14 @@ internal sealed class TaggedReader
 
     private ImmutableArray<T> Repeated<T>(int field, string name, Func<Field, T> read)
     {
-        var items = ImmutableArray.CreateBuilder<T>();
+        var n = 0;
+        for (var i = 0; i < _count; i++)
+            n += _fields[i].Number == field ? 1 : 0;
+        var items = ImmutableArray.CreateBuilder<T>(n);
         for (var i = 0; i < _count; i++)
             if (_fields[i].Number == field)
                 items.Add(read(Checked(_fields[i], name, WireKind.Length)));
-        return items.DrainToImmutable();
+        return items.MoveToImmutable();
     }
 
     private Field Checked(Field f, string name, WireKind kind) =>

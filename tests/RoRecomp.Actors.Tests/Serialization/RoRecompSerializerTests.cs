@@ -118,6 +118,16 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
     }
 
     [Fact]
+    public void Every_type_bound_to_the_serializer_is_registered()
+    {
+        Type[] bound = [typeof(IRoRecompMessage), typeof(IReplayBufferCommand), typeof(IReplayBufferEvent), typeof(IReplayBufferReply), typeof(IRunEvent)];
+        var types = new[] { typeof(IRoRecompMessage).Assembly, typeof(IRunEvent).Assembly }
+            .SelectMany(a => a.GetTypes())
+            .Where(t => !t.IsAbstract && !t.IsInterface && bound.Any(b => b.IsAssignableFrom(t)));
+        Assert.Equal([], types.Where(t => !MessageCodecs.ByType.ContainsKey(t)).Select(t => t.Name).ToArray());
+    }
+
+    [Fact]
     public void Unknown_version_and_truncation_are_rejected_with_the_manifest()
     {
         var serializer = Serializer();
