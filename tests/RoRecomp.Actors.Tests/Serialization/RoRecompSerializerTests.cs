@@ -52,6 +52,7 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
         new NotEnoughBuffered(3, 128, 1),
         new StaleEvicted(5),
         new ReplayBufferSnapshot([MakeResponse("d/0")], 3, ["x", "y"]),
+        new ReplayBufferSnapshot([MakeResponse("d/0")], 3, [], [new DrawRecord(2, [MakeResponse("d/1", withMask: true)]), new DrawRecord(3, [])]),
         GetBufferStats.Instance,
         GetBufferStats.CountOnly,
         new BufferStats(2, ["x", "y"], 41),
@@ -94,7 +95,7 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
         var bytes = serializer.ToBinary(message);
         Assert.Equal(RoRecompSerializer.FormatVersion, bytes[0]);
         var back = Sys.Serialization.Deserialize(bytes, serializer.Identifier, manifest);
-        AssertEquivalent(message, back);
+        AssertEquivalent(Sys, message, back);
     }
 
     [Fact]
@@ -109,22 +110,114 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
     }
 
     [Fact]
-    public void Unknown_version_and_truncation_are_rejected_with_the_manifest()
+    public void Every_registered_type_is_in_the_round_trip_list()
     {
-        var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(new EvictStale(1));
-        var bytes = serializer.ToBinary(new EvictStale(1));
-        var e = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary(bytes[..5], "ES"));
-        Assert.Contains("truncated", e.Message);
-        bytes[0] = 99;
-        e = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary(bytes, "ES"));
-        Assert.Contains("version 99", e.Message);
+        var covered = ((IEnumerable<object[]>)Messages()).Select(row => row[0].GetType()).ToHashSet();
+        Assert.Equal([], MessageCodecs.All.Where(c => !covered.Contains(c.Type)).Select(c => c.Manifest).ToArray());
+        Assert.Equal(MessageCodecs.All.Count, MessageCodecs.All.Select(c => c.Manifest).Distinct().Count());
     }
 
+    [Fact]
+    public void Every_type_bound_to_the_serializer_is_registered()
+    {
+        Type[] bound = [typeof(IRoRecompMessage), typeof(IReplayBufferCommand), typeof(IReplayBufferEvent), typeof(IReplayBufferReply), typeof(IRunEvent)];
+        var types = new[] { typeof(IRoRecompMessage).Assembly, typeof(IRunEvent).Assembly }
+            .SelectMany(a => a.GetTypes())
+            .Where(t => !t.IsAbstract && !t.IsInterface && bound.Any(b => b.IsAssignableFrom(t)));
+        Assert.Equal([], types.Where(t => !MessageCodecs.ByType.ContainsKey(t)).Select(t => t.Name).ToArray());
+    }
+
+    [Fact]
+    public void Unknown_version_and_truncation_are_rejected_with_the_manifest()
+    {
+        var serializer = Serializer();
+        var bytes = serializer.ToBinary(new EvictStale(1));
+        foreach (var cut in new[] { 1, 2, bytes.Length - 1 })
+        {
+            var e = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary(bytes[..cut], "ES"));
+            Assert.Contains("truncated", e.Message);
+            Assert.Contains("'ES'", e.Message);
+        }
+        var empty = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary([], "ES"));
+        Assert.Contains("'ES'", empty.Message);
+        var trailing = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary([.. bytes, 0], "ES"));
+        Assert.Contains("trailing", trailing.Message);
+
+        var newerType = bytes.ToArray();
+        newerType[1] = 9;
+        var t = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary(newerType, "ES"));
+        Assert.Contains("manifest 'ES' has type version 9", t.Message);
+
+        bytes[0] = 99;
+        var v = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary(bytes, "ES"));
+        Assert.Contains("version 99 of manifest 'ES'", v.Message);
+
+        var m = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary(bytes, "NOPE"));
+        Assert.Contains("'NOPE'", m.Message);
+    }
+
+    [Fact]
+    public void Fields_in_another_order_and_unknown_fields_read_the_same_values()
+    {
+        // What a writer with reordered and added fields produces: DrawCompensationBatch(Size 128, CurrentPolicyVersion 9, Step 12).
+        var bytes = Body(1, w => w.String(40, "a field of a newer build").Long(3, 12).Double(41, 2.5).Long(2, 9).Array(42, new[] { 1, 2, 3 }.AsSpan()).Int(1, 128));
+
+        Assert.Equal(new DrawCompensationBatch(128, 9, 12), Serializer().FromBinary(bytes, "DCB"));
+    }
+
+    [Fact]
+    public void A_reordered_extended_writer_of_a_nested_response_is_read_by_field_number()
+    {
+        var expected = MakeResponse("n/0", withMask: true);
+        var writer = new Part<Response>(
+            (w, r) => w.Array(13, r.ActionMask).Int(99, 7).Bool(12, r.FormatValid).Array(8, r.LogProbs).Array(7, r.Tokens).Array(6, r.PromptTokens)
+                .Long(5, r.PolicyVersion).Long(4, r.Step).Int(3, r.SampleIndex).String(2, r.PromptId).String(1, r.Id)
+                .Int(11, r.ToolCalls).Bool(10, r.Correct).Double(9, r.Reward).Message(98, r, MessageCodecs.Response),
+            _ => throw new NotSupportedException());
+        var bytes = Body(1, w => w.Messages(1, [expected, expected with { Id = "n/1" }], writer));
+
+        var back = (ResponsesStored)Serializer().FromBinary(bytes, "E-ST");
+
+        AssertEquivalent(Sys, new ResponsesStored([expected, expected with { Id = "n/1" }]), back);
+    }
+
+    [Fact]
+    public void A_missing_required_field_a_repeated_field_and_a_wrong_wire_kind_are_rejected_by_name()
+    {
+        var missing = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => Serializer().FromBinary(Body(1, w => w.Int(1, 128).Long(2, 9)), "DCB"));
+        Assert.Contains("manifest 'DCB'", missing.Message);
+        Assert.Contains("field 3 (Step) is missing", missing.Message);
+
+        var twice = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => Serializer().FromBinary(Body(1, w => w.Int(1, 128).Long(2, 9).Long(3, 1).Long(3, 2)), "DCB"));
+        Assert.Contains("field 3 (Step) occurs more than once", twice.Message);
+
+        var kind = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => Serializer().FromBinary(Body(1, w => w.Int(1, 128).Long(2, 9).Double(3, 1)), "DCB"));
+        Assert.Contains("field 3 (Step) has wire kind Fixed64, expected Varint", kind.Message);
+
+        var nested = Assert.Throws<System.Runtime.Serialization.SerializationException>(
+            () => Serializer().FromBinary(Body(1, w => w.Message(1, new RunCheckpoint(1, 2, 3, "p"), new Part<RunCheckpoint>((cw, c) => cw.Long(1, c.Step), _ => Unused))), "E-CC"));
+        Assert.Contains("manifest 'E-CC' (type version 1) > Checkpoint: required field 2 (Cursor) is missing", nested.Message);
+    }
+
+    private static readonly RunCheckpoint Unused = new(0, 0, 0, "");
+
+    /// <summary>A format-2 message of type version <paramref name="version"/> whose body <paramref name="write"/> writes.</summary>
+    private static byte[] Body(int version, Action<TaggedWriter> write)
+    {
+        var w = new TaggedWriter();
+        w.RawByte(RoRecompSerializer.FormatVersion);
+        w.RawVarint((ulong)version);
+        w.LengthPrefixed(write, (tw, f) => f(tw));
+        return w.ToArray();
+    }
+
+    private SerializerWithStringManifest Serializer() => (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(new EvictStale(1));
+
     /// <summary>Records with ImmutableArray members compare by reference, so compare their serialised forms and key fields.</summary>
-    private void AssertEquivalent(object expected, object actual)
+    internal static void AssertEquivalent(Akka.Actor.ActorSystem sys, object expected, object actual)
     {
         Assert.Equal(expected.GetType(), actual.GetType());
-        var s = Sys.Serialization.FindSerializerFor(expected);
+        var s = sys.Serialization.FindSerializerFor(expected);
         Assert.Equal(s.ToBinary(expected), s.ToBinary(actual));
         if (expected is Response e && actual is Response a)
         {
