@@ -93,6 +93,20 @@ public sealed class MathAnswerVerifierTests
     }
 
     [Fact]
+    public void Normalize_of_null_or_blank_is_empty_and_does_not_throw()
+    {
+        Assert.Equal("", MathAnswerVerifier.Normalize(null));
+        Assert.Equal("", MathAnswerVerifier.Normalize(" \t\n"));
+    }
+
+    [Fact]
+    public void Square_roots_of_numbers_beyond_the_double_range_stay_exact()
+    {
+        Assert.True(_v.Equivalent("\\sqrt{10^{400}}", "10^{200}"));
+        Assert.False(_v.Equivalent("\\sqrt{10^{400}}", "10^{200}+1"));
+    }
+
+    [Fact]
     public void Verify_scores_responses_and_reports_the_answer()
     {
         var ok = _v.Verify("Let me think... so \\boxed{\\dfrac{3}{6}}", "0.5");

@@ -111,9 +111,10 @@ public sealed class MathAnswerVerifier
         }
     }
 
-    /// <summary>Normalises an answer string (see the class remarks). Never throws.</summary>
-    public static string Normalize(string answer)
+    /// <summary>Normalises an answer string (see the class remarks); null or blank gives "". Never throws.</summary>
+    public static string Normalize(string? answer)
     {
+        if (string.IsNullOrWhiteSpace(answer)) return "";
         var s = answer.Trim();
         foreach (var cmd in new[] { "\\displaystyle", "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad", "\\$", "$", "^\\circ", "^{\\circ}", "°", "\\%", "%", "\\ " })
             s = s.Replace(cmd, " ", StringComparison.Ordinal);
