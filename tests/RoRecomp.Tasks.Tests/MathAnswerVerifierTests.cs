@@ -92,6 +92,34 @@ public sealed class MathAnswerVerifierTests
         Assert.False(_v.Equivalent(b, a), $"{b} vs {a}");
     }
 
+    [Theory]
+    [InlineData("\\boxed{10 20}", "1020")]
+    [InlineData("\\boxed{3 and 4}", "34")]
+    [InlineData("\\boxed{3 \\text{ and } 4}", "34")]
+    [InlineData("\\boxed{10\\ 20}", "1020")]
+    [InlineData("\\boxed{10\\quad 20}", "1020")]
+    [InlineData("\\boxed{10~20}", "1020")]
+    [InlineData("\\boxed{10\\,20}", "1020")]
+    [InlineData("\\boxed{10{,}20}", "1020")]
+    [InlineData("\\boxed{1 000}", "1000")]
+    [InlineData("\\boxed{1 .5}", "1.5")]
+    [InlineData("\\boxed{0,250}", "250")]
+    [InlineData("#### 10 20", "1020")]
+    public void Answers_joined_by_removing_spaces_or_separators_are_not_one_number(string response, string reference)
+    {
+        Assert.False(_v.Verify(response, reference).Correct, MathAnswerVerifier.Normalize(MathAnswerVerifier.ExtractAnswer(response)));
+    }
+
+    [Theory]
+    [InlineData("10,\\!000", "10000")]
+    [InlineData("1\\,000", "1000")]
+    [InlineData("1\\,234\\,567.5", "1234567.5")]
+    [InlineData("- 3", "-3")]
+    [InlineData("2 \\sqrt{3}", "\\sqrt{12}")]
+    [InlineData("3 x", "3x")]
+    [InlineData("1.5 \\times 10^{3}", "1500")]
+    public void Spaces_that_join_nothing_are_still_removed(string a, string b) => Assert.True(_v.Equivalent(a, b), MathAnswerVerifier.Normalize(a));
+
     [Fact]
     public void Normalize_of_null_or_blank_is_empty_and_does_not_throw()
     {

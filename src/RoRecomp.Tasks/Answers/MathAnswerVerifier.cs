@@ -10,7 +10,8 @@ namespace RoRecomp.Tasks.Answers;
 /// <para>Normalisation (<see cref="Normalize"/>): drops <c>$</c>, <c>\left</c>/<c>\right</c>, spacing commands
 /// (<c>\! \, \; \: \quad</c>), <c>\displaystyle</c>, degree marks, percent signs (so "50\%" equals "50"), <c>\text{…}</c>
 /// and similar (unwrapped when they hold a number or are the whole answer, dropped as units otherwise), words separated by spaces ("dollars",
-/// "cm"), a leading "x =" and thousands separators (<c>1,000</c>, <c>1{,}000</c>).</para>
+/// "cm"), a leading "x =", thousands separators (<c>1,000</c>, <c>1{,}000</c>, <c>10,\!000</c>, <c>1\,000</c>) and white
+/// space, except between two digits: "10 20" or "3 and 4" never become 1020 or 34.</para>
 /// <para>Equivalence (<see cref="Equivalent"/>): both sides evaluated by an exact rational evaluator
 /// (<c>\frac</c>, <c>\sqrt</c> of perfect squares, powers, + - * /); equal when the rationals are equal, or, when a decimal
 /// literal or an irrational (√, π) is involved, when the relative difference is at most the tolerance. When either side
@@ -116,13 +117,14 @@ public sealed class MathAnswerVerifier
     {
         if (string.IsNullOrWhiteSpace(answer)) return "";
         var s = answer.Trim();
-        foreach (var cmd in new[] { "\\displaystyle", "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad", "\\$", "$", "^\\circ", "^{\\circ}", "°", "\\%", "%", "\\ " })
+        // "10,\!000": the negative space only pulls the group to its comma. "1\,000": a thin space groups digits.
+        s = s.Replace("{,}", ",", StringComparison.Ordinal).Replace(",\\!", ",", StringComparison.Ordinal).Replace("\\,", ThinSpace, StringComparison.Ordinal);
+        foreach (var cmd in new[] { "\\displaystyle", "\\left", "\\right", "\\!", "\\;", "\\:", "\\quad", "\\qquad", "\\$", "$", "^\\circ", "^{\\circ}", "°", "\\%", "%", "\\ ", "~" })
             s = s.Replace(cmd, " ", StringComparison.Ordinal);
-        s = s.Replace("{,}", "", StringComparison.Ordinal);
         s = StripTextCommands(s);
         s = DropWords(s);
         s = StripThousands(s);
-        s = RemoveWhitespace(s);
+        s = RemoveWhitespace(s.Replace(ThinSpace, " ", StringComparison.Ordinal));
         int eq = s.LastIndexOf('=');
         if (eq > 0 && eq < s.Length - 1 && IsVariable(s[..eq])) s = s[(eq + 1)..];
         s = s.TrimEnd('.');
@@ -161,14 +163,22 @@ public sealed class MathAnswerVerifier
         return kept.Length == 0 ? s : string.Join(' ', kept);
     }
 
-    /// <summary>Removes commas that separate groups of three digits in a number ("1,234,567.5").</summary>
+    /// <summary>
+    /// Stands for <c>\,</c> until the thousands are joined (<c>1\,000</c>), a space after that: a private-use character,
+    /// not white space, so that dropping words does not split at it.
+    /// </summary>
+    private const char ThinSpaceChar = '\uE000';
+
+    private const string ThinSpace = "\uE000";
+
+    /// <summary>Removes commas and thin spaces that separate groups of three digits in a number ("1,234,567.5").</summary>
     private static string StripThousands(string s)
     {
-        if (!s.Contains(',', StringComparison.Ordinal)) return s;
+        if (s.AsSpan().IndexOfAny(',', ThinSpaceChar) < 0) return s;
         var sb = new StringBuilder(s.Length);
         for (int i = 0; i < s.Length; i++)
         {
-            if (s[i] == ',' && i > 0 && char.IsAsciiDigit(s[i - 1]) && IsGroupOfThree(s, i + 1) && LeadingGroupOk(s, i)) continue;
+            if (s[i] is ',' or ThinSpaceChar && i > 0 && char.IsAsciiDigit(s[i - 1]) && IsGroupOfThree(s, i + 1) && LeadingGroupOk(s, i)) continue;
             sb.Append(s[i]);
         }
         return sb.ToString();
@@ -178,21 +188,44 @@ public sealed class MathAnswerVerifier
         start + 3 <= s.Length && char.IsAsciiDigit(s[start]) && char.IsAsciiDigit(s[start + 1]) && char.IsAsciiDigit(s[start + 2])
         && (start + 3 == s.Length || !char.IsAsciiDigit(s[start + 3]));
 
-    /// <summary>The digits before the comma form a group of 1-3 (first group) or exactly 3 after another separator.</summary>
+    /// <summary>
+    /// The digits before the separator form a group of 1-3 (first group, not starting with 0) or exactly 3 after another
+    /// separator, and are not decimals.
+    /// </summary>
     private static bool LeadingGroupOk(string s, int comma)
     {
         int j = comma - 1;
         while (j >= 0 && char.IsAsciiDigit(s[j])) j--;
         int len = comma - 1 - j;
-        return len is >= 1 and <= 3 && (j < 0 || s[j] != '.');
+        if (len is < 1 or > 3 || (j >= 0 && s[j] == '.')) return false;
+        return j >= 0 && s[j] is ',' or ThinSpaceChar ? len == 3 : s[j + 1] != '0';
     }
 
+    /// <summary>
+    /// Removes white space, except one space between two digits: "10 20" is two numbers, not 1020, and "3 and 4" (the word
+    /// dropped) is not 34. Such an answer is never a number, so it can only equal the same spaced string.
+    /// </summary>
     private static string RemoveWhitespace(string s)
     {
         var sb = new StringBuilder(s.Length);
-        foreach (var c in s) if (!char.IsWhiteSpace(c)) sb.Append(c);
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (!char.IsWhiteSpace(s[i]))
+            {
+                sb.Append(s[i]);
+                continue;
+            }
+            int next = i;
+            while (next < s.Length && char.IsWhiteSpace(s[next])) next++;
+            if (sb.Length > 0 && (char.IsAsciiDigit(sb[^1]) || sb[^1] == '.') && next < s.Length && StartsDigits(s, next)) sb.Append(' ');
+            i = next - 1;
+        }
         return sb.ToString();
     }
+
+    /// <summary>A digit, or a decimal point before one, at <paramref name="i"/>.</summary>
+    private static bool StartsDigits(string s, int i) =>
+        char.IsAsciiDigit(s[i]) || (s[i] == '.' && i + 1 < s.Length && char.IsAsciiDigit(s[i + 1]));
 
     private static string FirstLine(string s)
     {
