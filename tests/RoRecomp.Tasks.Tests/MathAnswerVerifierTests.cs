@@ -111,6 +111,9 @@ public sealed class MathAnswerVerifierTests
     [InlineData("\\boxed{1 .5}", "1.5")]
     [InlineData("\\boxed{0,250}", "250")]
     [InlineData("#### 10 20", "1020")]
+    [InlineData("\\boxed{10, 20}", "1020")]
+    [InlineData("\\boxed{10, 20}", "10.2")]
+    [InlineData("The answer is 10 or 20.", "1020")]
     public void Answers_joined_by_removing_spaces_or_separators_are_not_one_number(string response, string reference)
     {
         Assert.False(_v.Verify(response, reference).Correct, MathAnswerVerifier.Normalize(MathAnswerVerifier.ExtractAnswer(response)));
@@ -150,6 +153,7 @@ public sealed class MathAnswerVerifierTests
     [InlineData("\\boxed{\\cfrac{1}{1+\\cfrac{1}{2}}}", "2/3")]
     [InlineData("\\boxed{3,5}", "3.5")]
     [InlineData("\\boxed{0,25}", "1/4")]
+    [InlineData("\\boxed{0,250}", "0.25")]
     [InlineData("\\boxed{3{,}5}", "3.5")]
     [InlineData("\\boxed{1,000}", "1000")]
     [InlineData("The answer is 3,5 cm.", "3.5")]
