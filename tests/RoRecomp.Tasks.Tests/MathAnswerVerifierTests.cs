@@ -63,6 +63,8 @@ public sealed class MathAnswerVerifierTests
     [InlineData("(1,2)", "(1, 2)")]
     [InlineData("\\text{(A)}", "\\text{(A)}")]
     [InlineData("123456789012345678901234567890", "123456789012345678901234567890.0")]
+    [InlineData("1e5", "100000")]
+    [InlineData("1.5e-3", "\\frac{3}{2000}")]
     public void Equivalent_pairs(string a, string b)
     {
         Assert.True(_v.Equivalent(a, b), $"{a} vs {b}: {MathAnswerVerifier.Normalize(a)} / {MathAnswerVerifier.Normalize(b)}");
@@ -84,12 +86,108 @@ public sealed class MathAnswerVerifierTests
     [InlineData("", "0")]
     [InlineData("5", "")]
     [InlineData("123456789012345678901234567890", "123456789012345678901234567891")]
-    [InlineData("1e5", "100000")]
+    [InlineData("2e", "2")]
+    [InlineData("3,5", "35")]
+    [InlineData("1, 5", "1.5")]
+    [InlineData("1,000", "1")]
+    [InlineData("12\\text{ cm}^2", "144")]
     [InlineData("\\frac{1}{0}", "\\frac{1}{0}0")]
     public void Non_equivalent_pairs(string a, string b)
     {
         Assert.False(_v.Equivalent(a, b), $"{a} vs {b}");
         Assert.False(_v.Equivalent(b, a), $"{b} vs {a}");
+    }
+
+    [Theory]
+    [InlineData("\\boxed{10 20}", "1020")]
+    [InlineData("\\boxed{3 and 4}", "34")]
+    [InlineData("\\boxed{3 \\text{ and } 4}", "34")]
+    [InlineData("\\boxed{10\\ 20}", "1020")]
+    [InlineData("\\boxed{10\\quad 20}", "1020")]
+    [InlineData("\\boxed{10~20}", "1020")]
+    [InlineData("\\boxed{10\\,20}", "1020")]
+    [InlineData("\\boxed{10{,}20}", "1020")]
+    [InlineData("\\boxed{1 000}", "1000")]
+    [InlineData("\\boxed{1 .5}", "1.5")]
+    [InlineData("\\boxed{0,250}", "250")]
+    [InlineData("#### 10 20", "1020")]
+    [InlineData("\\boxed{10, 20}", "1020")]
+    [InlineData("\\boxed{10, 20}", "10.2")]
+    [InlineData("The answer is 10 or 20.", "1020")]
+    public void Answers_joined_by_removing_spaces_or_separators_are_not_one_number(string response, string reference)
+    {
+        Assert.False(_v.Verify(response, reference).Correct, MathAnswerVerifier.Normalize(MathAnswerVerifier.ExtractAnswer(response)));
+    }
+
+    [Theory]
+    [InlineData("10,\\!000", "10000")]
+    [InlineData("1\\,000", "1000")]
+    [InlineData("1\\,234\\,567.5", "1234567.5")]
+    [InlineData("- 3", "-3")]
+    [InlineData("2 \\sqrt{3}", "\\sqrt{12}")]
+    [InlineData("3 x", "3x")]
+    [InlineData("1.5 \\times 10^{3}", "1500")]
+    public void Spaces_that_join_nothing_are_still_removed(string a, string b) => Assert.True(_v.Equivalent(a, b), MathAnswerVerifier.Normalize(a));
+
+    [Theory]
+    [InlineData("So she has 5 apples.", "5")]
+    [InlineData("The total cost is $1,234.50 in the end.", "1,234.50")]
+    [InlineData("It costs $5 and $10.", "10")]
+    [InlineData("Therefore \\(x = \\frac{1}{2}\\).", "x = \\frac{1}{2}")]
+    [InlineData("We get \\[ \\frac{3}{4} \\]", "\\frac{3}{4}")]
+    [InlineData("The probability is $\\frac{1}{6}$.", "\\frac{1}{6}")]
+    [InlineData("First $$x^2 = 4$$ and so x = -3.", "-3")]
+    [InlineData("We get $x^2 = 4$, so x is 2.", "2")]
+    [InlineData("About 1.5e3 meters.", "1.5e3")]
+    [InlineData("Only 3/4 of them, from 3-4 hours", "4")]
+    [InlineData("3/4 of them", "3/4")]
+    [InlineData("A price of \\$5 \\(\\frac{1}{2}\\) off", "\\frac{1}{2}")]
+    public void Without_a_box_the_last_number_or_math_environment_is_the_answer(string text, string expected) =>
+        Assert.Equal(expected, MathAnswerVerifier.ExtractAnswer(text));
+
+    [Theory]
+    [InlineData("So she has 5 apples.", "5")]
+    [InlineData("Therefore \\(x = \\frac{1}{2}\\).", "0.5")]
+    [InlineData("The answer is \\[\\dfrac{3}{4}\\]", "0.75")]
+    [InlineData("\\boxed{\\cfrac{1}{2}}", "1/2")]
+    [InlineData("\\boxed{\\cfrac{1}{1+\\cfrac{1}{2}}}", "2/3")]
+    [InlineData("\\boxed{3,5}", "3.5")]
+    [InlineData("\\boxed{0,25}", "1/4")]
+    [InlineData("\\boxed{0,250}", "0.25")]
+    [InlineData("\\boxed{3{,}5}", "3.5")]
+    [InlineData("\\boxed{1,000}", "1000")]
+    [InlineData("The answer is 3,5 cm.", "3.5")]
+    [InlineData("\\boxed{5 cm}", "5")]
+    [InlineData("\\boxed{\\$5}", "5")]
+    [InlineData("The answer is $5.", "5")]
+    [InlineData("It costs $5.", "5")]
+    [InlineData("\\boxed{5 dollars}", "5")]
+    [InlineData("\\boxed{5\\%}", "5")]
+    [InlineData("\\boxed{€5}", "5")]
+    [InlineData("\\boxed{12\\text{ cm}^2}", "12")]
+    [InlineData("\\boxed{12 \\mbox{m}^{3}}", "12")]
+    [InlineData("\\boxed{12 cm^2}", "12")]
+    [InlineData("\\boxed{1.5e3}", "1500")]
+    [InlineData("\\boxed{2E-4}", "0.0002")]
+    [InlineData("\\boxed{1.5 \\times 10^3}", "1500")]
+    [InlineData("\\boxed{1.5 × 10^{3}}", "1.5e3")]
+    [InlineData("\\boxed{−2}", "-2")]
+    [InlineData("Natalia sold 72 clips.\n#### 72", "72")]
+    public void Math_verify_style_answers_are_accepted(string response, string reference) =>
+        Assert.True(_v.Verify(response, reference).Correct, $"{MathAnswerVerifier.ExtractAnswer(response)} -> {MathAnswerVerifier.Normalize(MathAnswerVerifier.ExtractAnswer(response))}");
+
+    [Fact]
+    public void Normalize_of_null_or_blank_is_empty_and_does_not_throw()
+    {
+        Assert.Equal("", MathAnswerVerifier.Normalize(null));
+        Assert.Equal("", MathAnswerVerifier.Normalize(" \t\n"));
+    }
+
+    [Fact]
+    public void Square_roots_of_numbers_beyond_the_double_range_stay_exact()
+    {
+        Assert.True(_v.Equivalent("\\sqrt{10^{400}}", "10^{200}"));
+        Assert.False(_v.Equivalent("\\sqrt{10^{400}}", "10^{200}+1"));
     }
 
     [Fact]

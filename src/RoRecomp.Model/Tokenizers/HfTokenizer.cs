@@ -8,8 +8,9 @@ namespace RoRecomp.Model.Tokenizers;
 /// <summary>
 /// A Hugging Face <c>tokenizer.json</c> with a byte-level BPE model (Qwen2/Qwen3, Llama 3, GPT-2 style), run through
 /// Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/>: the vocabulary and merges of the file, its <c>Split</c>
-/// pre-tokenizer regex, NFC normalisation when the file asks for it, and every added token (<c>&lt;|im_start|&gt;</c>,
-/// <c>&lt;think&gt;</c>, ...) as one id. Unsupported files are refused with the reason.
+/// pre-tokenizer regex (matched over code points as the reference does, see <see cref="CodePointPreTokenizer"/>), NFC
+/// normalisation when the file asks for it, and every added token (<c>&lt;|im_start|&gt;</c>, <c>&lt;think&gt;</c>, ...)
+/// as one id. Unsupported files are refused with the reason.
 /// </summary>
 public sealed class HfTokenizer : ITokenizer
 {
@@ -70,7 +71,7 @@ public sealed class HfTokenizer : ITokenizer
         {
             Merges = merges,
             ByteLevel = true,
-            PreTokenizer = new RegexPreTokenizer(new Regex(regex, RegexOptions.Compiled), null),
+            PreTokenizer = new CodePointPreTokenizer(new Regex(regex, RegexOptions.Compiled)),
             Normalizer = normalizer,
         });
         var size = Math.Max(vocab.Values.DefaultIfEmpty(-1).Max(), added.Values.DefaultIfEmpty(-1).Max()) + 1;

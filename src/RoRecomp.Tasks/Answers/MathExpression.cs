@@ -15,15 +15,16 @@ internal readonly record struct MathValue(Rational? Exact, double Approx, bool H
 }
 
 /// <summary>
-/// Evaluates a normalised LaTeX-ish arithmetic answer: numbers (integer, decimal), + - * / ^, parentheses and braces,
-/// <c>\frac</c> (and <c>\dfrac</c>, <c>\tfrac</c>; <c>\frac12</c> too), <c>\sqrt</c>, <c>\pi</c>, <c>\cdot</c>, <c>\times</c>,
-/// <c>\div</c> and implicit multiplication (<c>2\sqrt{3}</c>). Bounded nesting and literal sizes; returns null for
-/// anything else (no exceptions escape).
+/// Evaluates a normalised LaTeX-ish arithmetic answer: numbers (integer, decimal, scientific <c>1.5e3</c>), + - * / ^,
+/// parentheses and braces, <c>\frac</c> (and <c>\dfrac</c>, <c>\tfrac</c>, <c>\cfrac</c>; <c>\frac12</c> too), <c>\sqrt</c>,
+/// <c>\pi</c>, <c>\cdot</c>, <c>\times</c>, <c>\div</c> and implicit multiplication (<c>2\sqrt{3}</c>). Bounded nesting
+/// and literal sizes; returns null for anything else (no exceptions escape).
 /// </summary>
 internal sealed class MathExpression
 {
     private const int MaxDepth = 48;
     private const int MaxLiteralDigits = MathAnswerVerifier.MaxAnswerChars;
+    private const int MaxExponent = 4_000; // 10^4000 is 13,288 bits, within Rational.MaxBits
     private readonly string _s;
     private int _pos;
 
@@ -89,7 +90,8 @@ internal sealed class MathExpression
     private bool StartsPrimary() =>
         _pos < _s.Length && (char.IsAsciiDigit(_s[_pos]) || _s[_pos] is '(' or '{' or '.'
             || string.CompareOrdinal(_s, _pos, "\\frac", 0, 5) == 0 || string.CompareOrdinal(_s, _pos, "\\dfrac", 0, 6) == 0
-            || string.CompareOrdinal(_s, _pos, "\\tfrac", 0, 6) == 0 || string.CompareOrdinal(_s, _pos, "\\sqrt", 0, 5) == 0
+            || string.CompareOrdinal(_s, _pos, "\\tfrac", 0, 6) == 0 || string.CompareOrdinal(_s, _pos, "\\cfrac", 0, 6) == 0
+            || string.CompareOrdinal(_s, _pos, "\\sqrt", 0, 5) == 0
             || string.CompareOrdinal(_s, _pos, "\\pi", 0, 3) == 0);
 
     private MathValue? Power(int depth)
@@ -119,7 +121,7 @@ internal sealed class MathExpression
             return v is not null && Eat(close.ToString()) ? v : null;
         }
         if (char.IsAsciiDigit(c) || c == '.') return Number();
-        if (Eat("\\frac") || Eat("\\dfrac") || Eat("\\tfrac"))
+        if (Eat("\\frac") || Eat("\\dfrac") || Eat("\\tfrac") || Eat("\\cfrac"))
         {
             var n = Argument(depth + 1);
             var d = n is null ? null : Argument(depth + 1);
@@ -160,9 +162,32 @@ internal sealed class MathExpression
         var intPart = _s[start..intEnd];
         var frac = dec ? _s[(intEnd + 1).._pos] : "";
         if (intPart.Length + frac.Length == 0 || intPart.Length + frac.Length > MaxLiteralDigits) return null;
-        var num = BigInteger.Parse((intPart + frac).Length == 0 ? "0" : intPart + frac, NumberStyles.None, CultureInfo.InvariantCulture);
-        var r = Rational.Create(num, BigInteger.Pow(10, frac.Length));
+        var exponent = Exponent();
+        if (exponent is null) return null;
+        var num = BigInteger.Parse(intPart + frac, NumberStyles.None, CultureInfo.InvariantCulture);
+        int scale = exponent.Value - frac.Length;
+        var r = scale >= 0 ? Rational.Create(num * BigInteger.Pow(10, scale), BigInteger.One) : Rational.Create(num, BigInteger.Pow(10, -scale));
         return r is null ? null : MathValue.Of(r.Value, dec);
+    }
+
+    /// <summary>
+    /// Scientific notation after a literal (<c>1.5e3</c>, <c>2E-4</c>): the power of ten, 0 when there is none, null when
+    /// it is beyond <see cref="MaxExponent"/>. An <c>e</c> not followed by digits is left alone.
+    /// </summary>
+    private int? Exponent()
+    {
+        if (_pos >= _s.Length || _s[_pos] is not ('e' or 'E')) return 0;
+        int i = _pos + 1;
+        bool negative = i < _s.Length && _s[i] == '-';
+        if (i < _s.Length && _s[i] is '-' or '+') i++;
+        int digits = i;
+        while (i < _s.Length && char.IsAsciiDigit(_s[i])) i++;
+        if (i == digits) return 0;
+        if (i - digits > 5) return null;
+        int e = int.Parse(_s.AsSpan(digits, i - digits), NumberStyles.None, CultureInfo.InvariantCulture);
+        if (e > MaxExponent) return null;
+        _pos = i;
+        return negative ? -e : e;
     }
 
     private static MathValue? Negate(MathValue? v) =>

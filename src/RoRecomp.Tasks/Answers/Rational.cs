@@ -75,8 +75,9 @@ public readonly record struct Rational
     private static BigInteger ISqrt(BigInteger x)
     {
         if (x < 2) return x;
-        var r = (BigInteger)System.Math.Sqrt((double)x);
-        if (r.IsZero || double.IsInfinity((double)x)) r = BigInteger.One << (int)(x.GetBitLength() / 2);
+        // A double holds x below 2^1023 only; above, (double)x is infinite and converting its root back throws.
+        var r = x.GetBitLength() <= 1000 ? (BigInteger)System.Math.Sqrt((double)x) : BigInteger.One << (int)(x.GetBitLength() / 2);
+        if (r.IsZero) r = BigInteger.One;
         while (true)
         {
             var next = (r + x / r) >> 1;

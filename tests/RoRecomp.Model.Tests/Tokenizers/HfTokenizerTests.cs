@@ -3,7 +3,12 @@ using RoRecomp.Model.Tokenizers;
 
 namespace RoRecomp.Model.Tests.Tokenizers;
 
-/// <summary>Qwen's real tokenizer (fetched by the test setup) against ids its own JavaScript tokenizer produced.</summary>
+/// <summary>
+/// Qwen's real tokenizer (fetched by the test setup) against ids its own JavaScript tokenizer produced
+/// (<c>make-qwen-expected.mjs</c>, which also checks them against Hugging Face's JavaScript tokenizer). The cases outside
+/// the Basic Multilingual Plane were also encoded once with Hugging Face's Rust <c>tokenizers</c> 0.22.2 (the library
+/// behind Python's <c>transformers</c>, through the Tokenizers.DotNet 1.4.1 NuGet wrapper): the same ids for all 41.
+/// </summary>
 public sealed class HfTokenizerTests
 {
     private static readonly Lazy<HfTokenizer> Qwen = new(() => HfTokenizer.Load(TestAssets.QwenTokenizerJson()));
