@@ -1,3 +1,4 @@
+using RoRecomp.Core.Randomness;
 using System.Collections.Immutable;
 using RoRecomp.Core.Rollouts;
 
@@ -149,8 +150,10 @@ public sealed record ReplayBufferState
         }
         else
         {
-            // Partial Fisher-Yates over indices with an RNG seeded by (seed, draw counter), then oldest first.
-            var rng = new Random(HashCode.Combine(Options.Seed, state.DrawCount) ^ unchecked((int)0x5bd1e995));
+            // Partial Fisher-Yates over indices with an RNG seeded by (seed, draw counter), then oldest first. The seed is
+            // mixed with SplitMix64, not HashCode.Combine (randomised per process), so a draw after a restart repeats.
+            var mixed = SplitMix64.Mix(unchecked(((ulong)(uint)Options.Seed * SplitMix64.Gamma) ^ (ulong)state.DrawCount));
+            var rng = new Random(unchecked((int)(mixed >> 33)));
             var idx = Enumerable.Range(0, entries.Length).ToArray();
             for (var i = 0; i < draw.Size; i++)
             {
