@@ -127,7 +127,13 @@ public sealed class SettingsRulesTests : IDisposable
         var file = Write("exp.conf", "rorecomp.recomposition.scope = group");
         var o = new SettingsOverrides(file, ["run.eval-every=2", "cluster.weights-port=9"])
         {
-            RunDir = "/tmp/x \"y\"", Steps = 7, Seed = 3, Checkpoint = "/w/sft", Hostname = "10.0.0.3", Port = 4053, Roles = ["learner"],
+            RunDir = "/tmp/x \"y\"",
+            Steps = 7,
+            Seed = 3,
+            Checkpoint = "/w/sft",
+            Hostname = "10.0.0.3",
+            Port = 4053,
+            Roles = ["learner"],
         };
         var runConf = Write("run.conf", SettingsLoader.RenderLayers(o));
         var resumed = SettingsLoader.Load(new SettingsOverrides { BaseFile = runConf });

@@ -42,7 +42,9 @@ public static class CliKit
     public static Option<int> Positive(string name, int fallback, string description) =>
         new(name)
         {
-            Description = description, HelpName = "N", DefaultValueFactory = _ => fallback,
+            Description = description,
+            HelpName = "N",
+            DefaultValueFactory = _ => fallback,
             CustomParser = r => Parse(r, v => v >= 1, "a positive integer") ?? fallback,
         };
 
@@ -54,7 +56,8 @@ public static class CliKit
     public static Option<double?> Fraction(string name, string description) =>
         new(name)
         {
-            Description = description, HelpName = "X",
+            Description = description,
+            HelpName = "X",
             CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v is > 0 and <= 1
                 ? v : Error<double?>(r, "a number in (0, 1]"),
         };
@@ -63,7 +66,9 @@ public static class CliKit
     public static Option<double> PositiveNumber(string name, double fallback, string description) =>
         new(name)
         {
-            Description = description, HelpName = "X", DefaultValueFactory = _ => fallback,
+            Description = description,
+            HelpName = "X",
+            DefaultValueFactory = _ => fallback,
             CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && double.IsFinite(v)
                 ? v : Error<double>(r, "a positive number"),
         };

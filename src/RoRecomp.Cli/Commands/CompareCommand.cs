@@ -17,7 +17,9 @@ public static class CompareCommand
             "scope-group, advantage-original, compensation-linear, compensation-cosine) layered over the rorecomp defaults", required: true);
         var seeds = new Option<List<int>>("--seeds")
         {
-            Description = "seeds (run.seed of the warm start and of each RL run)", HelpName = "S1,S2,...", Required = true,
+            Description = "seeds (run.seed of the warm start and of each RL run)",
+            HelpName = "S1,S2,...",
+            Required = true,
             CustomParser = r =>
             {
                 var list = new List<int>();

@@ -15,7 +15,9 @@ public static class NodeCommand
             "weights from the learner; a verifier scores rollouts", required: true);
         var seeds = new Option<string[]>("--seed")
         {
-            Description = "the learner node's address, akka.tcp://rorecomp@HOST:PORT (repeatable)", HelpName = "ADDRESS", Required = true,
+            Description = "the learner node's address, akka.tcp://rorecomp@HOST:PORT (repeatable)",
+            HelpName = "ADDRESS",
+            Required = true,
         };
         var config = CliKit.Config("HOCON over the defaults: give every node the run's config (task, sampling settings)");
         var set = CliKit.Set();
@@ -31,8 +33,10 @@ public static class NodeCommand
         {
             var options = new NodeOptions(new SettingsOverrides(p.GetValue(config), p.GetValue(set))
             {
-                Roles = [.. CliKit.List(p.GetValue(roles) ?? "")], SeedNodes = [.. p.GetValue(seeds) ?? []],
-                Hostname = p.GetValue(hostname), Port = p.GetValue(port),
+                Roles = [.. CliKit.List(p.GetValue(roles) ?? "")],
+                SeedNodes = [.. p.GetValue(seeds) ?? []],
+                Hostname = p.GetValue(hostname),
+                Port = p.GetValue(port),
             });
             using var signals = new StopSignals(null);
             return CliKit.Handle("node", () =>

@@ -35,7 +35,10 @@ public static class TrainCommand
             var options = new TrainOptions(
                 new SettingsOverrides(p.GetValue(config), p.GetValue(set))
                 {
-                    RunDir = p.GetValue(runDir), Steps = p.GetValue(steps), Hostname = p.GetValue(hostname), Port = p.GetValue(port),
+                    RunDir = p.GetValue(runDir),
+                    Steps = p.GetValue(steps),
+                    Hostname = p.GetValue(hostname),
+                    Port = p.GetValue(port),
                 },
                 p.GetValue(resume), p.GetValue(cluster));
             using var signals = new StopSignals("train: stopping ({signal}); the run can be continued with --resume");
