@@ -1,3 +1,6 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using RoRecomp.Cli.Commands;
 
 namespace RoRecomp.Cli;
@@ -5,38 +8,39 @@ namespace RoRecomp.Cli;
 /// <summary>Entry point: `rorecomp &lt;command&gt; [options]`. Each command lives in its own file under Commands/.</summary>
 public static class Program
 {
-    /// <summary>The commands, by name: (one-line help, entry point taking the remaining arguments and returning an exit code).</summary>
-    private static readonly SortedDictionary<string, (string Help, Func<string[], int> Run)> Commands = new(StringComparer.Ordinal)
+    /// <summary>The root command with every command under it.</summary>
+    public static RootCommand Root() => new("rorecomp: RLVR training of language models with RoRecomp on an Akka.NET actor pipeline")
     {
-        ["bench"] = ("benchmarks of the DESIGN.md §4 targets (bench buffer, ...)", BenchCommand.Run),
-        ["compare"] = ("every (arm, seed) of an experiment in turn from a shared warm start per seed, then the report", CompareCommand.Run),
-        ["node"] = ("join a running cluster as a sampler/verifier/buffer node (the learner runs `train --cluster`)", NodeCommand.Run),
-        ["report"] = ("plots, index.html and summary.json comparing the arms of an experiment directory (<arm>/seed-<n>/)", ReportCommand.Run),
-        ["sft"] = ("supervised warm start on a task's traces (writes the checkpoint train starts from)", SftCommand.Run),
-        ["train"] = ("the main job: RLVR with RoRecomp on the actor pipeline (warm start first if needed)", TrainCommand.Run),
+        BenchCommand.Create(),
+        CompareCommand.Create(),
+        NodeCommand.Create(),
+        ReportCommand.Create(),
+        SftCommand.Create(),
+        TrainCommand.Create(),
     };
 
+    /// <summary>Parses and runs; a usage error prints the message and the command's help to stderr and exits with 2.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is "help" or "--help" or "-h")
+        var root = Root();
+        if (args is [] or ["help"]) args = ["--help"];
+        var result = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (result.Action is ParseErrorAction)
         {
-            PrintUsage(Console.Out);
-            return 0;
+            var path = CommandPath(result.CommandResult);
+            foreach (var error in result.Errors) Console.Error.WriteLine($"{(path.Count == 0 ? "rorecomp" : string.Join(" ", path))}: {error.Message}");
+            Console.Error.WriteLine();
+            root.Parse([.. path, "--help"]).Invoke(new InvocationConfiguration { Output = Console.Error });
+            return CliKit.UsageError;
         }
-        if (!Commands.TryGetValue(args[0], out var command))
-        {
-            Console.Error.WriteLine($"rorecomp: unknown command '{args[0]}'.");
-            PrintUsage(Console.Error);
-            return 2;
-        }
-        return command.Run(args[1..]);
+        return result.Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });
     }
 
-    private static void PrintUsage(TextWriter w)
+    /// <summary>The command's names below the root, e.g. ["bench", "pipeline"].</summary>
+    private static List<string> CommandPath(CommandResult result)
     {
-        w.WriteLine("usage: rorecomp <command> [options]   (rorecomp <command> --help for its options)");
-        w.WriteLine();
-        w.WriteLine("commands:");
-        foreach (var (name, (help, _)) in Commands) w.WriteLine($"  {name,-10} {help}");
+        var names = new List<string>();
+        for (SymbolResult? r = result; r is CommandResult c && c.Command is not RootCommand; r = r.Parent) names.Insert(0, c.Command.Name);
+        return names;
     }
 }

@@ -33,7 +33,7 @@ public sealed record SamplingSettings(double Temperature, double TopP, int TopK,
 /// <summary><c>rorecomp.model</c>: which model to build and where to warm-start it from ("" = none).</summary>
 public sealed record ModelSettings(string Preset, string Checkpoint);
 
-/// <summary><c>rorecomp.algorithm</c>: the advantage estimator (<c>grpo</c> | <c>dr-grpo</c>) and its epsilon.</summary>
+/// <summary><c>rorecomp.algorithm</c>: the advantage estimator (a name of Core's <c>AdvantageEstimators</c> registry) and its epsilon (&gt; 0).</summary>
 public sealed record AlgorithmSettings(string AdvantageEstimator, double Eps);
 
 /// <summary><c>rorecomp.reward</c>: L1-style length penalty on correct responses (0 = off); see <see cref="Verification.RewardShaping"/>.</summary>
@@ -61,7 +61,17 @@ public sealed record AsyncSettings(int MaxPolicyLag);
 /// <param name="ConnectionString">Explicit connection string ("" = derived from <paramref name="SqlitePath"/> for SQLite).</param>
 /// <param name="SqlitePath">SQLite file ("" = <c>&lt;run-dir&gt;/journal.db</c>).</param>
 /// <param name="RunId">Names this run's journal rows ("" = derived from the run directory); see <see cref="Persistence.PersistenceHocon.PersistenceId"/>.</param>
-public sealed record PersistenceSettings(string Provider, string ConnectionString, string SqlitePath, string RunId = "");
+public sealed record PersistenceSettings(string Provider, string ConnectionString, string SqlitePath, string RunId = "")
+{
+    /// <summary>The SQLite provider (the default: a file in the run directory).</summary>
+    public const string Sqlite = "sqlite";
+
+    /// <summary>The PostgreSQL provider (needs a connection string).</summary>
+    public const string PostgreSql = "postgresql";
+
+    /// <summary>The journal providers <c>rorecomp.persistence.provider</c> may name.</summary>
+    public static readonly IReadOnlyList<string> Providers = [Sqlite, PostgreSql];
+}
 
 /// <summary><c>rorecomp.checkpoint</c>: checkpoint cadence and retention.</summary>
 public sealed record CheckpointSettings(int Every, int KeepLast);

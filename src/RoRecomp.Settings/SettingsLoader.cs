@@ -3,13 +3,19 @@ using System.Globalization;
 using System.Reflection;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
+using RoRecomp.Core.Advantages;
+using RoRecomp.Core.Recomposition;
+using RoRecomp.Core.Replay;
+using RoRecomp.Core.Schedules;
+using RoRecomp.Core.Training;
 
 namespace RoRecomp.Settings;
 
 /// <summary>
-/// Loads <see cref="RoRecompSettings"/>: the embedded hocon/reference.conf as fallback, then <c>--config FILE</c>
-/// layered over it, then each <c>--set key=value</c> over that. Every layer is checked for unknown
-/// <c>rorecomp.*</c> keys (typos) and every value for its type and range; errors are <see cref="SettingsException"/>s.
+/// Loads <see cref="RoRecompSettings"/>: the embedded hocon/reference.conf as fallback, then a resumed run's run.conf,
+/// <c>--config FILE</c>, each <c>--set key=value</c> and the typed flags of <see cref="SettingsOverrides"/>, in that order.
+/// Every layer is checked for unknown <c>rorecomp.*</c> keys (typos) and every value, once, for its type, range and (for
+/// names) the registry that defines them; errors are <see cref="SettingsException"/>s naming key, value and source.
 /// </summary>
 public static class SettingsLoader
 {
@@ -19,33 +25,27 @@ public static class SettingsLoader
     /// <summary>hocon/reference.conf: every <c>rorecomp.*</c> key with its default.</summary>
     public static Config Reference => ReferenceLazy.Value;
 
-    /// <summary>hocon/local.conf (single-node defaults) over <see cref="Reference"/>.</summary>
-    public static Config Local => LocalLazy.Value.WithFallback(Reference);
-
-    /// <summary>Loads and validates the settings (see the type's summary for the layering).</summary>
+    /// <summary>Loads and validates the settings of <c>--config</c> and <c>--set</c> only (see <see cref="Resolve"/>).</summary>
     /// <param name="configFile">Optional HOCON file (<c>--config</c>); null = single-node defaults only.</param>
     /// <param name="sets">Overrides <c>key=value</c> (<c>--set</c>), applied in order; the key may omit the <c>rorecomp.</c> prefix.</param>
-    public static RoRecompSettings Load(string? configFile, IReadOnlyList<string> sets) => FromConfig(LoadConfig(configFile, sets));
+    public static RoRecompSettings Load(string? configFile, IReadOnlyList<string> sets) => Resolve(new SettingsOverrides(configFile, sets)).Settings;
 
-    /// <summary>The merged HOCON (with <c>akka.*</c> keys a config file may carry); see <see cref="Load"/>.</summary>
-    /// <param name="configFile">Optional HOCON file (<c>--config</c>).</param>
-    /// <param name="sets">Overrides <c>key=value</c>, applied in order.</param>
-    /// <param name="baseFile">Optional HOCON file layered under <paramref name="configFile"/> (a resumed run's run.conf).</param>
-    public static Config LoadConfig(string? configFile, IReadOnlyList<string> sets, string? baseFile = null)
+    /// <summary>Loads and validates the settings with every override of an invocation (see <see cref="Resolve"/>).</summary>
+    public static RoRecompSettings Load(SettingsOverrides overrides) => Resolve(overrides).Settings;
+
+    /// <summary>
+    /// Layers <paramref name="overrides"/> over the defaults (see <see cref="SettingsOverrides"/> for the order), reads
+    /// every <c>rorecomp.*</c> key into <see cref="RoRecompSettings"/> and checks every rule once; a bad value fails
+    /// here with a <see cref="SettingsException"/> naming the key, the value and the file, <c>--set</c> or flag it came from.
+    /// </summary>
+    public static LoadedSettings Resolve(SettingsOverrides overrides)
     {
-        var config = Local;
-        if (baseFile is not null) config = ParseFile(baseFile, "run configuration").WithFallback(config);
-        if (configFile is not null) config = ParseFile(configFile, "config file (check the --config path)").WithFallback(config);
-
-        foreach (var set in sets)
+        var layers = new List<Layer> { new(Reference, "reference.conf"), new(LocalLazy.Value, "local.conf") };
+        if (overrides.BaseFile is not null) layers.Add(ParseFile(overrides.BaseFile, "run configuration"));
+        if (overrides.ConfigFile is not null) layers.Add(ParseFile(overrides.ConfigFile, "config file (check the --config path)"));
+        foreach (var set in overrides.SetList)
         {
-            var eq = set.IndexOf('=');
-            if (eq <= 0)
-                throw new SettingsException($"--set expects key=value, got '{set}'");
-            var key = set[..eq].Trim();
-            if (!key.StartsWith("rorecomp.", StringComparison.Ordinal) && !key.StartsWith("akka.", StringComparison.Ordinal))
-                key = "rorecomp." + key;
-            var value = set[(eq + 1)..].Trim();
+            var (key, value) = SplitSet(set);
             var where = $"--set {set}";
             Config layer;
             try
@@ -57,36 +57,52 @@ public static class SettingsLoader
                 throw new SettingsException($"cannot parse {where}: {e.Message}", e);
             }
             CheckKnownKeys(layer, where);
-            config = layer.WithFallback(config);
+            layers.Add(new(layer, where));
         }
-        return config;
+        var merged = layers[0].Config;
+        foreach (var layer in layers.Skip(1)) merged = layer.Config.WithFallback(merged);
+        var typed = new Dictionary<string, TypedValue>(StringComparer.Ordinal);
+        foreach (var t in overrides.Typed()) typed[t.Key] = t;
+        return new LoadedSettings(Read(new Reader(merged, layers, typed)), AkkaSection(merged));
     }
 
     /// <summary>
-    /// The layers above the defaults as one HOCON text (the config file's text, then one line per override): parsing it
-    /// over the defaults gives the same settings again. A run saves it as run.conf so <c>--resume</c> continues alike.
+    /// The layers above the defaults as one HOCON text (the run.conf being resumed, the config file's text, then one line
+    /// per override): parsing it over the defaults gives the same settings again. A run saves it as run.conf so
+    /// <c>--resume</c> continues alike. Where this process sits in a cluster (<c>cluster.*</c>) is a property of the
+    /// invocation, not of the run, and is left out.
     /// </summary>
-    public static string RenderLayers(string? configFile, IReadOnlyList<string> sets, string? baseFile = null)
+    public static string RenderLayers(SettingsOverrides overrides)
     {
         var sb = new System.Text.StringBuilder();
-        if (baseFile is not null) sb.AppendLine(File.ReadAllText(baseFile).TrimEnd());
-        if (configFile is not null)
+        if (overrides.BaseFile is not null) sb.AppendLine(File.ReadAllText(overrides.BaseFile).TrimEnd());
+        if (overrides.ConfigFile is not null)
         {
-            sb.AppendLine($"# --config {Path.GetFullPath(configFile)}");
-            sb.AppendLine(File.ReadAllText(configFile).TrimEnd());
+            sb.AppendLine($"# --config {Path.GetFullPath(overrides.ConfigFile)}");
+            sb.AppendLine(File.ReadAllText(overrides.ConfigFile).TrimEnd());
         }
-        foreach (var set in sets)
+        foreach (var set in overrides.SetList)
         {
-            var eq = set.IndexOf('=');
-            var key = set[..eq].Trim();
-            if (!key.StartsWith("rorecomp.", StringComparison.Ordinal) && !key.StartsWith("akka.", StringComparison.Ordinal))
-                key = "rorecomp." + key;
-            sb.AppendLine($"{key} = {HoconLiteral(set[(eq + 1)..].Trim())}");
+            var (key, value) = SplitSet(set);
+            if (!key.StartsWith("rorecomp.cluster.", StringComparison.Ordinal)) sb.AppendLine($"{key} = {HoconLiteral(value)}");
         }
+        foreach (var t in overrides.Typed().Where(t => t.Saved)) sb.AppendLine($"rorecomp.{t.Key} = {TypedLiteral(t.Value)}");
         return sb.ToString();
     }
 
-    private static Config ParseFile(string path, string what)
+    /// <summary>A <c>--set key=value</c> as its full key (<c>rorecomp.</c> added unless it is an <c>akka.*</c> key) and its value.</summary>
+    private static (string Key, string Value) SplitSet(string set)
+    {
+        var eq = set.IndexOf('=');
+        if (eq <= 0)
+            throw new SettingsException($"--set expects key=value, got '{set}'");
+        var key = set[..eq].Trim();
+        if (!key.StartsWith("rorecomp.", StringComparison.Ordinal) && !key.StartsWith("akka.", StringComparison.Ordinal))
+            key = "rorecomp." + key;
+        return (key, set[(eq + 1)..].Trim());
+    }
+
+    private static Layer ParseFile(string path, string what)
     {
         var full = Path.GetFullPath(path);
         if (!File.Exists(full))
@@ -101,7 +117,7 @@ public static class SettingsLoader
             throw new SettingsException($"cannot parse HOCON in {full}: {e.Message}", e);
         }
         CheckKnownKeys(file, full);
-        return file;
+        return new Layer(file, full);
     }
 
     /// <summary>
@@ -111,12 +127,10 @@ public static class SettingsLoader
     public static Config AkkaSection(Config merged) =>
         merged.HasPath("akka") ? merged.GetValue("akka").AtKey("akka") : ConfigurationFactory.Empty;
 
-    /// <summary>Reads and validates the <c>rorecomp</c> section of an already merged config (fallback to the reference is added).</summary>
-    public static RoRecompSettings FromConfig(Config config)
+    /// <summary>Reads every <c>rorecomp.*</c> key, checking its rule, then the rules that tie keys together.</summary>
+    private static RoRecompSettings Read(Reader r)
     {
-        var r = new Reader(config.WithFallback(Reference));
-        string[] providers = ["sqlite", "postgresql"];
-        return new RoRecompSettings(
+        var settings = new RoRecompSettings(
             new RunSettings(
                 r.String("run.run-dir", nonEmpty: true), r.Int("run.seed"), r.Int("run.steps", 0),
                 r.OneOf("run.task", [.. RoRecomp.Tasks.TaskRegistry.Names]), r.Int("run.prompts-per-step", 1), r.Int("run.samples-per-prompt", 1),
@@ -128,33 +142,36 @@ public static class SettingsLoader
                 r.Double("sampling.temperature", 0, exclusiveMin: true), r.Double("sampling.top-p", 0, 1, exclusiveMin: true),
                 r.Int("sampling.top-k", 0), r.Int("sampling.max-new-tokens", 1), r.Int("sampling.samplers", 1, 64)),
             new ModelSettings(r.String("model.preset", nonEmpty: true), r.String("model.checkpoint")),
-            new AlgorithmSettings(r.OneOf("algorithm.advantage-estimator", "grpo", "dr-grpo"), r.Double("algorithm.eps", 0)),
+            new AlgorithmSettings(r.OneOf("algorithm.advantage-estimator", [.. AdvantageEstimators.Names]), r.Double("algorithm.eps", 0, exclusiveMin: true)),
             new RewardSettings(r.Double("reward.length-penalty", 0, 1), r.Int("reward.target-length", 0)),
             new PolicyLossSettings(
                 r.Double("policy-loss.clip-eps-low", 0, 1), r.Double("policy-loss.clip-eps-high", 0),
-                r.OneOf("policy-loss.loss-agg-mode", "token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"),
+                r.OneOf("policy-loss.loss-agg-mode", [.. LossAggregationModes.Names]),
                 r.Double("policy-loss.kl-coef", 0), r.Double("policy-loss.lr", 0, exclusiveMin: true),
                 r.Int("policy-loss.warmup-steps", 0), r.Double("policy-loss.weight-decay", 0), r.Double("policy-loss.grad-clip", 0),
                 r.Int("policy-loss.micro-batch-size", 1)),
             new RecompositionSettings(
-                r.Bool("recomposition.enabled"), r.OneOf("recomposition.scope", "batch", "group"),
+                r.Bool("recomposition.enabled"), r.OneOf("recomposition.scope", SettingNames.Of<RankScope>()),
                 r.Double("recomposition.priority-fraction", 0, 1, exclusiveMin: true),
-                r.OneOf("recomposition.length-key", "tokens", "tool-calls-then-tokens"),
-                r.OneOf("recomposition.advantage-scope", "recomposed", "original")),
+                r.OneOf("recomposition.length-key", SettingNames.Of<LengthKey>()),
+                r.OneOf("recomposition.advantage-scope", SettingNames.Of<AdvantageScope>())),
             new CompensationSettings(
                 r.Int("compensation.every", 0), r.Int("compensation.batch-size", 1),
-                r.OneOf("compensation.weight-schedule", "constant", "linear", "cosine"),
+                r.OneOf("compensation.weight-schedule", SettingNames.Of<WeightSchedule>()),
                 r.Double("compensation.weight-start", 0), r.Double("compensation.weight-end", 0),
-                r.OneOf("compensation.draw-order", "oldest-first", "uniform")),
+                r.OneOf("compensation.draw-order", SettingNames.Of<DrawOrder>())),
             new BufferSettings(r.Int("buffer.capacity", 1), r.Int("buffer.max-staleness", 0), r.Int("buffer.snapshot-every", 1)),
             new AsyncSettings(r.Int("async.max-policy-lag", 0)),
             new PersistenceSettings(
-                r.OneOf("persistence.provider", providers), r.String("persistence.connection-string"), r.String("persistence.sqlite-path"),
+                r.OneOf("persistence.provider", [.. PersistenceSettings.Providers]), r.String("persistence.connection-string"), r.String("persistence.sqlite-path"),
                 r.String("persistence.run-id")),
             new CheckpointSettings(r.Int("checkpoint.every", 0), r.Int("checkpoint.keep-last", 1)),
             new ClusterSettings(
                 r.Roles("cluster.roles"), r.String("cluster.hostname", nonEmpty: true), r.Int("cluster.port", 0, 65535),
-                r.StringList("cluster.seed-nodes"), r.Int("cluster.stable-after", 1), r.Int("cluster.weights-port", 0, 65535)));
+                r.SeedNodes("cluster.seed-nodes"), r.Int("cluster.stable-after", 1), r.Int("cluster.weights-port", 0, 65535)));
+        if (settings.Persistence.Provider == PersistenceSettings.PostgreSql && settings.Persistence.ConnectionString.Length == 0)
+            throw r.Bad("persistence.connection-string", "", $"a connection string with rorecomp.persistence.provider = {PersistenceSettings.PostgreSql} ({r.Source("persistence.provider")}), e.g. \"Host=db;Database=rorecomp;Username=rl;Password=...\"");
+        return settings;
     }
 
     /// <summary>Rejects any <c>rorecomp.*</c> key of <paramref name="layer"/> that reference.conf does not define.</summary>
@@ -224,6 +241,17 @@ public static class SettingsLoader
         return prev[b.Length];
     }
 
+    /// <summary>A typed override as HOCON: a number, a quoted string or a list of quoted strings.</summary>
+    private static string TypedLiteral(object value) => value switch
+    {
+        int i => i.ToString(CultureInfo.InvariantCulture),
+        ImmutableArray<string> list => "[" + string.Join(", ", list.Select(Quoted)) + "]",
+        _ => Quoted(value.ToString() ?? ""),
+    };
+
+    private static string Quoted(string s) =>
+        "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+
     /// <summary>Numbers, booleans, lists and quoted strings pass through; anything else becomes a quoted string.</summary>
     private static string HoconLiteral(string value)
     {
@@ -233,7 +261,7 @@ public static class SettingsLoader
             || double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
             || value is "true" or "false" or "on" or "off" or "yes" or "no")
             return value;
-        return "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+        return Quoted(value);
     }
 
     private static Config ParseEmbedded(string name)
@@ -244,21 +272,40 @@ public static class SettingsLoader
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     }
 
-    /// <summary>Typed, range-checked reads of <c>rorecomp.*</c> values; errors name the key, the value and what is allowed.</summary>
-    private sealed class Reader(Config config)
+    /// <summary>A layer of the merged config and where it came from (a file's path, <c>--set key=value</c>).</summary>
+    private sealed record Layer(Config Config, string Source);
+
+    /// <summary>Reads of <c>rorecomp.*</c> values that check type and range; errors name the key, the value, its source and what is allowed.</summary>
+    private sealed class Reader(Config config, IReadOnlyList<Layer> layers, IReadOnlyDictionary<string, TypedValue> typed)
     {
+        /// <summary>Where the value of <paramref name="key"/> comes from: the flag, or the topmost layer that sets it.</summary>
+        public string Source(string key)
+        {
+            if (typed.TryGetValue(key, out var t)) return t.Flag;
+            for (var i = layers.Count - 1; i >= 0; i--)
+            {
+                if (layers[i].Config.HasPath("rorecomp." + key)) return layers[i].Source;
+            }
+            return "reference.conf";
+        }
+
         private string Raw(string key)
         {
+            if (typed.TryGetValue(key, out var t))
+            {
+                return t.Value as string ?? (t.Value is int i ? i.ToString(CultureInfo.InvariantCulture)
+                    : throw new SettingsException($"rorecomp.{key} must be a single value, not a list ({t.Flag})"));
+            }
             var value = config.GetValue("rorecomp." + key);
             if (value is null || value.IsEmpty)
-                throw new SettingsException($"rorecomp.{key} is missing (it has a default in reference.conf; was it set to null?)");
+                throw new SettingsException($"rorecomp.{key} is missing in {Source(key)} (it has a default in reference.conf; was it set to null?)");
             if (value.IsObject() || value.IsArray())
-                throw new SettingsException($"rorecomp.{key} must be a single value, not a section or list");
+                throw new SettingsException($"rorecomp.{key} must be a single value, not a section or list ({Source(key)})");
             return value.GetString();
         }
 
-        private static SettingsException Bad(string key, string raw, string allowed) =>
-            new($"rorecomp.{key} = '{raw}' is not valid: expected {allowed}");
+        public SettingsException Bad(string key, string raw, string allowed) =>
+            new($"rorecomp.{key} = '{raw}' in {Source(key)}: expected {allowed}");
 
         public string String(string key, bool nonEmpty = false)
         {
@@ -316,19 +363,32 @@ public static class SettingsLoader
             foreach (var role in roles)
             {
                 if (!ClusterSettings.KnownRoles.Contains(role))
-                    throw new SettingsException($"rorecomp.{key} has unknown role '{role}': roles are {string.Join(", ", ClusterSettings.KnownRoles)}");
+                    throw new SettingsException($"rorecomp.{key} has unknown role '{role}' in {Source(key)}: roles are {string.Join(", ", ClusterSettings.KnownRoles)}");
             }
-            if (roles.IsEmpty) throw new SettingsException($"rorecomp.{key} is empty: give a node at least one of {string.Join(", ", ClusterSettings.KnownRoles)}");
+            if (roles.IsEmpty) throw new SettingsException($"rorecomp.{key} is empty in {Source(key)}: give a node at least one of {string.Join(", ", ClusterSettings.KnownRoles)}");
             return roles;
+        }
+
+        public ImmutableArray<string> SeedNodes(string key)
+        {
+            var seeds = StringList(key);
+            foreach (var seed in seeds)
+            {
+                if (!Uri.TryCreate(seed, UriKind.Absolute, out var uri) || uri.Scheme is not ("akka.tcp" or "akka.ssl.tcp") || uri.UserInfo != "rorecomp" || uri.Port <= 0)
+                    throw new SettingsException($"rorecomp.{key} has '{seed}' in {Source(key)}: expected akka.tcp://rorecomp@host:port (akka.ssl.tcp:// with TLS)");
+            }
+            return seeds;
         }
 
         public ImmutableArray<string> StringList(string key)
         {
+            if (typed.TryGetValue(key, out var t))
+                return t.Value is ImmutableArray<string> list ? list : throw Bad(key, t.Value.ToString() ?? "", "a list, e.g. [\"a\", \"b\"]");
             var value = config.GetValue("rorecomp." + key);
             if (value is null || value.IsEmpty)
                 return [];
             if (value.IsObject() || (!value.IsArray() && value.IsString()))
-                throw new SettingsException($"rorecomp.{key} = '{(value.IsString() ? value.GetString() : "{...}")}' is not valid: expected a list, e.g. [\"a\", \"b\"]");
+                throw Bad(key, value.IsString() ? value.GetString() : "{...}", "a list, e.g. [\"a\", \"b\"]");
             return [.. value.GetStringList()];
         }
     }

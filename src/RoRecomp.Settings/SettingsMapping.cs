@@ -5,15 +5,15 @@ using RoRecomp.Core.Schedules;
 
 namespace RoRecomp.Settings;
 
-/// <summary>Maps validated settings to Core's option records.</summary>
+/// <summary>Maps settings (every value already checked by <see cref="SettingsLoader"/>) to Core's option records.</summary>
 public static class SettingsMapping
 {
     /// <summary><c>rorecomp.buffer.*</c>, <c>compensation.draw-order</c> and <c>run.seed</c> as <see cref="ReplayBufferOptions"/>.</summary>
     public static ReplayBufferOptions ReplayBuffer(RoRecompSettings s) => new ReplayBufferOptions(
         s.Buffer.Capacity,
         s.Buffer.MaxStaleness,
-        s.Compensation.DrawOrder == "uniform" ? DrawOrder.Uniform : DrawOrder.OldestFirst,
-        s.Run.Seed).Validate();
+        SettingNames.Parse<DrawOrder>(s.Compensation.DrawOrder),
+        s.Run.Seed);
 
     /// <summary>
     /// <c>rorecomp.compensation.*</c> as the learner's <see cref="CompensationSchedule"/>: off with recomposition off or
@@ -23,19 +23,19 @@ public static class SettingsMapping
         Enabled: s.Recomposition.Enabled && s.Compensation.Every > 0,
         Every: Math.Max(1, s.Compensation.Every),
         BatchSize: s.Compensation.BatchSize,
-        Schedule: Enum.Parse<WeightSchedule>(s.Compensation.WeightSchedule, ignoreCase: true),
+        Schedule: SettingNames.Parse<WeightSchedule>(s.Compensation.WeightSchedule),
         WeightStart: s.Compensation.WeightStart,
-        WeightEnd: s.Compensation.WeightEnd).Validate();
+        WeightEnd: s.Compensation.WeightEnd);
 
     /// <summary><c>rorecomp.recomposition.*</c> and <c>rorecomp.algorithm.*</c> as <see cref="RecompositionOptions"/>.</summary>
     public static RecompositionOptions Recomposition(RoRecompSettings s) => new RecompositionOptions(
         s.Recomposition.Enabled,
-        s.Recomposition.Scope == "group" ? RankScope.Group : RankScope.Batch,
+        SettingNames.Parse<RankScope>(s.Recomposition.Scope),
         s.Recomposition.PriorityFraction,
-        s.Recomposition.LengthKey == "tool-calls-then-tokens" ? LengthKey.ToolCallsThenTokens : LengthKey.Tokens,
-        s.Recomposition.AdvantageScope == "original" ? AdvantageScope.Original : AdvantageScope.Recomposed,
+        SettingNames.Parse<LengthKey>(s.Recomposition.LengthKey),
+        SettingNames.Parse<AdvantageScope>(s.Recomposition.AdvantageScope),
         s.Algorithm.AdvantageEstimator,
-        s.Algorithm.Eps).Validate();
+        s.Algorithm.Eps);
 
     /// <summary><c>rorecomp.reward.*</c> (with <c>sampling.max-new-tokens</c>) as the length-penalty arm's <see cref="Core.Rewards.RewardShaping"/>.</summary>
     public static RewardShaping RewardShaping(RoRecompSettings s) =>

@@ -46,11 +46,11 @@ public sealed class SettingsLoaderTests : IDisposable
     public void Akka_keys_of_a_config_file_reach_the_actor_system_config()
     {
         var file = WriteConfig("akka.remote.dot-netty.tcp.enable-ssl = true\nrorecomp.run.steps = 3");
-        var merged = SettingsLoader.LoadConfig(file, []);
-        var akka = SettingsLoader.AkkaSection(merged);
-        Assert.True(akka.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl"));
-        Assert.False(akka.HasPath("rorecomp"));
-        Assert.False(SettingsLoader.AkkaSection(SettingsLoader.LoadConfig(null, [])).HasPath("akka"));
+        var loaded = SettingsLoader.Resolve(new SettingsOverrides(file));
+        Assert.True(loaded.Akka.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl"));
+        Assert.True(loaded.RemoteSsl);
+        Assert.False(loaded.Akka.HasPath("rorecomp"));
+        Assert.False(SettingsLoader.Resolve(new SettingsOverrides()).Akka.HasPath("akka"));
     }
 
     [Fact]
@@ -78,11 +78,11 @@ public sealed class SettingsLoaderTests : IDisposable
     }
 
     [Theory]
-    [InlineData("run.steps=abc", "rorecomp.run.steps = 'abc' is not valid: expected an integer >= 0")]
-    [InlineData("recomposition.priority-fraction=1.5", "rorecomp.recomposition.priority-fraction = '1.5' is not valid: expected a number > 0 and <= 1")]
-    [InlineData("recomposition.scope=global", "rorecomp.recomposition.scope = 'global' is not valid: expected one of batch | group")]
-    [InlineData("recomposition.enabled=maybe", "rorecomp.recomposition.enabled = 'maybe' is not valid: expected true or false")]
-    [InlineData("cluster.port=70000", "rorecomp.cluster.port = '70000' is not valid: expected an integer in [0, 65535]")]
+    [InlineData("run.steps=abc", "rorecomp.run.steps = 'abc' in --set run.steps=abc: expected an integer >= 0")]
+    [InlineData("recomposition.priority-fraction=1.5", "rorecomp.recomposition.priority-fraction = '1.5' in --set recomposition.priority-fraction=1.5: expected a number > 0 and <= 1")]
+    [InlineData("recomposition.scope=global", "rorecomp.recomposition.scope = 'global' in --set recomposition.scope=global: expected one of batch | group")]
+    [InlineData("recomposition.enabled=maybe", "rorecomp.recomposition.enabled = 'maybe' in --set recomposition.enabled=maybe: expected true or false")]
+    [InlineData("cluster.port=70000", "rorecomp.cluster.port = '70000' in --set cluster.port=70000: expected an integer in [0, 65535]")]
     public void Ill_typed_or_out_of_range_values_name_key_value_and_allowed(string set, string message)
     {
         var e = Assert.Throws<SettingsException>(() => SettingsLoader.Load(null, [set]));
@@ -118,6 +118,6 @@ public sealed class SettingsLoaderTests : IDisposable
         // Akka's HOCON parser is lenient (an unterminated quote swallows the rest), so the damage shows as a bad value.
         var file = WriteConfig("rorecomp { run { steps = \"3 } }");
         var e = Assert.Throws<SettingsException>(() => SettingsLoader.Load(file, []));
-        Assert.StartsWith("rorecomp.run.steps = '3 } }' is not valid: expected an integer >= 0", e.Message);
+        Assert.StartsWith("rorecomp.run.steps = '3 } }' in " + file + ": expected an integer >= 0", e.Message);
     }
 }

@@ -20,14 +20,14 @@ using RoRecomp.Model.Transformer;
 namespace RoRecomp.Actors.Bench;
 
 /// <summary>What <see cref="PipelineBenchmark.RunAsync"/> runs.</summary>
-/// <param name="ConfigFile">HOCON layered over the defaults, or null (as <c>train --config</c>).</param>
-/// <param name="Sets">Overrides <c>key=value</c> (as <c>train --set</c>), the same for every side.</param>
+/// <param name="Settings">The layers over the defaults (as <c>train --config</c>, <c>--set</c>), the same for every side;
+/// its <see cref="SettingsOverrides.Checkpoint"/> is the warm start (<c>--checkpoint</c>), or null: then the settings' own,
+/// else an SFT warm start made first (not timed).</param>
 /// <param name="Steps">RL steps measured on each side.</param>
-/// <param name="Checkpoint">Warm-start checkpoint (<c>model.checkpoint</c>), or null: then the settings' own, else an SFT warm start made first (not timed).</param>
 /// <param name="AsyncLag"><c>async.max-policy-lag</c> of the asynchronous actor run (0 = no such run).</param>
 /// <param name="Warmup">Run one untimed loop step first, so that neither side pays the process's first-use costs (JIT, allocator).</param>
 public sealed record PipelineBenchmarkOptions(
-    string? ConfigFile, IReadOnlyList<string> Sets, int Steps = 8, string? Checkpoint = null, int AsyncLag = 1, bool Warmup = true);
+    SettingsOverrides Settings, int Steps = 8, int AsyncLag = 1, bool Warmup = true);
 
 /// <summary>One measured step of one side.</summary>
 /// <param name="Step">The step.</param>
@@ -122,9 +122,8 @@ public static class PipelineBenchmark
         ArgumentOutOfRangeException.ThrowIfLessThan(o.Steps, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(o.AsyncLag);
         log ??= TextWriter.Null;
-        var sets = new List<string>(o.Sets);
-        if (o.Checkpoint is not null) sets.Add($"model.checkpoint={Path.GetFullPath(o.Checkpoint)}");
-        var settings = SettingsLoader.Load(o.ConfigFile, sets);
+        var layers = o.Settings.Checkpoint is { } checkpoint ? o.Settings with { Checkpoint = Path.GetFullPath(checkpoint) } : o.Settings;
+        var settings = SettingsLoader.Load(layers);
         Directory.CreateDirectory(workDir);
 
         // One warm start for every side; an SFT warm start is trained here, outside every timing.
@@ -133,8 +132,8 @@ public static class PipelineBenchmark
         // The run is one step longer than measured (its last step ends with an evaluation); the loop uses the same total,
         // which the compensation weight schedule depends on.
         long totalSteps = o.Steps + 1;
-        sets.AddRange([$"model.checkpoint={warmStart}", "run.eval-every=0", $"run.steps={totalSteps.ToString(CultureInfo.InvariantCulture)}"]);
-        var loopSettings = SettingsLoader.Load(o.ConfigFile, [.. sets, "async.max-policy-lag=0"]);
+        layers = layers with { Checkpoint = warmStart, EvalEvery = 0, Steps = (int)totalSteps };
+        var loopSettings = SettingsLoader.Load(layers with { MaxPolicyLag = 0 });
 
         if (o.Warmup)
         {
@@ -146,13 +145,13 @@ public static class PipelineBenchmark
         var loopLines = TrainingLoop.Run(loopSettings, warmStart, o.Steps, totalSteps, log);
 
         log.WriteLine($"bench pipeline: actors (train, max-policy-lag 0), {totalSteps} steps, the first {o.Steps} measured");
-        var actorLines = await RunActorsAsync(o.ConfigFile, sets, Path.Combine(workDir, "actors"), 0, o.Steps, log, cancellationToken);
+        var actorLines = await RunActorsAsync(layers, Path.Combine(workDir, "actors"), 0, o.Steps, log, cancellationToken);
 
         PipelineSide? asyncSide = null;
         if (o.AsyncLag > 0)
         {
             log.WriteLine($"bench pipeline: actors (train, max-policy-lag {o.AsyncLag}), {totalSteps} steps, the first {o.Steps} measured");
-            var asyncLines = await RunActorsAsync(o.ConfigFile, sets, Path.Combine(workDir, $"actors-lag{o.AsyncLag}"), o.AsyncLag, o.Steps, log, cancellationToken);
+            var asyncLines = await RunActorsAsync(layers, Path.Combine(workDir, $"actors-lag{o.AsyncLag}"), o.AsyncLag, o.Steps, log, cancellationToken);
             asyncSide = Side($"actors, max-policy-lag {o.AsyncLag}", asyncLines);
         }
 
@@ -164,10 +163,10 @@ public static class PipelineBenchmark
 
     /// <summary>Runs the train job (one step more than measured) and returns the measured steps' metrics.jsonl lines.</summary>
     private static async Task<IReadOnlyList<MetricsLine>> RunActorsAsync(
-        string? configFile, IReadOnlyList<string> sets, string runDir, int lag, int measured, TextWriter log, CancellationToken cancellationToken)
+        SettingsOverrides layers, string runDir, int lag, int measured, TextWriter log, CancellationToken cancellationToken)
     {
         GC.Collect();
-        var options = new TrainOptions(configFile, [.. sets, $"async.max-policy-lag={lag.ToString(CultureInfo.InvariantCulture)}"], RunDir: runDir);
+        var options = new TrainOptions(layers with { MaxPolicyLag = lag, RunDir = runDir });
         await TrainRunner.RunAsync(options, log, interactive: false, cancellationToken);
         var lines = RunFiles.ReadMetrics(runDir);
         if (lines.Count < measured || !lines.Take(measured).Select(l => l.Step).SequenceEqual(Enumerable.Range(1, measured).Select(i => (long)i)))

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Globalization;
 using RoRecomp.Settings;
 using RoRecomp.Actors.Hosting;
@@ -11,13 +10,11 @@ using RoRecomp.Model.Runtime;
 namespace RoRecomp.Actors.Runners;
 
 /// <summary>What <c>node</c> was asked to do.</summary>
-/// <param name="ConfigFile">HOCON layered over the defaults (give every node the run's config), or null.</param>
-/// <param name="Sets">Overrides <c>key=value</c>, in order.</param>
-/// <param name="Roles">This node's roles (sampler, verifier, buffer); the learner role runs with <c>train --cluster</c>.</param>
-/// <param name="Seeds">Seed node addresses (<c>akka.tcp://rorecomp@host:port</c>).</param>
-/// <param name="Hostname">Address the other nodes reach this one at, or null for <c>rorecomp.cluster.hostname</c>.</param>
-/// <param name="Port">Akka.Remote port, or null for <c>rorecomp.cluster.port</c> (0 = any).</param>
-public sealed record NodeOptions(string? ConfigFile, IReadOnlyList<string> Sets, ImmutableArray<string> Roles, ImmutableArray<string> Seeds, string? Hostname = null, int? Port = null);
+/// <param name="Settings">The layers over the defaults (give every node the run's config) with this node's typed flags:
+/// <see cref="SettingsOverrides.Roles"/> (sampler, verifier, buffer; the learner role runs with <c>train --cluster</c>),
+/// <see cref="SettingsOverrides.SeedNodes"/> (<c>akka.tcp://rorecomp@host:port</c>), and optionally
+/// <see cref="SettingsOverrides.Hostname"/> and <see cref="SettingsOverrides.Port"/> (0 = any).</param>
+public sealed record NodeOptions(SettingsOverrides Settings);
 
 /// <summary>
 /// The <c>node</c> job: joins a running cluster with the given roles and works until stopped (Ctrl+C / SIGTERM: the
@@ -33,38 +30,26 @@ public static class NodeRunner
     /// <summary>Runs the node until <paramref name="cancellationToken"/> is cancelled.</summary>
     public static async Task RunAsync(NodeOptions o, TextWriter output, CancellationToken cancellationToken)
     {
-        if (o.Roles.IsDefaultOrEmpty) throw new SettingsException("--roles is required (sampler, verifier, buffer; comma-separated)");
-        if (o.Roles.Contains(RoRecompHostingExtensions.LearnerRole))
+        if (o.Settings.Roles is not { IsDefaultOrEmpty: false } roles) throw new SettingsException("--roles is required (sampler, verifier, buffer; comma-separated)");
+        if (roles.Contains(RoRecompHostingExtensions.LearnerRole))
             throw new SettingsException("the learner role runs with `train --cluster` (it owns the run); give this node sampler, verifier or buffer");
-        if (o.Seeds.IsDefaultOrEmpty) throw new SettingsException("--seed is required: the learner node's address, e.g. akka.tcp://rorecomp@10.0.0.1:4053");
-        foreach (var seed in o.Seeds)
-        {
-            if (!Uri.TryCreate(seed, UriKind.Absolute, out var uri) || uri.Scheme is not ("akka.tcp" or "akka.ssl.tcp") || uri.UserInfo != "rorecomp" || uri.Port <= 0)
-                throw new SettingsException($"--seed {seed}: expected akka.tcp://rorecomp@host:port (akka.ssl.tcp:// with TLS)");
-        }
-        var sets = new List<string>(o.Sets)
-        {
-            $"cluster.roles=[{string.Join(", ", o.Roles)}]",
-            $"cluster.seed-nodes=[{string.Join(", ", o.Seeds.Select(s => $"\"{s}\""))}]",
-        };
-        if (o.Hostname is not null) sets.Add($"cluster.hostname={o.Hostname}");
-        if (o.Port is { } port) sets.Add($"cluster.port={port.ToString(CultureInfo.InvariantCulture)}");
-        var merged = SettingsLoader.LoadConfig(o.ConfigFile, sets);
-        var settings = SettingsLoader.FromConfig(merged);
+        if (o.Settings.SeedNodes is not { IsDefaultOrEmpty: false }) throw new SettingsException("--seed is required: the learner node's address, e.g. akka.tcp://rorecomp@10.0.0.1:4053");
+        var loaded = SettingsLoader.Resolve(o.Settings);
+        var settings = loaded.Settings;
         var runDir = Path.GetFullPath(settings.Run.RunDir);
         RunDirectoryLock? runLock = null;
         var hocon = PersistenceHocon.Build(settings.Persistence, runDir);
         if (settings.Cluster.Has(RoRecompHostingExtensions.BufferRole))
             (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);   // the buffer journals here: lock it
         using var _ = runLock;
-        hocon = SettingsLoader.AkkaSection(merged).WithFallback(hocon);   // akka.* keys of the config file (e.g. TLS) win
+        hocon = loaded.Akka.WithFallback(hocon);   // akka.* keys of the config file (e.g. TLS) win
         if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole)) TorchRuntime.EnsureLoaded();
         var context = RunContext.ForWorker(settings);
         while (!cancellationToken.IsCancellationRequested)
         {
             await using (var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(settings, hocon).AddRoRecompPipeline(context, null), cancellationToken))
             {
-                output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {string.Join(", ", o.Seeds)}");
+                output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {string.Join(", ", settings.Cluster.SeedNodes)}");
                 var printer = node.System.ActorOf(Akka.Actor.Props.Create(() => new LeasePrinter(output)), "lease-printer");
                 node.System.EventStream.Subscribe(printer, typeof(LeaseSampled));
                 node.System.EventStream.Subscribe(printer, typeof(PolicyFetched));

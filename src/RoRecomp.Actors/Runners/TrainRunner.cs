@@ -14,17 +14,11 @@ using RoRecomp.Model.Runtime;
 namespace RoRecomp.Actors.Runners;
 
 /// <summary>What <c>train</c> was asked to do.</summary>
-/// <param name="ConfigFile">HOCON layered over the defaults (<c>--config</c>), or null.</param>
-/// <param name="Sets">Overrides <c>key=value</c> (<c>--set</c>), in order.</param>
-/// <param name="RunDir">Run directory (<c>--run-dir</c>), or null for <c>rorecomp.run.run-dir</c>.</param>
+/// <param name="Settings">The layers over the defaults: <c>--config</c>, <c>--set</c> and the typed flags (<c>--run-dir</c>,
+/// <c>--steps</c>, <c>--hostname</c>, and <c>--port</c>, which goes with <paramref name="Cluster"/>: default 4053).</param>
 /// <param name="Resume">Continue the run in the run directory (<c>--resume</c>).</param>
-/// <param name="Steps">Total steps (<c>--steps</c>), or null for <c>rorecomp.run.steps</c>.</param>
-/// <param name="Cluster">Run as the learner side of a cluster (<c>--cluster</c>): roles learner, buffer, verifier; a seed node on <paramref name="Port"/>; samplers join.</param>
-/// <param name="Port">Akka.Remote port with <c>--cluster</c> (default 4053).</param>
-/// <param name="Hostname">Address other nodes reach this one at (<c>--hostname</c>), or null for <c>rorecomp.cluster.hostname</c>.</param>
-public sealed record TrainOptions(
-    string? ConfigFile, IReadOnlyList<string> Sets, string? RunDir = null, bool Resume = false, int? Steps = null,
-    bool Cluster = false, int? Port = null, string? Hostname = null);
+/// <param name="Cluster">Run as the learner side of a cluster (<c>--cluster</c>): roles learner, buffer, verifier; a seed node on the port; samplers join.</param>
+public sealed record TrainOptions(SettingsOverrides Settings, bool Resume = false, bool Cluster = false);
 
 /// <summary>
 /// The <c>train</c> job on one node: settle the settings (a fresh run saves them as <c>run.conf</c>; <c>--resume</c>
@@ -46,47 +40,43 @@ public static class TrainRunner
     /// <summary>Runs (or resumes) a training job; throws <see cref="SettingsException"/> for bad input, <see cref="RunFailedException"/> when the run fails.</summary>
     public static async Task<RunSummary> RunAsync(TrainOptions o, TextWriter output, bool interactive, CancellationToken cancellationToken)
     {
-        var sets = new List<string>(o.Sets);
-        if (o.RunDir is not null) sets.Add($"run.run-dir={o.RunDir}");
-        if (o.Steps is { } steps) sets.Add($"run.steps={steps.ToString(CultureInfo.InvariantCulture)}");
-        if (o.Hostname is not null) sets.Add($"cluster.hostname={o.Hostname}");
         // The invocation's own layers (no run.conf yet): they say where the run directory is and how to reach this node.
-        var first = SettingsLoader.LoadConfig(o.ConfigFile, sets);
-        var firstSettings = SettingsLoader.FromConfig(first);
+        var layers = o.Settings with { BaseFile = null };
+        var invocation = SettingsLoader.Resolve(layers);
+        var first = invocation.Settings;
         if (o.Cluster)
         {
-            var port = o.Port ?? ClusterPort;
-            var host = firstSettings.Cluster.Hostname;
-            var ssl = first.HasPath("akka.remote.dot-netty.tcp.enable-ssl") && first.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl");
-            sets.Add("cluster.roles=[learner, buffer, verifier]");
-            sets.Add($"cluster.port={port.ToString(CultureInfo.InvariantCulture)}");
-            sets.Add($"cluster.seed-nodes=[\"{SeedAddress(host, port, ssl)}\"]");
+            var port = layers.Port ?? ClusterPort;
+            var ssl = invocation.RemoteSsl;
+            layers = layers with
+            {
+                Roles = [RoRecompHostingExtensions.LearnerRole, RoRecompHostingExtensions.BufferRole, RoRecompHostingExtensions.VerifierRole],
+                Port = port,
+                SeedNodes = [SeedAddress(first.Cluster.Hostname, port, ssl)],
+            };
         }
-        else if (o.Port is not null)
+        else if (layers.Port is not null)
         {
             throw new SettingsException("--port goes with --cluster (a single-node run picks a free port itself)");
         }
-        var runDir = Path.GetFullPath(firstSettings.Run.RunDir);
+        var runDir = Path.GetFullPath(first.Run.RunDir);
         var runConf = Path.Combine(runDir, RunConfigFile);
-        string? baseFile = null;
         if (o.Resume)
         {
             if (!File.Exists(runConf))
                 throw new SettingsException($"--resume: {runDir} holds no run to resume ({RunConfigFile} is missing); start one without --resume");
-            baseFile = runConf;
+            layers = layers with { BaseFile = runConf };
         }
         else if (File.Exists(runConf) || File.Exists(Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile)))
         {
             throw new SettingsException($"{runDir} already holds a run; continue it with --resume, or choose another --run-dir");
         }
-        var merged = SettingsLoader.LoadConfig(o.ConfigFile, sets, baseFile);
-        var settings = SettingsLoader.FromConfig(merged);
+        var loaded = SettingsLoader.Resolve(layers);
+        var settings = loaded.Settings;
 
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
         using var _ = runLock;
-        // Where this process sits in a cluster is a property of the invocation, not of the run: not saved in run.conf.
-        var layers = SettingsLoader.RenderLayers(o.ConfigFile, [.. sets.Where(x => !x.StartsWith("cluster.", StringComparison.Ordinal))], baseFile);
-        DurableFile.WriteAllText(runConf, layers);
+        DurableFile.WriteAllText(runConf, SettingsLoader.RenderLayers(layers));
 
         TorchRuntime.EnsureLoaded();
         var warmStart = WarmStart.Prepare(settings, runDir, output, interactive);
@@ -101,7 +91,7 @@ public static class TrainRunner
             output.WriteLine($"train --cluster: learner node {seed} (roles learner, buffer, verifier); " +
                 $"samplers join with: rorecomp node --roles sampler,verifier --seed {seed}");
         }
-        await using var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, SettingsLoader.AkkaSection(merged).WithFallback(hocon)).AddRoRecompPipeline(context, recorder), cancellationToken);
+        await using var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, loaded.Akka.WithFallback(hocon)).AddRoRecompPipeline(context, recorder), cancellationToken);
         using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
         var finished = await Task.WhenAny(recorder.Completion, Task.Delay(Timeout.Infinite, stopped.Token));
         if (finished != recorder.Completion)

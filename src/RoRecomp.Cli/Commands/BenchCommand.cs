@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using RoRecomp.Actors.Bench;
@@ -12,60 +13,103 @@ using RoRecomp.Model.Checkpoints;
 namespace RoRecomp.Cli.Commands;
 
 /// <summary>
-/// `rorecomp bench &lt;what&gt; [--json FILE]`: benchmarks that check the speed and memory targets of DESIGN.md §4.
-/// Each prints a table and, with --json, writes its figures as one JSON object.
+/// `rorecomp bench &lt;what&gt; [options] [--json FILE]`: benchmarks that check the speed and memory targets of DESIGN.md §4
+/// (model, buffer, pipeline, weights). Each prints a table and, with --json, writes its figures as one JSON object.
 /// </summary>
 public static class BenchCommand
 {
-    private const string Usage = """
-        usage: rorecomp bench <what> [options] [--json FILE]
-
-          model     policy model (tiny preset): KV-cache vs no-cache decoding, training tokens/s and FLOP/s vs the matmul peak
-                    [--rows N (64)] [--new-tokens N (64)] [--train-rows N (64)] [--train-tokens N (128)] [--repeats N (3)] [--threads N]
-          buffer    replay buffer: responses/s journaled to SQLite and recovery time
-                    [--responses N (100000)] [--batch N (256)] [--tokens N (64)] [--snapshot-every N (100)] [--dir DIR]
-          pipeline  actor pipeline overhead: N RL steps of `train` through the actors vs the same compute in a plain loop
-                    (and with async rollouts); checks that the loop and the actors write the same per-step metrics
-                    [--steps N (8)] [--checkpoint DIR (warm start; else SFT first, not timed)] [--config FILE]
-                    [--set key=value]... [--lag L (1: the async run's max-policy-lag)] [--no-async] [--no-warmup] [--dir DIR]
-          weights   weight sync: fetches a blob of random bytes from a weight server over loopback TCP, GB/s per fetch
-                    [--mb N (1024, MiB)] [--repeat K (3)] [--chunk-kb N (1024)] [--no-sha256]
-        """;
-
-    public static int Run(string[] args)
+    /// <summary>The command with its sub-benchmarks.</summary>
+    public static Command Create()
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h")
-        {
-            Console.WriteLine(Usage);
-            return args.Length == 0 ? 2 : 0;
-        }
-        try
-        {
-            var options = CliOptions.Parse(args[1..]);
-            return args[0] switch
-            {
-                "buffer" => Buffer(options),
-                "model" => Model(options),
-                "pipeline" => Pipeline(options),
-                "weights" => Weights(options),
-                _ => Fail($"unknown benchmark '{args[0]}'"),
-            };
-        }
-        catch (CliException ex)
-        {
-            return Fail(ex.Message);
-        }
+        var command = new Command("bench", "benchmarks of the DESIGN.md §4 targets; each prints a table and, with --json, writes its figures as one JSON object");
+        command.Add(BufferCommand());
+        command.Add(ModelCommand());
+        command.Add(PipelineCommand());
+        command.Add(WeightsCommand());
+        return command;
     }
 
-    private static int Buffer(CliOptions o)
+    private static Option<string?> Json() => CliKit.Text("--json", "FILE", "write the figures to FILE as one JSON object");
+
+    private static Option<string?> Dir(string what) => CliKit.Text("--dir", "DIR", $"work directory (must be empty; default a temporary one, deleted after): {what}");
+
+    private static Command BufferCommand()
     {
-        var responses = o.Int("responses", 100_000);
-        var batch = o.Int("batch", 256);
-        var tokens = o.Int("tokens", 64);
-        var snapshotEvery = o.Int("snapshot-every", 100);
-        var dir = o.String("dir") ?? Path.Combine(Path.GetTempPath(), $"rorecomp-bench-buffer-{Guid.NewGuid():N}");
-        var json = o.String("json");
-        o.RejectUnknown();
+        var responses = CliKit.Positive("--responses", 100_000, "responses to journal");
+        var batch = CliKit.Positive("--batch", 256, "responses per journaled batch");
+        var tokens = CliKit.Positive("--tokens", 64, "tokens per response");
+        var snapshotEvery = CliKit.Positive("--snapshot-every", 100, "events between snapshots");
+        var dir = Dir("the SQLite journal");
+        var json = Json();
+        var command = new Command("buffer", "replay buffer: responses/s journaled to SQLite and recovery time") { responses, batch, tokens, snapshotEvery, dir, json };
+        command.SetAction(p => Buffer(p.GetValue(responses), p.GetValue(batch), p.GetValue(tokens), p.GetValue(snapshotEvery), p.GetValue(dir), p.GetValue(json)));
+        return command;
+    }
+
+    private static Command ModelCommand()
+    {
+        var rows = CliKit.Positive("--rows", 64, "decoded rows");
+        var newTokens = CliKit.Positive("--new-tokens", 64, "tokens decoded per row");
+        var trainRows = CliKit.Positive("--train-rows", 64, "training rows");
+        var trainTokens = CliKit.Positive("--train-tokens", 128, "tokens per training row");
+        var repeats = CliKit.Positive("--repeats", 3, "repeats of each measurement");
+        var threads = CliKit.Positive("--threads", Environment.ProcessorCount, "TorchSharp threads");
+        var json = Json();
+        var command = new Command("model", "policy model (tiny preset): KV-cache vs no-cache decoding, training tokens/s and FLOP/s vs the matmul peak")
+        {
+            rows, newTokens, trainRows, trainTokens, repeats, threads, json,
+        };
+        command.SetAction(p => Model(
+            new ModelBenchOptions(
+                Rows: p.GetValue(rows), NewTokens: p.GetValue(newTokens), TrainRows: p.GetValue(trainRows), TrainTokens: p.GetValue(trainTokens),
+                Repeats: p.GetValue(repeats), Threads: p.GetValue(threads)),
+            p.GetValue(json)));
+        return command;
+    }
+
+    private static Command PipelineCommand()
+    {
+        var steps = CliKit.Positive("--steps", 8, "measured RL steps per side");
+        var checkpoint = CliKit.Text("--checkpoint", "DIR", "warm start (else SFT first, not timed)");
+        var config = CliKit.Config();
+        var set = CliKit.Set();
+        var lag = CliKit.Positive("--lag", 1, "the async run's max-policy-lag");
+        var noAsync = CliKit.Flag("--no-async", "skip the run with async rollouts");
+        var noWarmup = CliKit.Flag("--no-warmup", "skip the untimed warm-up step");
+        var dir = Dir("the warm start and the run directories");
+        var json = Json();
+        var command = new Command("pipeline",
+            "actor pipeline overhead: N RL steps of `train` through the actors vs the same compute in a plain loop (and with async " +
+            "rollouts); checks that the loop and the actors write the same per-step metrics")
+        {
+            steps, checkpoint, config, set, lag, noAsync, noWarmup, dir, json,
+        };
+        command.SetAction(p => Pipeline(
+            new PipelineBenchmarkOptions(
+                new SettingsOverrides(p.GetValue(config), p.GetValue(set)) { Checkpoint = p.GetValue(checkpoint) }, p.GetValue(steps),
+                p.GetValue(noAsync) ? 0 : p.GetValue(lag), Warmup: !p.GetValue(noWarmup)),
+            p.GetValue(dir), p.GetValue(json)));
+        return command;
+    }
+
+    private static Command WeightsCommand()
+    {
+        var mb = CliKit.Positive("--mb", 1024, "blob size in MiB");
+        var repeat = CliKit.Positive("--repeat", 3, "fetches");
+        var chunkKb = CliKit.Positive("--chunk-kb", 1024, "chunk size in KiB");
+        var noSha256 = CliKit.Flag("--no-sha256", "skip the SHA-256 check of each fetch");
+        var json = Json();
+        var command = new Command("weights", "weight sync: fetches a blob of random bytes from a weight server over loopback TCP, GB/s per fetch")
+        {
+            mb, repeat, chunkKb, noSha256, json,
+        };
+        command.SetAction(p => Weights(p.GetValue(mb), p.GetValue(repeat), p.GetValue(chunkKb), !p.GetValue(noSha256), p.GetValue(json)));
+        return command;
+    }
+
+    private static int Buffer(int responses, int batch, int tokens, int snapshotEvery, string? workDir, string? json)
+    {
+        var dir = workDir ?? Path.Combine(Path.GetTempPath(), $"rorecomp-bench-buffer-{Guid.NewGuid():N}");
         if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
             return Fail($"--dir {dir} is not empty: the benchmark needs a fresh journal");
         Console.WriteLine($"bench buffer: journaling {responses:N0} responses of {tokens} tokens in batches of {batch} to SQLite in {dir} ...");
@@ -84,17 +128,12 @@ public static class BenchCommand
             ["recovered"] = r.Recovered,
             ["journal_bytes"] = r.JournalBytes,
         });
-        if (o.String("dir") == null) Directory.Delete(dir, recursive: true);
+        if (workDir == null) Directory.Delete(dir, recursive: true);
         return r.Recovered == r.Responses ? 0 : 1;
     }
 
-    private static int Model(CliOptions o)
+    private static int Model(ModelBenchOptions options, string? json)
     {
-        var options = new ModelBenchOptions(
-            Rows: o.Int("rows", 64), NewTokens: o.Int("new-tokens", 64), TrainRows: o.Int("train-rows", 64),
-            TrainTokens: o.Int("train-tokens", 128), Repeats: o.Int("repeats", 3), Threads: o.Int("threads", Environment.ProcessorCount));
-        var json = o.String("json");
-        o.RejectUnknown();
         var r = ModelBenchmark.Run(options, line => Console.WriteLine($"bench model: {line}"));
         Console.WriteLine($"  tiny preset            {r.Parameters,12:N0} parameters, {r.Threads} threads");
         Console.WriteLine($"  fp32 matmul peak       {r.MatmulPeakGflops,12:N1} GFLOP/s");
@@ -120,34 +159,21 @@ public static class BenchCommand
         return 0;
     }
 
-    private static int Pipeline(CliOptions o)
+    private static int Pipeline(PipelineBenchmarkOptions options, string? workDir, string? json)
     {
-        var lag = o.Int("lag", 1);
-        var options = new PipelineBenchmarkOptions(
-            o.String("config"), o.Strings("set"), o.Int("steps", 8), o.String("checkpoint"), o.Flag("no-async") ? 0 : lag, Warmup: !o.Flag("no-warmup"));
-        var dir = o.String("dir") ?? Path.Combine(Path.GetTempPath(), $"rorecomp-bench-pipeline-{Guid.NewGuid():N}");
-        var json = o.String("json");
-        o.RejectUnknown();
+        var dir = workDir ?? Path.Combine(Path.GetTempPath(), $"rorecomp-bench-pipeline-{Guid.NewGuid():N}");
         if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
             return Fail($"--dir {dir} is not empty: the benchmark needs fresh run directories");
         Console.WriteLine($"bench pipeline: {options.Steps} measured steps per side, in {dir} ...");
-        PipelineBenchmarkResult r;
+        PipelineBenchmarkResult? r = null;
         using (var signals = new StopSignals("bench pipeline: stopping ({signal})"))
         {
-            try
+            var code = CliKit.Handle("bench pipeline", () =>
             {
                 r = PipelineBenchmark.RunAsync(options, dir, Console.Out, signals.Token).GetAwaiter().GetResult();
-            }
-            catch (Exception e) when (e is SettingsException or CheckpointException or RunFailedException)
-            {
-                Console.Error.WriteLine($"bench pipeline: {e.Message}");
-                return 2;
-            }
-            catch (OperationCanceledException e)
-            {
-                Console.Error.WriteLine(e.Message);
-                return 130;
-            }
+                return 0;
+            });
+            if (r is null) return code;
         }
         var sides = new List<PipelineSide> { r.Loop, r.Actors };
         var labels = new List<string> { "loop s", "actors s" };
@@ -213,18 +239,12 @@ public static class BenchCommand
             figures["async_compensation_responses"] = async.CompensationResponses;
         }
         WriteJson(json, figures);
-        if (o.String("dir") == null) Directory.Delete(dir, recursive: true);
+        if (workDir == null) Directory.Delete(dir, recursive: true);
         return r.MetricsMatch ? 0 : 1;
     }
 
-    private static int Weights(CliOptions o)
+    private static int Weights(int mb, int repeat, int chunkKb, bool verifySha256, string? json)
     {
-        var mb = o.Int("mb", 1024);
-        var repeat = o.Int("repeat", 3);
-        var chunkKb = o.Int("chunk-kb", 1024);
-        var verifySha256 = !o.Flag("no-sha256");
-        var json = o.String("json");
-        o.RejectUnknown();
         if ((long)mb * 1024 * 1024 > Array.MaxLength) return Fail($"--mb {mb}: a blob holds at most {Array.MaxLength / (1024 * 1024)} MiB");
         var chunkBytes = (long)chunkKb * 1024;
         if (chunkBytes is < WeightServerOptions.MinChunkBytes or > WeightServerOptions.MaxChunkBytes)
@@ -261,7 +281,6 @@ public static class BenchCommand
     private static int Fail(string message)
     {
         Console.Error.WriteLine($"bench: {message}");
-        Console.Error.WriteLine(Usage);
-        return 2;
+        return CliKit.UsageError;
     }
 }

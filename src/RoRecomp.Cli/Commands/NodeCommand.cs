@@ -1,69 +1,58 @@
-using System.Collections.Immutable;
-using RoRecomp.Settings;
-using RoRecomp.Training;
+using System.CommandLine;
 using RoRecomp.Actors.Runners;
-using RoRecomp.Actors.Hosting;
+using RoRecomp.Settings;
 
 namespace RoRecomp.Cli.Commands;
 
 /// <summary>`rorecomp node --roles sampler --seed ADDRESS`: a worker node that joins a running cluster.</summary>
 public static class NodeCommand
 {
-    private const string Usage = """
-        usage: rorecomp node --roles R1[,R2...] --seed akka.tcp://rorecomp@HOST:PORT [--seed ...] [--config FILE]
-                             [--set key=value]... [--hostname H] [--port P]
-
-        Joins the cluster whose learner node runs `rorecomp train --cluster` and works there until stopped (Ctrl+C or
-        SIGTERM: it leaves the cluster gracefully; a node that loses the cluster rejoins its seeds).
-          --roles      sampler, verifier, buffer (comma-separated); a sampler pulls leases, samples with its own model
-                       copy and fetches weights from the learner; a verifier scores rollouts
-          --seed       the learner node's address (repeatable)
-          --config     HOCON over the defaults: give every node the run's config (task, sampling settings)
-          --hostname   the address other nodes reach this one at (default 127.0.0.1: same machine only)
-          --port       Akka.Remote port (default 0: any free port)
-        """;
-
-    public static int Run(string[] args)
+    /// <summary>The command with its options.</summary>
+    public static Command Create()
     {
-        if (args is ["--help"] or ["-h"])
+        var roles = CliKit.Text("--roles", "R1[,R2...]",
+            "sampler, verifier, buffer (comma-separated); a sampler pulls leases, samples with its own model copy and fetches " +
+            "weights from the learner; a verifier scores rollouts", required: true);
+        var seeds = new Option<string[]>("--seed")
         {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-        NodeOptions options;
-        try
+            Description = "the learner node's address, akka.tcp://rorecomp@HOST:PORT (repeatable)",
+            HelpName = "ADDRESS",
+            Required = true,
+        };
+        var config = CliKit.Config("HOCON over the defaults: give every node the run's config (task, sampling settings)");
+        var set = CliKit.Set();
+        var hostname = CliKit.Text("--hostname", "H", "the address other nodes reach this one at (default 127.0.0.1: same machine only)");
+        var port = CliKit.Port("Akka.Remote port (default 0: any free port)");
+        var command = new Command("node",
+            "join a running cluster as a sampler/verifier/buffer node (the learner runs `train --cluster`) and work there until " +
+            "stopped (Ctrl+C or SIGTERM: it leaves the cluster gracefully; a node that loses the cluster rejoins its seeds).")
         {
-            var o = CliOptions.Parse(args);
-            var roles = (o.String("roles") ?? throw new CliException("--roles is required (sampler, verifier, buffer)"))
-                .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            options = new NodeOptions(
-                o.String("config"), o.Strings("set"), [.. roles], [.. o.Strings("seed")], o.String("hostname"),
-                o.String("port") is { } p ? CliOptions.Port(p) : null);
-            o.RejectUnknown();
-        }
-        catch (CliException ex)
+            roles, seeds, config, set, hostname, port,
+        };
+        command.SetAction(p =>
         {
-            Console.Error.WriteLine($"node: {ex.Message}");
-            Console.Error.WriteLine(Usage);
-            return 2;
-        }
-
-        using var signals = new StopSignals(null);
-        try
-        {
-            NodeRunner.RunAsync(options, Console.Out, signals.Token).GetAwaiter().GetResult();
-            Console.WriteLine("node: left the cluster");
-            return 0;
-        }
-        catch (SettingsException ex)
-        {
-            Console.Error.WriteLine($"node: {ex.Message}");
-            return 2;
-        }
-        catch (OperationCanceledException)
-        {
-            Console.WriteLine("node: left the cluster");
-            return 0;
-        }
+            var options = new NodeOptions(new SettingsOverrides(p.GetValue(config), p.GetValue(set))
+            {
+                Roles = [.. CliKit.List(p.GetValue(roles) ?? "")],
+                SeedNodes = [.. p.GetValue(seeds) ?? []],
+                Hostname = p.GetValue(hostname),
+                Port = p.GetValue(port),
+            });
+            using var signals = new StopSignals(null);
+            return CliKit.Handle("node", () =>
+            {
+                try
+                {
+                    NodeRunner.RunAsync(options, Console.Out, signals.Token).GetAwaiter().GetResult();
+                }
+                catch (OperationCanceledException)
+                {
+                    // Stopped by a signal: the node left the cluster.
+                }
+                Console.WriteLine("node: left the cluster");
+                return 0;
+            });
+        });
+        return command;
     }
 }

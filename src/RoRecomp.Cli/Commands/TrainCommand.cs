@@ -1,87 +1,55 @@
+using System.CommandLine;
 using System.Globalization;
-using RoRecomp.Settings;
-using RoRecomp.Actors.Coordination;
-using RoRecomp.Training.Runs;
-using RoRecomp.Actors.Protocols;
-using RoRecomp.Training;
 using RoRecomp.Actors.Runners;
-using RoRecomp.Actors.Hosting;
-using RoRecomp.Model.Checkpoints;
+using RoRecomp.Settings;
+using RoRecomp.Training.Runs;
 
 namespace RoRecomp.Cli.Commands;
 
 /// <summary>`rorecomp train`: the main job (RLVR with RoRecomp on the actor pipeline, one node).</summary>
 public static class TrainCommand
 {
-    private const string Usage = """
-        usage: rorecomp train [--config FILE] [--set key=value]... [--run-dir DIR] [--resume] [--steps N]
-                              [--cluster [--port P (4053)] [--hostname H]]
-
-        Runs the thinking-compression analog end to end with the defaults (hocon/reference.conf): a supervised warm
-        start when the run directory has none, then RL with RoRecomp on a one-node Akka cluster, with a live progress
-        line, <run-dir>/metrics.jsonl (one line per step), checkpoints, and <run-dir>/summary.json at the end.
-          --config FILE     HOCON layered over the defaults (rorecomp.* keys; unknown keys are refused)
-          --set key=value   override one key, e.g. --set recomposition.enabled=off (repeatable; rorecomp. is optional)
-          --run-dir DIR     run directory (default rorecomp.run.run-dir = runs/default)
-          --resume          continue the interrupted run in the run directory from its last checkpoint
-          --steps N         total RL steps (default rorecomp.run.steps)
-          --cluster         be the learner side of a cluster (coordinator, learner, buffer, verifier) as a seed node on
-                            --port; samplers join with `rorecomp node --roles sampler,verifier --seed akka.tcp://rorecomp@H:P`
-          --hostname H      the address other nodes reach this one at (default rorecomp.cluster.hostname = 127.0.0.1)
-        """;
-
-    public static int Run(string[] args)
+    /// <summary>The command with its options.</summary>
+    public static Command Create()
     {
-        if (args is ["--help"] or ["-h"])
+        var config = CliKit.Config();
+        var set = CliKit.Set();
+        var runDir = CliKit.Text("--run-dir", "DIR", "run directory (default rorecomp.run.run-dir = runs/default)");
+        var resume = CliKit.Flag("--resume", "continue the interrupted run in the run directory from its last checkpoint");
+        var steps = CliKit.Positive("--steps", "total RL steps (default rorecomp.run.steps)");
+        var cluster = CliKit.Flag("--cluster",
+            "be the learner side of a cluster (coordinator, learner, buffer, verifier) as a seed node on --port; samplers join with " +
+            "`rorecomp node --roles sampler,verifier --seed akka.tcp://rorecomp@H:P`");
+        var port = CliKit.Port($"Akka.Remote port with --cluster (default {TrainRunner.ClusterPort})");
+        var hostname = CliKit.Text("--hostname", "H", "the address other nodes reach this one at (default rorecomp.cluster.hostname = 127.0.0.1)");
+        var command = new Command("train",
+            "the main job: RLVR with RoRecomp on the actor pipeline (warm start first if needed). Runs the thinking-compression " +
+            "analog end to end with the defaults (hocon/reference.conf): a supervised warm start when the run directory has none, " +
+            "then RL with RoRecomp on a one-node Akka cluster, with a live progress line, <run-dir>/metrics.jsonl (one line per " +
+            "step), checkpoints, and <run-dir>/summary.json at the end.")
         {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-        TrainOptions options;
-        try
+            config, set, runDir, resume, steps, cluster, port, hostname,
+        };
+        command.SetAction(p =>
         {
-            var o = CliOptions.Parse(args);
-            options = new TrainOptions(
-                o.String("config"), o.Strings("set"), o.String("run-dir"), o.Flag("resume"),
-                o.String("steps") is { } s ? ParseSteps(s) : null,
-                o.Flag("cluster"), o.String("port") is { } p ? CliOptions.Port(p) : null, o.String("hostname"));
-            o.RejectUnknown();
-        }
-        catch (CliException ex)
-        {
-            Console.Error.WriteLine($"train: {ex.Message}");
-            Console.Error.WriteLine(Usage);
-            return 2;
-        }
-
-        using var signals = new StopSignals("train: stopping ({signal}); the run can be continued with --resume");
-        try
-        {
-            var summary = TrainRunner.RunAsync(options, Console.Out, !Console.IsOutputRedirected, signals.Token).GetAwaiter().GetResult();
-            PrintSummary(summary);
-            return 0;
-        }
-        catch (SettingsException ex)
-        {
-            Console.Error.WriteLine($"train: {ex.Message}");
-            return 2;
-        }
-        catch (CheckpointException ex)
-        {
-            Console.Error.WriteLine($"train: {ex.Message}");
-            return 2;
-        }
-        catch (RunFailedException ex)
-        {
-            Console.Error.WriteLine($"train: the run failed: {ex.Message}");
-            Console.Error.WriteLine("train: continue it from its last checkpoint with --resume once the cause is fixed");
-            return 1;
-        }
-        catch (OperationCanceledException ex)
-        {
-            Console.Error.WriteLine(ex.Message);
-            return 130;
-        }
+            var options = new TrainOptions(
+                new SettingsOverrides(p.GetValue(config), p.GetValue(set))
+                {
+                    RunDir = p.GetValue(runDir),
+                    Steps = p.GetValue(steps),
+                    Hostname = p.GetValue(hostname),
+                    Port = p.GetValue(port),
+                },
+                p.GetValue(resume), p.GetValue(cluster));
+            using var signals = new StopSignals("train: stopping ({signal}); the run can be continued with --resume");
+            return CliKit.Handle("train", () =>
+            {
+                var summary = TrainRunner.RunAsync(options, Console.Out, !Console.IsOutputRedirected, signals.Token).GetAwaiter().GetResult();
+                PrintSummary(summary);
+                return 0;
+            }, afterFailure: "continue it from its last checkpoint with --resume once the cause is fixed");
+        });
+        return command;
     }
 
     private static void PrintSummary(RunSummary s)
@@ -93,9 +61,4 @@ public static class TrainCommand
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  after RL       {s.FinalAccuracy,10:P1}   {s.FinalMeanLength,12:F1}   {s.FinalToolCalls,10:F2}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  change         {s.AccuracyChangePoints,+9:+0.0;-0.0} pt   {s.LengthChangePercent,+11:+0.0;-0.0}%"));
     }
-
-    private static int ParseSteps(string s) =>
-        int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 1
-            ? v
-            : throw new CliException($"--steps {s}: expected a positive integer");
 }

@@ -26,7 +26,11 @@ public sealed record ExperimentOptions(
     string? ConfigFile = null, IReadOnlyList<string>? Sets = null, string? ExperimentsDir = null);
 
 /// <summary>One (arm, seed) run of a comparison: where it goes and the layers it runs with.</summary>
-public sealed record PlannedRun(string Arm, int Seed, string RunDir, string ConfigFile, IReadOnlyList<string> Sets);
+/// <param name="Arm">The arm.</param>
+/// <param name="Seed">The seed.</param>
+/// <param name="RunDir">Its run directory, <c>&lt;out&gt;/&lt;arm&gt;/seed-&lt;n&gt;</c>.</param>
+/// <param name="Settings">Its layers: the arm's config file (<c>&lt;out&gt;/configs/&lt;arm&gt;.conf</c>), <c>--set</c> then the arm's keys, task and seed.</param>
+public sealed record PlannedRun(string Arm, int Seed, string RunDir, SettingsOverrides Settings);
 
 /// <summary>How the runs of a comparison ended.</summary>
 public sealed record CompareResult(int Ran, int Skipped, IReadOnlyList<string> Failed, ReportResult? Report);
@@ -64,7 +68,6 @@ public static class CompareRunner
         var experiments = o.ExperimentsDir ?? DefaultExperimentsDir();
         var taskConf = Path.Combine(experiments, o.Task + ".conf");
         var userSets = o.Sets ?? [];
-        List<string> baseSets = [$"run.task={o.Task}", .. userSets];
         var layers = new List<(string What, string Path)>();
         if (File.Exists(taskConf)) layers.Add(("task " + o.Task, taskConf));
         if (o.ConfigFile is not null)
@@ -93,7 +96,7 @@ public static class CompareRunner
                     armSets = ["recomposition.enabled=on", "reward.length-penalty=0"];
                     break;
                 case "length-penalty":
-                    var configured = SettingsLoader.FromConfig(SettingsLoader.LoadConfig(Concat(configs, probe, layers), baseSets)).Reward.LengthPenalty;
+                    var configured = SettingsLoader.Load(new SettingsOverrides(Concat(configs, probe, layers), userSets) { Task = o.Task }).Reward.LengthPenalty;
                     var coef = configured > 0 ? configured : DefaultLengthPenalty;
                     armSets = ["recomposition.enabled=off", $"reward.length-penalty={coef.ToString("R", CultureInfo.InvariantCulture)}"];
                     break;
@@ -113,9 +116,9 @@ public static class CompareRunner
             foreach (var seed in o.Seeds)
             {
                 var runDir = Path.Combine(Path.GetFullPath(o.OutDir), arm, "seed-" + seed.ToString(CultureInfo.InvariantCulture));
-                List<string> sets = [.. baseSets, .. armSets, $"run.seed={seed.ToString(CultureInfo.InvariantCulture)}"];
-                SettingsLoader.FromConfig(SettingsLoader.LoadConfig(configFile, sets));   // fail now, not hours in
-                runs.Add(new PlannedRun(arm, seed, runDir, configFile, sets));
+                var runLayers = new SettingsOverrides(configFile, [.. userSets, .. armSets]) { Task = o.Task, Seed = seed };
+                SettingsLoader.Load(runLayers);   // fail now, not hours in
+                runs.Add(new PlannedRun(arm, seed, runDir, runLayers));
             }
         }
         File.Delete(Path.Combine(configs, probe + ".conf"));
@@ -156,17 +159,16 @@ public static class CompareRunner
                 continue;
             }
             var resume = File.Exists(Path.Combine(run.RunDir, TrainRunner.RunConfigFile));
-            var sets = new List<string>(run.Sets);
             if (!warmStarts.TryGetValue(run.Seed, out var warm))
             {
                 warm = warmStarts[run.Seed] = WarmStart(o, run, output);
             }
-            if (warm.Length > 0) sets.Add($"model.checkpoint={warm}");
+            var layers = run.Settings with { RunDir = run.RunDir, Steps = o.Steps, Checkpoint = warm.Length > 0 ? warm : run.Settings.Checkpoint };
             output.WriteLine($"{tag}: {(resume ? "resuming" : "starting")} in {run.RunDir}");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
-                var s = await TrainRunner.RunAsync(new TrainOptions(run.ConfigFile, sets, RunDir: run.RunDir, Resume: resume, Steps: o.Steps), output, false, cancellationToken);
+                var s = await TrainRunner.RunAsync(new TrainOptions(layers, Resume: resume), output, false, cancellationToken);
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{tag}: done in {clock.Elapsed.TotalMinutes:F1} min, {s.Steps} steps: held-out accuracy {s.FinalAccuracy:P1}, mean length {s.FinalMeanLength:F1}, tool calls {s.FinalToolCalls:F2}"));
                 ran++;
@@ -196,7 +198,7 @@ public static class CompareRunner
     private static string WarmStart(ExperimentOptions o, PlannedRun run, TextWriter output)
     {
         var warmDir = Path.Combine(Path.GetFullPath(o.OutDir), "warm-" + run.Seed.ToString(CultureInfo.InvariantCulture));
-        var settings = SettingsLoader.FromConfig(SettingsLoader.LoadConfig(run.ConfigFile, [.. run.Sets, $"run.run-dir={warmDir}"]));
+        var settings = SettingsLoader.Load(run.Settings with { RunDir = warmDir });
         if (settings.Model.Checkpoint.Length > 0) return "";
         TorchRuntime.EnsureLoaded();
         output.WriteLine($"compare: warm start of seed {run.Seed} in {warmDir} (shared by every arm of this seed)");

@@ -1,3 +1,4 @@
+using RoRecomp.Core.Training;
 using RoRecomp.Model.Runtime;
 using static TorchSharp.torch;
 
@@ -15,16 +16,16 @@ public sealed record PolicyLossOptions(double EpsLow = 0.2, double EpsHigh = 0.2
 public static class LossAggregation
 {
     /// <summary>Mean over every response token of the batch.</summary>
-    public const string TokenMean = "token-mean";
+    public const string TokenMean = LossAggregationModes.TokenMean;
 
     /// <summary>Mean over sequences of each sequence's token mean.</summary>
-    public const string SeqMeanTokenMean = "seq-mean-token-mean";
+    public const string SeqMeanTokenMean = LossAggregationModes.SeqMeanTokenMean;
 
     /// <summary>Token sums normalised by a constant length, then the mean over sequences (Dr. GRPO: no length bias).</summary>
-    public const string SeqMeanTokenSumNorm = "seq-mean-token-sum-norm";
+    public const string SeqMeanTokenSumNorm = LossAggregationModes.SeqMeanTokenSumNorm;
 
-    /// <summary>The known names.</summary>
-    public static readonly IReadOnlyList<string> Names = [SeqMeanTokenMean, SeqMeanTokenSumNorm, TokenMean];
+    /// <summary>The known names (<see cref="LossAggregationModes.Names"/>).</summary>
+    public static IReadOnlyList<string> Names => LossAggregationModes.Names;
 
     /// <summary>Throws with the list of known names when <paramref name="mode"/> is not one.</summary>
     public static string Validate(string mode) =>

@@ -1,3 +1,4 @@
+using RoRecomp.Settings;
 using RoRecomp.Actors.Bench;
 using RoRecomp.Actors.Tests.Pipeline;
 
@@ -15,7 +16,7 @@ public sealed class PipelineBenchmarkTests : IDisposable
         var warm = PipelineFixture.WarmStart(Path.Combine(_dir, "warm"));
         // The fixture's micro run: 4 prompts x 4 samples in leases of 2, compensation batches of 6.
         var sets = PipelineFixture.Sets(Path.Combine(_dir, "ignored"), warm);
-        var r = await PipelineBenchmark.RunAsync(new PipelineBenchmarkOptions(null, sets, Steps: 2, Warmup: false), Path.Combine(_dir, "bench"));
+        var r = await PipelineBenchmark.RunAsync(new PipelineBenchmarkOptions(new SettingsOverrides(null, sets), Steps: 2, Warmup: false), Path.Combine(_dir, "bench"));
 
         Assert.True(r.MetricsMatch, string.Join("\n", r.Mismatches));
         Assert.Contains("loss", r.ComparedKeys);

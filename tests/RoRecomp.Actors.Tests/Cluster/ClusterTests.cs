@@ -1,3 +1,4 @@
+using RoRecomp.Settings;
 using System.Text.Json.Nodes;
 using RoRecomp.Actors.Coordination;
 using RoRecomp.Training.Runs;
@@ -102,7 +103,7 @@ public sealed class ClusterTests : IDisposable
         // max-policy-lag = 0: whichever sampler sampled a lease (and a lease re-issued after the kill), the run is the
         // single-node run with the same seed, step for step.
         var single = Path.Combine(_dir, "single");
-        await TrainRunner.RunAsync(new TrainOptions(null, Sets(single), Steps: steps), TextWriter.Null, false, CancellationToken.None);
+        await TrainRunner.RunAsync(new TrainOptions(new SettingsOverrides(null, Sets(single)) { Steps = steps }), TextWriter.Null, false, CancellationToken.None);
         foreach (var key in new[] { "accuracy", "mean_length", "priority_size", "compensation_size", "loss" })
             Assert.Equal(Column(single, key), Column(run, key));
     }

@@ -37,7 +37,7 @@ public sealed class CompareRunnerTests : IDisposable
 
     private Dictionary<string, RoRecompSettings> Settings(string task, IReadOnlyList<string> arms, params string[] sets) =>
         CompareRunner.Plan(new ExperimentOptions(task, arms, [11], Path.Combine(_dir, "plan-" + task), Sets: sets, ExperimentsDir: ExperimentsDir()))
-            .ToDictionary(p => p.Arm, p => SettingsLoader.Load(p.ConfigFile, p.Sets));
+            .ToDictionary(p => p.Arm, p => SettingsLoader.Load(p.Settings));
 
     [Fact]
     public void Arms_are_config_layers_over_the_task_config()

@@ -34,7 +34,7 @@ public sealed class TrainRunTests : IDisposable
         [.. File.ReadAllLines(Path.Combine(runDir, RunFiles.MetricsFile)).Select(l => JsonNode.Parse(l)!)];
 
     private Task<RunSummary> Train(string runDir, int steps, bool resume = false, params string[] more) =>
-        TrainRunner.RunAsync(new TrainOptions(null, PipelineFixture.Sets(runDir, _warm, more), Resume: resume, Steps: steps), TextWriter.Null, false, CancellationToken.None);
+        TrainRunner.RunAsync(new TrainOptions(new SettingsOverrides(null, PipelineFixture.Sets(runDir, _warm, more)) { Steps = steps }, Resume: resume), TextWriter.Null, false, CancellationToken.None);
 
     [Fact]
     public async Task A_short_run_writes_each_step_once_and_a_resume_continues_where_it_stopped()
@@ -99,7 +99,7 @@ public sealed class TrainRunTests : IDisposable
         var corrupt = Path.Combine(_dir, "corrupt-warm");
         Directory.CreateDirectory(corrupt);
         var noWarm = await Assert.ThrowsAsync<SettingsException>(() =>
-            TrainRunner.RunAsync(new TrainOptions(null, [.. PipelineFixture.Sets(Path.Combine(_dir, "nowarm"), corrupt)], Steps: 2), TextWriter.Null, false, CancellationToken.None));
+            TrainRunner.RunAsync(new TrainOptions(new SettingsOverrides(null, [.. PipelineFixture.Sets(Path.Combine(_dir, "nowarm"), corrupt)]) { Steps = 2 }), TextWriter.Null, false, CancellationToken.None));
         Assert.Contains("no loadable checkpoint", noWarm.Message);
     }
 
