@@ -31,18 +31,23 @@ public sealed record WarmStartSettings(int Steps, int BatchSize, double Lr, doub
 public sealed record SamplingSettings(double Temperature, double TopP, int TopK, int MaxNewTokens, int Samplers);
 
 /// <summary><c>rorecomp.model</c>: which model to build and where to warm-start it from ("" = none).</summary>
-public sealed record ModelSettings(string Preset, string Checkpoint);
+/// <param name="Preset">Model preset name.</param>
+/// <param name="Checkpoint">Warm-start checkpoint path ("" = the run's own SFT warm start).</param>
+/// <param name="Attention"><c>eager</c> (the hand-written attention, bit-for-bit the seeded results) or <c>sdpa</c> (libtorch's fused scaled_dot_product_attention: equal within float rounding, faster, the fused kernel on GPUs).</param>
+public sealed record ModelSettings(string Preset, string Checkpoint, string Attention = "eager");
 
 /// <summary><c>rorecomp.algorithm</c>: the advantage estimator (a name of Core's <c>AdvantageEstimators</c> registry) and its epsilon (&gt; 0).</summary>
 public sealed record AlgorithmSettings(string AdvantageEstimator, double Eps);
 
-/// <summary><c>rorecomp.reward</c>: L1-style length penalty on correct responses (0 = off); see <see cref="Verification.RewardShaping"/>.</summary>
+/// <summary><c>rorecomp.reward</c>: L1-style length penalty on correct responses (0 = off); see <c>RoRecomp.Core.Rewards.RewardShaping</c>.</summary>
 public sealed record RewardSettings(double LengthPenalty, int TargetLength);
 
 /// <summary><c>rorecomp.policy-loss</c>: clipped-surrogate loss and optimizer settings of the learner.</summary>
+/// <param name="MaxTokensPerMicroBatch">Padded tokens per micro-batch (0 = split by <paramref name="MicroBatchSize"/> sequences); the update does not depend on the split.</param>
+/// <param name="ActivationCheckpointing">Recompute each transformer layer's activations in backward (less memory, about 1.3-1.6x the training time).</param>
 public sealed record PolicyLossSettings(
     double ClipEpsLow, double ClipEpsHigh, string LossAggMode, double KlCoef, double Lr, int WarmupSteps,
-    double WeightDecay, double GradClip, int MicroBatchSize);
+    double WeightDecay, double GradClip, int MicroBatchSize, int MaxTokensPerMicroBatch = 0, bool ActivationCheckpointing = false);
 
 /// <summary><c>rorecomp.recomposition</c>: how the online batch is split into priority and compensation batches.</summary>
 public sealed record RecompositionSettings(bool Enabled, string Scope, double PriorityFraction, string LengthKey, string AdvantageScope);

@@ -141,7 +141,7 @@ public static class SettingsLoader
             new SamplingSettings(
                 r.Double("sampling.temperature", 0, exclusiveMin: true), r.Double("sampling.top-p", 0, 1, exclusiveMin: true),
                 r.Int("sampling.top-k", 0), r.Int("sampling.max-new-tokens", 1), r.Int("sampling.samplers", 1, 64)),
-            new ModelSettings(r.String("model.preset", nonEmpty: true), r.String("model.checkpoint")),
+            new ModelSettings(r.String("model.preset", nonEmpty: true), r.String("model.checkpoint"), r.OneOf("model.attention", "eager", "sdpa")),
             new AlgorithmSettings(r.OneOf("algorithm.advantage-estimator", [.. AdvantageEstimators.Names]), r.Double("algorithm.eps", 0, exclusiveMin: true)),
             new RewardSettings(r.Double("reward.length-penalty", 0, 1), r.Int("reward.target-length", 0)),
             new PolicyLossSettings(
@@ -149,7 +149,8 @@ public static class SettingsLoader
                 r.OneOf("policy-loss.loss-agg-mode", [.. LossAggregationModes.Names]),
                 r.Double("policy-loss.kl-coef", 0), r.Double("policy-loss.lr", 0, exclusiveMin: true),
                 r.Int("policy-loss.warmup-steps", 0), r.Double("policy-loss.weight-decay", 0), r.Double("policy-loss.grad-clip", 0),
-                r.Int("policy-loss.micro-batch-size", 1)),
+                r.Int("policy-loss.micro-batch-size", 1), r.Int("policy-loss.max-tokens-per-micro-batch", 0),
+                r.Bool("policy-loss.activation-checkpointing")),
             new RecompositionSettings(
                 r.Bool("recomposition.enabled"), r.OneOf("recomposition.scope", SettingNames.Of<RankScope>()),
                 r.Double("recomposition.priority-fraction", 0, 1, exclusiveMin: true),

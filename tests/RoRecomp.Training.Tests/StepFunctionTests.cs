@@ -137,3 +137,38 @@ public sealed class StepFunctionTests(TrainingFixture fixture) : IClassFixture<T
 
     private static List<string> Tokens(IEnumerable<RolloutGroup> groups) => [.. groups.SelectMany(g => g.Responses).Select(r => string.Join(",", r.Tokens))];
 }
+
+/// <summary>The model and micro-batch options reach the policies and the trainer the step functions build.</summary>
+public sealed class PolicyOptionsTests(TrainingFixture fixture) : IClassFixture<TrainingFixture>
+{
+    [Fact]
+    public void Attention_checkpointing_and_the_token_budget_come_from_the_settings()
+    {
+        var plain = fixture.Settings();
+        using (var model = PolicyFactory.Create(fixture.Config, plain))
+        using (var trainer = PolicyUpdate.CreateTrainer(model, plain, fixture.Tokenizer.PadId))
+        {
+            Assert.False(model.ScaledDotProductAttention);
+            Assert.False(model.ActivationCheckpointing);
+            Assert.Equal(0, trainer.Options.MaxTokensPerMicroBatch);
+        }
+
+        var tuned = fixture.Settings("model.attention=sdpa", "policy-loss.activation-checkpointing=on", "policy-loss.max-tokens-per-micro-batch=512");
+        using (var model = PolicyFactory.Create(fixture.Config, tuned))
+        using (var trainer = PolicyUpdate.CreateTrainer(model, tuned, fixture.Tokenizer.PadId))
+        {
+            Assert.True(model.ScaledDotProductAttention);
+            Assert.True(model.ActivationCheckpointing);
+            Assert.Equal(512, trainer.Options.MaxTokensPerMicroBatch);
+        }
+    }
+
+    [Theory]
+    [InlineData("model.attention=flash", "model.attention")]
+    [InlineData("policy-loss.max-tokens-per-micro-batch=-1", "max-tokens-per-micro-batch")]
+    public void Bad_values_are_refused_at_load(string set, string key)
+    {
+        var e = Assert.Throws<SettingsException>(() => fixture.Settings(set));
+        Assert.Contains(key, e.Message);
+    }
+}

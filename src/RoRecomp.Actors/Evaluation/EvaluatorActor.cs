@@ -68,7 +68,7 @@ public sealed class EvaluatorActor : ReceiveActor, IWithStash
     private void Load(PolicySnapshot snapshot)
     {
         TorchRuntime.EnsureLoaded();
-        _model ??= new PolicyTransformer(PolicyWeights.ParseConfig(snapshot.ModelConfigJson, $"policy v{snapshot.Version}"));
+        _model ??= PolicyFactory.Create(PolicyWeights.ParseConfig(snapshot.ModelConfigJson, $"policy v{snapshot.Version}"), _context.Settings);
         PolicyWeights.Load(_model, snapshot.Weights, $"policy v{snapshot.Version}");
         _version = snapshot.Version;
     }

@@ -71,7 +71,7 @@ public sealed class LearnerActor : ReceiveActor
         TorchRuntime.EnsureLoaded();
         var s = _context.Settings;
         TorchRuntime.ManualSeed(s.Run.Seed);
-        _model ??= new PolicyTransformer(_context.RequireModelConfig());
+        _model ??= PolicyFactory.Create(_context.RequireModelConfig(), s);
         _trainer ??= PolicyUpdate.CreateTrainer(_model, s, _padId);
         var resumed = PolicyCheckpoints.Resume(_model, _trainer, m.Candidates, _context.CheckpointDirectory, _context.WarmStart, out var skipped);
         foreach (var reason in skipped) _log.Warning("Skipping checkpoint: {0}", reason);
@@ -84,7 +84,7 @@ public sealed class LearnerActor : ReceiveActor
         _version = resumed.PolicyVersion;
         if (s.PolicyLoss.KlCoef > 0 && _reference is null)
         {
-            _reference = new PolicyTransformer(_context.RequireModelConfig());
+            _reference = PolicyFactory.Create(_context.RequireModelConfig(), s);
             WarmStart.Load(_reference, _context.WarmStart);
             _reference.eval();
         }

@@ -137,7 +137,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     {
         if (snapshot.Version <= _version) return;
         TorchRuntime.EnsureLoaded();
-        _model ??= new PolicyTransformer(PolicyWeights.ParseConfig(snapshot.ModelConfigJson, $"policy v{snapshot.Version}"));
+        _model ??= PolicyFactory.Create(PolicyWeights.ParseConfig(snapshot.ModelConfigJson, $"policy v{snapshot.Version}"), _context.Settings);
         PolicyWeights.Load(_model, snapshot.Weights, $"policy v{snapshot.Version}");
         _version = snapshot.Version;
     }

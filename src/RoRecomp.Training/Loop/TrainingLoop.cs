@@ -44,13 +44,13 @@ public static class TrainingLoop
         var (model, trainer, reference) = learnerThread.Run(() =>
         {
             TorchRuntime.ManualSeed(s.Run.Seed);
-            var model = new PolicyTransformer(config);
+            var model = PolicyFactory.Create(config, s);
             var trainer = PolicyUpdate.CreateTrainer(model, s, tokenizer.PadId);
             WarmStart.Load(model, warmStart);
             PolicyTransformer? reference = null;
             if (s.PolicyLoss.KlCoef > 0)
             {
-                reference = new PolicyTransformer(config);
+                reference = PolicyFactory.Create(config, s);
                 WarmStart.Load(reference, warmStart);
                 reference.eval();
             }
@@ -76,7 +76,7 @@ public static class TrainingLoop
                         var v = version;
                         samplerThread.Run(() =>
                         {
-                            sampler ??= new PolicyTransformer(config);
+                            sampler ??= PolicyFactory.Create(config, s);
                             PolicyWeights.Load(sampler, weights, $"policy v{v}");
                         });
                         samplerVersion = version;

@@ -50,7 +50,7 @@ public static class PolicyUpdate
         model,
         new OptimizerOptions(
             LearningRate: s.PolicyLoss.Lr, WarmupSteps: s.PolicyLoss.WarmupSteps, TotalSteps: 0, WeightDecay: s.PolicyLoss.WeightDecay,
-            GradClip: s.PolicyLoss.GradClip, MicroBatchSize: s.PolicyLoss.MicroBatchSize),
+            GradClip: s.PolicyLoss.GradClip, MicroBatchSize: s.PolicyLoss.MicroBatchSize, MaxTokensPerMicroBatch: s.PolicyLoss.MaxTokensPerMicroBatch),
         new PolicyLossOptions(s.PolicyLoss.ClipEpsLow, s.PolicyLoss.ClipEpsHigh, s.PolicyLoss.LossAggMode, s.PolicyLoss.KlCoef),
         padId,
         s.Sampling.Temperature);
