@@ -73,7 +73,8 @@ public sealed record PerBatch(double? Batch1, double? BatchN);
 /// <summary>
 /// What <see cref="ScaleBenchmark.Run"/> measured. Times are the best of the repeats; RSS figures are the process's
 /// VmHWM (peak resident set) in GB (1e9 bytes) since the peak was reset at the start of the phase. A null figure was not
-/// measured: <see cref="Notes"/> says why.
+/// measured: <see cref="Notes"/> says why. The load averages (1 minute, /proc/loadavg) at the start and the end say how
+/// much other work shared the machine.
 /// </summary>
 public sealed record ScaleBenchResult(
     string Preset,
@@ -106,6 +107,8 @@ public sealed record ScaleBenchResult(
     double? CheckpointReadSeconds,
     long? CheckpointBytes,
     bool PeakResetWorked,
+    double? LoadAverageAtStart,
+    double? LoadAverageAtEnd,
     IReadOnlyList<string> Notes)
 {
     /// <summary>Target: training FLOP/s at least this fraction of the matmul peak (at 0.5B).</summary>
@@ -175,6 +178,8 @@ public sealed record ScaleBenchResult(
             ["checkpoint_read_s"] = CheckpointReadSeconds,
             ["checkpoint_bytes"] = CheckpointBytes,
             ["peak_reset_worked"] = PeakResetWorked,
+            ["load_average_at_start"] = LoadAverageAtStart,
+            ["load_average_at_end"] = LoadAverageAtEnd,
             ["targets_met"] = Targets,
             ["notes"] = Notes,
         };
@@ -215,6 +220,7 @@ public static class ScaleBenchmark
         var parameters = config.ParameterCount();
         var notes = new List<string>();
         void Say(string line) => progress?.Invoke(line);
+        var loadAtStart = ProcessMemory.LoadAverage();
 
         Say($"{o.Preset}: {parameters:N0} parameters, {threads} threads; matmul peak ...");
         var peak = ModelBenchmark.MatmulPeakGflops(o.Repeats);
@@ -263,7 +269,7 @@ public static class ScaleBenchmark
             }
             catch (Exception ex) when (ex is OutOfMemoryException or OverflowException or ArgumentException or CheckpointException or IOException)
             {
-                notes.Add($"publish failed: {ex.GetType().Name}: {ex.Message}");
+                notes.Add($"publish failed: {ex.GetType().Name}: {ex.Message}{ArrayLimit("the weights", 4L * parameters)}");
                 Say($"  publish FAILED: {ex.Message}");
             }
             ForceGc();
@@ -317,7 +323,7 @@ public static class ScaleBenchmark
                     }
                     catch (Exception ex) when (ex is OutOfMemoryException or OverflowException or ArgumentException or CheckpointException or IOException)
                     {
-                        notes.Add($"checkpoint failed: {ex.GetType().Name}: {ex.Message}");
+                        notes.Add($"checkpoint failed: {ex.GetType().Name}: {ex.Message}{ArrayLimit("the AdamW state", 8L * parameters)}");
                         Say($"  checkpoint FAILED: {ex.Message}");
                     }
                 }
@@ -328,7 +334,7 @@ public static class ScaleBenchmark
             o.Preset, parameters, threads, peak, copyBw, sumBw, baseline, o.PromptTokens, o.BatchRows,
             tokensPerS, endToEnd, roofline, fraction, samplerPeak, samplerBudget, publishSeconds, publishBytes,
             o.TrainRows, o.TrainTokens, trainTps, trainGflops, trainFraction, learnerStart, learnerPeak, learnerBudget, ratio,
-            writeSeconds, readSeconds, checkpointBytes, resetWorked, notes);
+            writeSeconds, readSeconds, checkpointBytes, resetWorked, loadAtStart, ProcessMemory.LoadAverage(), notes);
     }
 
     /// <summary>
@@ -443,6 +449,11 @@ public static class ScaleBenchmark
         }
     }
 
+    /// <summary>Why a file of <paramref name="bytes"/> cannot be serialised, when that is the reason.</summary>
+    private static string ArrayLimit(string what, long bytes) => bytes > Array.MaxLength
+        ? $" ({what} is {bytes:N0} bytes; SafeTensors.Serialize builds the file as one byte[] and CheckpointStore reads it with File.ReadAllBytes, both limited to {Array.MaxLength:N0} bytes)"
+        : "";
+
     private static void ForceGc()
     {
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
@@ -480,6 +491,14 @@ public static class ProcessMemory
         if (!File.Exists("/proc/meminfo")) return null;
         var line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal));
         return line is null ? null : ParseKb(line);
+    }
+
+    /// <summary>The 1-minute load average from /proc/loadavg, or null when unknown.</summary>
+    public static double? LoadAverage()
+    {
+        if (!File.Exists("/proc/loadavg")) return null;
+        var first = File.ReadAllText("/proc/loadavg").Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return double.TryParse(first, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null;
     }
 
     private static long StatusField(string name)
