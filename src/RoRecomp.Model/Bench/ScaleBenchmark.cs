@@ -508,6 +508,7 @@ public static class ProcessMemory
         return line is null ? 0 : ParseKb(line);
     }
 
-    private static long ParseKb(string line) =>
-        long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    /// <summary>The kB figure of a /proc line such as <c>VmHWM:\t 2117996 kB</c> (from 10 GB on, no space after the tab), in bytes.</summary>
+    internal static long ParseKb(string line) =>
+        long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
 }

@@ -14,6 +14,12 @@ public class ScaleBenchmarkTests
         Assert.Throws<ArgumentException>(() => TransformerConfig.Preset("qwen2.5-70b"));
     }
 
+    [Theory]
+    [InlineData("VmHWM:\t 2117996 kB", 2117996L * 1024)]
+    [InlineData("VmHWM:\t12345678 kB", 12345678L * 1024)]
+    [InlineData("MemAvailable:   20281596 kB", 20281596L * 1024)]
+    public void Proc_lines_parse_with_and_without_padding(string line, long bytes) => Assert.Equal(bytes, ProcessMemory.ParseKb(line));
+
     [Fact]
     public void The_benchmark_runs_end_to_end_on_a_tiny_config_and_every_figure_is_finite_and_positive()
     {
