@@ -183,7 +183,8 @@ public sealed record ScaleBenchResult(
             ["targets_met"] = Targets,
             ["notes"] = Notes,
         };
-        return JsonSerializer.Serialize(d, new JsonSerializerOptions { WriteIndented = true });
+        // Relaxed escaping keeps '<', '>' and '+' of the formulas readable (the JSON is a report, not HTML).
+        return JsonSerializer.Serialize(d, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 }
 
@@ -193,7 +194,8 @@ public sealed record ScaleBenchResult(
 /// run (<see cref="ModelBenchmark.MatmulPeakGflops"/>), peak memory of the sampler and the learner against their paper
 /// budgets, checkpoint write/read, and weight publication (safetensors serialise + parse + load into a sampler copy).
 /// <para>
-/// Memory: one process, phases in the order sampler, publish, learner, checkpoint. At the start of the sampler and of the
+/// Memory: one process, phases in the order sampler, learner, checkpoint, publish (publication last: the byte[] it
+/// leaves to the garbage collector would otherwise count in the learner's peak). At the start of the sampler and of the
 /// learner phase the kernel's peak-RSS mark is reset (<c>5</c> written to <c>/proc/self/clear_refs</c>, Linux 4.0+), so each
 /// phase's VmHWM is its own peak; it includes what was already resident (the .NET runtime and libtorch, reported as
 /// <c>process_baseline_rss_gb</c>; for the learner also the model built by the sampler phase, and whatever freed memory
@@ -257,24 +259,6 @@ public static class ScaleBenchmark
                 $"{many.Decode:N2} at batch {o.BatchRows} ({fraction.BatchN:P0} of {roofline.BatchN:N2}); peak RSS {samplerPeak:N2} GB (budget {samplerBudget:N2})");
         }
 
-        double? publishSeconds = null;
-        long? publishBytes = null;
-        if (o.Phases.HasFlag(ScalePhases.Publish))
-        {
-            Say("publish: safetensors serialise + parse + load into a sampler copy ...");
-            try
-            {
-                (publishSeconds, publishBytes) = Publish(model, config);
-                Say($"  publish to fetch {publishSeconds:N2} s for {publishBytes / Gb:N2} GB");
-            }
-            catch (Exception ex) when (ex is OutOfMemoryException or OverflowException or ArgumentException or CheckpointException or IOException)
-            {
-                notes.Add($"publish failed: {ex.GetType().Name}: {ex.Message}{ArrayLimit("the weights", 4L * parameters)}");
-                Say($"  publish FAILED: {ex.Message}");
-            }
-            ForceGc();
-        }
-
         double? trainTps = null, trainGflops = null, trainFraction = null, learnerStart = null, learnerPeak = null, ratio = null;
         double? writeSeconds = null, readSeconds = null;
         long? checkpointBytes = null;
@@ -328,6 +312,24 @@ public static class ScaleBenchmark
                     }
                 }
             }
+        }
+
+        double? publishSeconds = null;
+        long? publishBytes = null;
+        if (o.Phases.HasFlag(ScalePhases.Publish))
+        {
+            Say("publish: safetensors serialise + parse + load into a sampler copy ...");
+            try
+            {
+                (publishSeconds, publishBytes) = Publish(model, config);
+                Say($"  publish to fetch {publishSeconds:N2} s for {publishBytes / Gb:N2} GB");
+            }
+            catch (Exception ex) when (ex is OutOfMemoryException or OverflowException or ArgumentException or CheckpointException or IOException)
+            {
+                notes.Add($"publish failed: {ex.GetType().Name}: {ex.Message}{ArrayLimit("the weights", 4L * parameters)}");
+                Say($"  publish FAILED: {ex.Message}");
+            }
+            ForceGc();
         }
 
         return new ScaleBenchResult(
