@@ -144,7 +144,8 @@ public static class ModelBenchmark
         return best;
     }
 
-    private static double Best(int repeats, Action action)
+    /// <summary>The shortest of <paramref name="repeats"/> timings of <paramref name="action"/>, in seconds.</summary>
+    internal static double Best(int repeats, Action action)
     {
         var best = double.MaxValue;
         for (var i = 0; i < Math.Max(1, repeats); i++)
@@ -156,5 +157,6 @@ public static class ModelBenchmark
         return best;
     }
 
-    private static double Best<T>(int repeats, Func<T> f) => Best(repeats, () => { _ = f(); });
+    /// <summary>The shortest of <paramref name="repeats"/> timings of <paramref name="f"/> (its result discarded), in seconds.</summary>
+    internal static double Best<T>(int repeats, Func<T> f) => Best(repeats, () => { _ = f(); });
 }

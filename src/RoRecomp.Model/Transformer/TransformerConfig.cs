@@ -27,6 +27,24 @@ public sealed record TransformerConfig(
     /// </summary>
     public static TransformerConfig Tiny(int vocabSize) => new(vocabSize, 192, 512, 4, 6, 2, 256);
 
+    /// <summary>The names <see cref="Preset"/> accepts.</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = ["qwen2.5-0.5b", "qwen2.5-1.5b"];
+
+    /// <summary>
+    /// The shape of a public model, for random-init benchmarks at real sizes (weights are not loaded here):
+    /// <c>qwen2.5-0.5b</c> (hidden 896, 24 layers, 14 heads, 2 key/value heads, SwiGLU 4864, about 494M parameters) and
+    /// <c>qwen2.5-1.5b</c> (hidden 1536, 28 layers, 12 heads, 2 key/value heads, SwiGLU 8960, about 1.54B parameters), both
+    /// with vocabulary 151,936, tied embeddings, QKV bias, rope theta 1e6, RMS eps 1e-6 and 32,768 positions (the Instruct
+    /// models' <c>max_position_embeddings</c>; it only bounds the sampler's prompt + new tokens). Unknown names throw
+    /// <see cref="ArgumentException"/> listing <see cref="PresetNames"/>.
+    /// </summary>
+    public static TransformerConfig Preset(string name) => name.ToLowerInvariant() switch
+    {
+        "qwen2.5-0.5b" => new(151_936, 896, 4864, 24, 14, 2, 32_768, RopeTheta: 1e6, RmsNormEps: 1e-6, QkvBias: true, TieEmbeddings: true),
+        "qwen2.5-1.5b" => new(151_936, 1536, 8960, 28, 12, 2, 32_768, RopeTheta: 1e6, RmsNormEps: 1e-6, QkvBias: true, TieEmbeddings: true),
+        _ => throw new ArgumentException($"unknown model preset '{name}'; known: {string.Join(", ", PresetNames)}", nameof(name)),
+    };
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the inconsistent field.</summary>
     public TransformerConfig Validate()
     {
