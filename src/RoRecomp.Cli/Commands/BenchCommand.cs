@@ -25,6 +25,7 @@ public static class BenchCommand
         command.Add(BufferCommand());
         command.Add(ModelCommand());
         command.Add(PipelineCommand());
+        command.Add(ScaleCommand());
         command.Add(WeightsCommand());
         return command;
     }
@@ -65,6 +66,30 @@ public static class BenchCommand
                 Repeats: p.GetValue(repeats), Threads: p.GetValue(threads)),
             p.GetValue(json)));
         return command;
+    }
+
+    private static Command ScaleCommand()
+    {
+        var preset = new Option<string>("--preset") { Description = "model shape, random init: qwen2.5-0.5b | qwen2.5-1.5b", DefaultValueFactory = _ => "qwen2.5-0.5b" };
+        var threads = CliKit.Positive("--threads", Environment.ProcessorCount, "TorchSharp threads");
+        var json = Json();
+        var command = new Command("scale",
+            "a real model size on this machine: KV-cache sampling tokens/s and its fraction of the decode roofline, training tokens/s and " +
+            "its fraction of the matmul peak, learner and sampler peak memory vs their budget, checkpoint write/read, publish-to-fetch")
+        {
+            preset, threads, json,
+        };
+        command.SetAction(p => Scale(p.GetValue(preset)!, p.GetValue(threads), p.GetValue(json)));
+        return command;
+    }
+
+    private static int Scale(string preset, int threads, string? json)
+    {
+        var r = ScaleBenchmark.Run(new ScaleBenchOptions(Preset: preset, Threads: threads), line => Console.WriteLine($"bench scale: {line}"));
+        var text = r.ToJson();
+        Console.WriteLine(text);
+        if (json != null) File.WriteAllText(json, text);
+        return 0;
     }
 
     private static Command PipelineCommand()
