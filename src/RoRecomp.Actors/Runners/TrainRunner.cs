@@ -73,12 +73,13 @@ public static class TrainRunner
         }
         var loaded = SettingsLoader.Resolve(layers);
         var settings = loaded.Settings;
+        TorchRuntime.EnsureLoaded();
+        WarmStart.CheckFits(settings, runDir);
 
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
         using var _ = runLock;
         DurableFile.WriteAllText(runConf, SettingsLoader.RenderLayers(layers));
 
-        TorchRuntime.EnsureLoaded();
         var warmStart = WarmStart.Prepare(settings, runDir, output, interactive);
         var context = new RunContext(settings with { Run = settings.Run with { RunDir = runDir } }, settings.Run.Steps, warmStart,
             RunContext.ReadModelConfig(warmStart));
