@@ -78,6 +78,8 @@ public static class TrainRunner
 
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
         using var _ = runLock;
+        if (o.Resume) CheckResumable(settings.Persistence, runDir);
+        settings = PersistenceHocon.SettleRunId(settings, runDir, fresh: !o.Resume);
         DurableFile.WriteAllText(runConf, SettingsLoader.RenderLayers(layers));
 
         var warmStart = WarmStart.Prepare(settings, runDir, output, interactive);
@@ -102,5 +104,24 @@ public static class TrainRunner
                 : "train: the actor system stopped before the run finished; continue with --resume");
         }
         return await recorder.Completion;
+    }
+
+    /// <summary>
+    /// Refuses a <c>--resume</c> that would silently start over from the warm start, replacing the run's checkpoints:
+    /// the run directory holds checkpoints or metrics but its SQLite journal (the committed state) is gone.
+    /// </summary>
+    private static void CheckResumable(PersistenceSettings persistence, string runDir)
+    {
+        if (persistence.Provider != "sqlite" || persistence.ConnectionString.Length > 0) return;
+        var journal = Path.GetFullPath(persistence.SqlitePath.Length > 0 ? persistence.SqlitePath : Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile));
+        if (File.Exists(journal)) return;
+        var checkpoints = Path.Combine(runDir, "checkpoints");
+        var hasCheckpoints = Directory.Exists(checkpoints) && Directory.EnumerateFileSystemEntries(checkpoints).Any();
+        if (hasCheckpoints || File.Exists(Path.Combine(runDir, RunFiles.MetricsFile)))
+        {
+            throw new SettingsException($"--resume: {runDir} holds {(hasCheckpoints ? "checkpoints" : RunFiles.MetricsFile)} but not its journal " +
+                $"({journal} is missing), so which checkpoint was committed is unknown; resuming would start over from the warm start " +
+                "and replace them. Restore the journal, or start a new run in another --run-dir");
+        }
     }
 }

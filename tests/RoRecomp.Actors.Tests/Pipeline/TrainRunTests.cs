@@ -64,6 +64,26 @@ public sealed class TrainRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_moved_run_resumes_from_its_last_checkpoint_and_a_lost_journal_is_refused()
+    {
+        var run = Path.Combine(_dir, "before");
+        await Train(run, 4);
+        Assert.True(File.Exists(Path.Combine(run, PersistenceHocon.RunIdFile)));
+        var moved = Path.Combine(_dir, "after");
+        Directory.Move(run, moved);
+        var log = new StringWriter();
+        await TrainRunner.RunAsync(new TrainOptions(new SettingsOverrides(null, PipelineFixture.Sets(moved, _warm)) { Steps = 6 }, Resume: true), log, false, CancellationToken.None);
+        Assert.Contains("resuming from step 4", log.ToString());
+        Assert.Equal([1L, 2, 3, 4, 5, 6], Metrics(moved).Select(l => l["step"]!.GetValue<long>()));
+        Assert.Equal(24, Metrics(moved)[^1]["cursor"]!.GetValue<long>());
+
+        File.Delete(Path.Combine(moved, PersistenceHocon.DefaultSqliteFile));
+        var lost = await Assert.ThrowsAsync<SettingsException>(() => Train(moved, 8, resume: true));
+        Assert.Contains("holds checkpoints but not its journal", lost.Message);
+        Assert.Equal(6, Metrics(moved).Count);
+    }
+
+    [Fact]
     public async Task Async_rollouts_stay_within_max_policy_lag_also_across_a_resume()
     {
         var run = Path.Combine(_dir, "async");
