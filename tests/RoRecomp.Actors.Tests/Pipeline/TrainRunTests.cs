@@ -84,6 +84,32 @@ public sealed class TrainRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_busy_port_or_bad_hostname_is_a_settings_error_and_leaves_no_half_started_run()
+    {
+        var run = Path.Combine(_dir, "busy");
+        var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+            var inUse = await Assert.ThrowsAsync<SettingsException>(() => TrainRunner.RunAsync(
+                new TrainOptions(new SettingsOverrides(null, PipelineFixture.Sets(run, _warm)) { Steps = 2, Port = port }, Cluster: true),
+                TextWriter.Null, false, CancellationToken.None));
+            Assert.Contains($"cannot listen on 127.0.0.1:{port} (--port in use", inUse.Message);
+        }
+        finally
+        {
+            busy.Stop();
+        }
+        var badHost = await Assert.ThrowsAsync<SettingsException>(() => Train(run, 2, false, "cluster.hostname=no-such-host.invalid"));
+        Assert.Contains("--hostname no-such-host.invalid (rorecomp.cluster.hostname) does not resolve", badHost.Message);
+        Assert.False(File.Exists(Path.Combine(run, TrainRunner.RunConfigFile)));
+
+        // The run directory was not left holding a run: the same command, without --resume, runs.
+        Assert.Equal(2, (await Train(run, 2)).Steps);
+    }
+
+    [Fact]
     public async Task Async_rollouts_stay_within_max_policy_lag_also_across_a_resume()
     {
         var run = Path.Combine(_dir, "async");
