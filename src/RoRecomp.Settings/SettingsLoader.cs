@@ -107,10 +107,12 @@ public static class SettingsLoader
         var full = Path.GetFullPath(path);
         if (!File.Exists(full))
             throw new SettingsException($"{what} not found: {full}");
+        var text = File.ReadAllText(full);
+        HoconSyntax.Check(text, full);
         Config file;
         try
         {
-            file = ConfigurationFactory.ParseString(File.ReadAllText(full));
+            file = ConfigurationFactory.ParseString(text);
         }
         catch (Exception e)
         {

@@ -113,11 +113,41 @@ public sealed class SettingsLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Malformed_hocon_surfaces_as_an_invalid_value_of_its_key()
+    public void Unterminated_quote_is_a_syntax_error_naming_file_and_line()
     {
-        // Akka's HOCON parser is lenient (an unterminated quote swallows the rest), so the damage shows as a bad value.
         var file = WriteConfig("rorecomp { run { steps = \"3 } }");
         var e = Assert.Throws<SettingsException>(() => SettingsLoader.Load(file, []));
-        Assert.StartsWith("rorecomp.run.steps = '3 } }' in " + file + ": expected an integer >= 0", e.Message);
+        Assert.Equal($"syntax error in {file} line 1: a quoted string is not closed", e.Message);
+    }
+
+    [Theory]
+    [InlineData("rorecomp { run { steps = 3 \n sampling { temperature = ", 2, "a key has no value")]
+    [InlineData("rorecomp { run { steps = 3 \n sampling { temperature = 0.5 }", 1, "the '{' opened here is never closed")]
+    [InlineData("rorecomp {\n run { steps = 3 } }\n}", 3, "'}' closes nothing")]
+    [InlineData("rorecomp {\n cluster.roles = [learner }\n}", 2, "'}' closes the '[' of line 2")]
+    [InlineData("rorecomp {\n run.steps = \n}", 2, "a key has no value")]
+    [InlineData("rorecomp {\n run.steps: ,\n}", 2, "a key has no value")]
+    public void Unbalanced_braces_and_keys_without_value_are_syntax_errors(string text, int line, string what)
+    {
+        var file = WriteConfig(text);
+        var e = Assert.Throws<SettingsException>(() => SettingsLoader.Load(file, []));
+        Assert.Equal($"syntax error in {file} line {line}: {what}", e.Message);
+    }
+
+    [Fact]
+    public void Strings_and_comments_do_not_count_as_structure()
+    {
+        var file = WriteConfig("""
+            # a comment with { and =
+            rorecomp {
+              run.run-dir = "/tmp/a { b ]" // trailing } comment
+              cluster.roles = [learner, "sampler"]
+              cluster.seed-nodes = ["akka.tcp://rorecomp@host:1"]
+              run.steps: 4
+            }
+            """);
+        var s = SettingsLoader.Load(file, []);
+        Assert.Equal(4, s.Run.Steps);
+        Assert.Equal("/tmp/a { b ]", s.Run.RunDir);
     }
 }

@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using Akka.Persistence.Sql;
+using RoRecomp.Core.IO;
 using RoRecomp.Settings;
 
 namespace RoRecomp.Actors.Persistence;
@@ -78,19 +79,52 @@ public static class PersistenceHocon
 
     /// <summary>
     /// The persistence id of actor <paramref name="name"/> in this run: <c>name-runid</c>, where the run id is
-    /// <c>rorecomp.persistence.run-id</c> or the first 12 hex digits of the SHA-256 of the run directory's full path, so
+    /// <c>rorecomp.persistence.run-id</c> (see <see cref="SettleRunId"/>) or the first 12 hex digits of the SHA-256 of the run directory's full path, so
     /// runs sharing one PostgreSQL journal never read each other's events, and a resumed run finds its own.
     /// </summary>
     public static string PersistenceId(string name, RoRecompSettings settings)
     {
         var id = settings.Persistence.RunId;
-        if (id.Length == 0)
-        {
-            var path = System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(settings.Run.RunDir));
-            id = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(path))[..12].ToLowerInvariant();
-        }
+        if (id.Length == 0) id = DerivedRunId(settings.Run.RunDir);
         return $"{name}-{id}";
     }
+
+    /// <summary>The file in a run directory holding the run id its persistence ids derive from (see <see cref="SettleRunId"/>).</summary>
+    public const string RunIdFile = "run-id";
+
+    /// <summary>
+    /// Settles the run id when <c>rorecomp.persistence.run-id</c> is empty: the one saved in the run directory's
+    /// <see cref="RunIdFile"/>, else, for a fresh run, the id derived from the directory's full path, saved there once so
+    /// the run stays resumable after its directory is moved or copied. A run made before the file existed keeps the
+    /// full-path derivation (it resumes only where it was made).
+    /// </summary>
+    /// <param name="settings">The run's settings.</param>
+    /// <param name="runDir">The run directory (created, and locked by this process).</param>
+    /// <param name="fresh">True when a new run starts here (not <c>--resume</c>).</param>
+    public static RoRecompSettings SettleRunId(RoRecompSettings settings, string runDir, bool fresh)
+    {
+        if (settings.Persistence.RunId.Length > 0) return settings;
+        var file = Path.Combine(runDir, RunIdFile);
+        string id;
+        if (File.Exists(file))
+        {
+            id = File.ReadAllText(file).Trim();
+            if (id.Length == 0) throw new SettingsException($"{file} is empty: it should hold the run's id (or set rorecomp.persistence.run-id)");
+        }
+        else if (fresh)
+        {
+            id = DerivedRunId(runDir);
+            DurableFile.WriteAllText(file, id + "\n");
+        }
+        else
+        {
+            return settings;
+        }
+        return settings with { Persistence = settings.Persistence with { RunId = id } };
+    }
+
+    private static string DerivedRunId(string runDir) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(runDir))))[..12].ToLowerInvariant();
 
     private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 }

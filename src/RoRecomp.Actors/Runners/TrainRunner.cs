@@ -73,25 +73,41 @@ public static class TrainRunner
         }
         var loaded = SettingsLoader.Resolve(layers);
         var settings = loaded.Settings;
+        TorchRuntime.EnsureLoaded();
+        WarmStart.CheckFits(settings, runDir);
+        CheckEndpoint(settings.Cluster);
 
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
         using var _ = runLock;
+        if (o.Resume) CheckResumable(settings.Persistence, runDir);
+        settings = PersistenceHocon.SettleRunId(settings, runDir, fresh: !o.Resume);
         DurableFile.WriteAllText(runConf, SettingsLoader.RenderLayers(layers));
 
-        TorchRuntime.EnsureLoaded();
-        var warmStart = WarmStart.Prepare(settings, runDir, output, interactive);
-        var context = new RunContext(settings with { Run = settings.Run with { RunDir = runDir } }, settings.Run.Steps, warmStart,
-            RunContext.ReadModelConfig(warmStart));
-        var recorder = new RunRecorder(runDir, settings.Run.Task, settings.Recomposition.Enabled, output, interactive);
-        output.WriteLine($"train: task {settings.Run.Task}, {settings.Run.Steps} steps of {settings.Run.PromptsPerStep} prompts x {settings.Run.SamplesPerPrompt} samples, " +
-            $"recomposition {(settings.Recomposition.Enabled ? "on" : "off (plain GRPO)")}, run dir {runDir}");
-        if (o.Cluster)
+        RunRecorder recorder;
+        RoRecompNode node;
+        try
         {
-            var seed = settings.Cluster.SeedNodes[0];
-            output.WriteLine($"train --cluster: learner node {seed} (roles learner, buffer, verifier); " +
-                $"samplers join with: rorecomp node --roles sampler,verifier --seed {seed}");
+            var warmStart = WarmStart.Prepare(settings, runDir, output, interactive);
+            var context = new RunContext(settings with { Run = settings.Run with { RunDir = runDir } }, settings.Run.Steps, warmStart,
+                RunContext.ReadModelConfig(warmStart));
+            recorder = new RunRecorder(runDir, settings.Run.Task, settings.Recomposition.Enabled, output, interactive);
+            output.WriteLine($"train: task {settings.Run.Task}, {settings.Run.Steps} steps of {settings.Run.PromptsPerStep} prompts x {settings.Run.SamplesPerPrompt} samples, " +
+                $"recomposition {(settings.Recomposition.Enabled ? "on" : "off (plain GRPO)")}, run dir {runDir}");
+            if (o.Cluster)
+            {
+                var seed = settings.Cluster.SeedNodes[0];
+                output.WriteLine($"train --cluster: learner node {seed} (roles learner, buffer, verifier); " +
+                    $"samplers join with: rorecomp node --roles sampler,verifier --seed {seed}");
+            }
+            node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, loaded.Akka.WithFallback(hocon)).AddRoRecompPipeline(context, recorder), cancellationToken);
         }
-        await using var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, loaded.Akka.WithFallback(hocon)).AddRoRecompPipeline(context, recorder), cancellationToken);
+        catch (Exception) when (!o.Resume)
+        {
+            // Nothing ran: leave no half-started run behind, so the same command can be given again.
+            Abandon(runDir, runConf);
+            throw;
+        }
+        await using var __ = node;
         using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
         var finished = await Task.WhenAny(recorder.Completion, Task.Delay(Timeout.Infinite, stopped.Token));
         if (finished != recorder.Completion)
@@ -101,5 +117,80 @@ public static class TrainRunner
                 : "train: the actor system stopped before the run finished; continue with --resume");
         }
         return await recorder.Completion;
+    }
+
+    /// <summary>
+    /// Refuses a <c>--resume</c> that would silently start over from the warm start, replacing the run's checkpoints:
+    /// the run directory holds checkpoints or metrics but its SQLite journal (the committed state) is gone.
+    /// </summary>
+    private static void CheckResumable(PersistenceSettings persistence, string runDir)
+    {
+        if (persistence.Provider != "sqlite" || persistence.ConnectionString.Length > 0) return;
+        var journal = Path.GetFullPath(persistence.SqlitePath.Length > 0 ? persistence.SqlitePath : Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile));
+        if (File.Exists(journal)) return;
+        var checkpoints = Path.Combine(runDir, "checkpoints");
+        var hasCheckpoints = Directory.Exists(checkpoints) && Directory.EnumerateFileSystemEntries(checkpoints).Any();
+        if (hasCheckpoints || File.Exists(Path.Combine(runDir, RunFiles.MetricsFile)))
+        {
+            throw new SettingsException($"--resume: {runDir} holds {(hasCheckpoints ? "checkpoints" : RunFiles.MetricsFile)} but not its journal " +
+                $"({journal} is missing), so which checkpoint was committed is unknown; resuming would start over from the warm start " +
+                "and replace them. Restore the journal, or start a new run in another --run-dir");
+        }
+    }
+
+    /// <summary>
+    /// Removes what a fresh run wrote before its node started (run.conf, the run id, an empty journal), so the run
+    /// directory does not look like a run to resume; a warm start made in <c>sft/</c> is kept (it is reused).
+    /// </summary>
+    private static void Abandon(string runDir, string runConf)
+    {
+        if (Directory.Exists(Path.Combine(runDir, "checkpoints")) || File.Exists(Path.Combine(runDir, RunFiles.MetricsFile))) return;
+        foreach (var file in new[] { runConf, Path.Combine(runDir, PersistenceHocon.RunIdFile), Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile) })
+        {
+            foreach (var f in new[] { file, file + "-wal", file + "-shm" })
+            {
+                try
+                {
+                    File.Delete(f);
+                }
+                catch (IOException)
+                {
+                    // best effort: the original error is the one to report
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks that this node can listen where it is told to (<c>--hostname</c> resolves to a local address, <c>--port</c>
+    /// is free) before anything is written: Akka.Remote failing to bind aborts the process instead.
+    /// </summary>
+    private static void CheckEndpoint(ClusterSettings cluster)
+    {
+        System.Net.IPAddress[] addresses;
+        try
+        {
+            addresses = System.Net.Dns.GetHostAddresses(cluster.Hostname);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new SettingsException($"--hostname {cluster.Hostname} (rorecomp.cluster.hostname) does not resolve: {e.Message}", e);
+        }
+        if (addresses.Length == 0) throw new SettingsException($"--hostname {cluster.Hostname} (rorecomp.cluster.hostname) resolves to no address");
+        var listener = new System.Net.Sockets.TcpListener(addresses[0], cluster.Port);
+        try
+        {
+            listener.Start();
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new SettingsException(cluster.Port > 0
+                ? $"cannot listen on {cluster.Hostname}:{cluster.Port} (--port in use, or --hostname not an address of this machine): {e.Message}"
+                : $"cannot listen on {cluster.Hostname} (--hostname is not an address of this machine): {e.Message}", e);
+        }
+        finally
+        {
+            listener.Stop();
+        }
     }
 }

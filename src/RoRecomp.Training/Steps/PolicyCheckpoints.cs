@@ -21,7 +21,8 @@ public static class PolicyCheckpoints
     /// Loads the first of <paramref name="candidates"/> (newest first) that loads and verifies into
     /// <paramref name="model"/> and <paramref name="trainer"/>'s optimizer (and restores the RNG). Only checkpoints
     /// inside <paramref name="checkpointDirectory"/> are loaded (paths come from a journal or a message: never a file a
-    /// peer names). With no candidates it loads <paramref name="warmStart"/> at version 0; with candidates of which
+    /// peer names); a candidate recorded under another folder (the run directory was moved or copied) is loaded from
+    /// the checkpoint of the same name in <paramref name="checkpointDirectory"/>, if there is one. With no candidates it loads <paramref name="warmStart"/> at version 0; with candidates of which
     /// none loads it returns null (the run cannot continue), <paramref name="skipped"/> saying why.
     /// </summary>
     public static PolicyResume? Resume(
@@ -30,8 +31,12 @@ public static class PolicyCheckpoints
     {
         var reasons = ImmutableArray.CreateBuilder<string>();
         var own = Path.GetFullPath(checkpointDirectory) + Path.DirectorySeparatorChar;
-        foreach (var candidate in candidates)
+        foreach (var committed in candidates)
         {
+            var candidate = committed;
+            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(committed.Path));
+            if (!Path.GetFullPath(committed.Path).StartsWith(own, StringComparison.Ordinal) && name.Length > 0 && name != ".." && Directory.Exists(own + name))
+                candidate = committed with { Path = own + name };   // the run directory was moved or copied: its own copy
             if (!Path.GetFullPath(candidate.Path).StartsWith(own, StringComparison.Ordinal))
             {
                 reasons.Add($"{candidate.Path}: not inside this run's checkpoint folder {own}; not loaded");

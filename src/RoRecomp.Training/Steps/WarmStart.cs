@@ -4,7 +4,9 @@ using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Transformer;
 using RoRecomp.Settings;
 using RoRecomp.Training.Runs;
+using RoRecomp.Training.Rollouts;
 using RoRecomp.Training.Sft;
+using RoRecomp.Tasks;
 
 namespace RoRecomp.Training.Steps;
 
@@ -39,6 +41,50 @@ public static class WarmStart
         });
         progress.Message($"warm start done: {summary.Steps} steps in {summary.WallSeconds:F0} s, held-out accuracy {summary.EvalAccuracy:P1}, mean length {summary.EvalMeanLength:F1}");
         return Resolve(sftDir) ?? throw new InvalidOperationException($"SFT wrote no loadable checkpoint to {sftDir}");
+    }
+
+    /// <summary>How many prompts of each split <see cref="CheckFits"/> measures.</summary>
+    private const int MeasuredPrompts = 64;
+
+    /// <summary>
+    /// Checks, before any work starts, that the policy the run will start from loads and that a prompt plus
+    /// <c>rorecomp.sampling.max-new-tokens</c> fits its positions (max_position_embeddings): the configured checkpoint's
+    /// or the existing warm start's model shape, else the tiny preset a fresh warm start trains. The task's first
+    /// prompts of each split stand for its prompt length. Throws a <see cref="SettingsException"/> naming the key.
+    /// </summary>
+    /// <param name="settings">The run's settings.</param>
+    /// <param name="runDir">The run directory (where a warm start is, or will be, made).</param>
+    public static void CheckFits(RoRecompSettings settings, string runDir)
+    {
+        var task = TaskRegistry.Create(settings.Run.Task, new TaskSettings(Seed: settings.Run.Seed));
+        var tokenizer = EpisodeRunner.TokenizerFor(task);
+        TransformerConfig config;
+        string what;
+        try
+        {
+            var checkpoint = settings.Model.Checkpoint.Length > 0
+                ? Resolve(settings.Model.Checkpoint) ?? throw new SettingsException($"rorecomp.model.checkpoint = {settings.Model.Checkpoint}: no loadable checkpoint there")
+                : Resolve(SftRunner.CheckpointDirectory(runDir));
+            config = checkpoint is null ? TransformerConfig.Tiny(tokenizer.VocabSize) : RunContext.ReadModelConfig(checkpoint);
+            what = checkpoint is null ? "the tiny preset" : $"the warm start {checkpoint}";
+        }
+        catch (Exception e) when (e is CheckpointException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            throw new SettingsException($"the warm start does not load: {e.Message}", e);
+        }
+        var longest = 0;
+        foreach (var split in new[] { Split.Train, Split.Test })
+        {
+            var count = (int)Math.Min(MeasuredPrompts, task.DistinctPrompts(split));
+            for (var i = 0; i < count; i++) longest = Math.Max(longest, tokenizer.Encode(task.GetPrompt(split, i).Text).Length);
+        }
+        var maxNew = settings.Sampling.MaxNewTokens;
+        if (longest + maxNew > config.MaxPositions)
+        {
+            throw new SettingsException(
+                $"rorecomp.sampling.max-new-tokens = {maxNew}: a {settings.Run.Task} prompt takes up to {longest} tokens and {what} has " +
+                $"{config.MaxPositions} positions (max_position_embeddings), so at most {Math.Max(0, config.MaxPositions - longest)} new tokens fit");
+        }
     }
 
     /// <summary>A checkpoint directory, or the newest good checkpoint of a store folder, or null.</summary>

@@ -64,6 +64,52 @@ public sealed class TrainRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_moved_run_resumes_from_its_last_checkpoint_and_a_lost_journal_is_refused()
+    {
+        var run = Path.Combine(_dir, "before");
+        await Train(run, 4);
+        Assert.True(File.Exists(Path.Combine(run, PersistenceHocon.RunIdFile)));
+        var moved = Path.Combine(_dir, "after");
+        Directory.Move(run, moved);
+        var log = new StringWriter();
+        await TrainRunner.RunAsync(new TrainOptions(new SettingsOverrides(null, PipelineFixture.Sets(moved, _warm)) { Steps = 6 }, Resume: true), log, false, CancellationToken.None);
+        Assert.Contains("resuming from step 4", log.ToString());
+        Assert.Equal([1L, 2, 3, 4, 5, 6], Metrics(moved).Select(l => l["step"]!.GetValue<long>()));
+        Assert.Equal(24, Metrics(moved)[^1]["cursor"]!.GetValue<long>());
+
+        File.Delete(Path.Combine(moved, PersistenceHocon.DefaultSqliteFile));
+        var lost = await Assert.ThrowsAsync<SettingsException>(() => Train(moved, 8, resume: true));
+        Assert.Contains("holds checkpoints but not its journal", lost.Message);
+        Assert.Equal(6, Metrics(moved).Count);
+    }
+
+    [Fact]
+    public async Task A_busy_port_or_bad_hostname_is_a_settings_error_and_leaves_no_half_started_run()
+    {
+        var run = Path.Combine(_dir, "busy");
+        var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+            var inUse = await Assert.ThrowsAsync<SettingsException>(() => TrainRunner.RunAsync(
+                new TrainOptions(new SettingsOverrides(null, PipelineFixture.Sets(run, _warm)) { Steps = 2, Port = port }, Cluster: true),
+                TextWriter.Null, false, CancellationToken.None));
+            Assert.Contains($"cannot listen on 127.0.0.1:{port} (--port in use", inUse.Message);
+        }
+        finally
+        {
+            busy.Stop();
+        }
+        var badHost = await Assert.ThrowsAsync<SettingsException>(() => Train(run, 2, false, "cluster.hostname=no-such-host.invalid"));
+        Assert.Contains("--hostname no-such-host.invalid (rorecomp.cluster.hostname) does not resolve", badHost.Message);
+        Assert.False(File.Exists(Path.Combine(run, TrainRunner.RunConfigFile)));
+
+        // The run directory was not left holding a run: the same command, without --resume, runs.
+        Assert.Equal(2, (await Train(run, 2)).Steps);
+    }
+
+    [Fact]
     public async Task Async_rollouts_stay_within_max_policy_lag_also_across_a_resume()
     {
         var run = Path.Combine(_dir, "async");
