@@ -77,6 +77,15 @@ public sealed class TensorBoardWriterTests : IDisposable
     }
 
     [Fact]
+    public void Writers_started_in_the_same_second_get_their_own_files()
+    {
+        using var first = new TensorBoardWriter(_dir);
+        using var second = new TensorBoardWriter(_dir);
+        using var third = new TensorBoardWriter(_dir);
+        Assert.Equal(3, new[] { first.Path, second.Path, third.Path }.Distinct().Count());
+    }
+
+    [Fact]
     public void Turned_off_it_writes_no_event_files()
     {
         RunWithRecorder(tensorBoard: false);

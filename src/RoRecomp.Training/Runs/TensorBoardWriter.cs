@@ -4,7 +4,8 @@ using System.Text;
 namespace RoRecomp.Training.Runs;
 
 /// <summary>
-/// Writes scalars to a TensorBoard event file (<c>events.out.tfevents.&lt;unix-time&gt;.&lt;host&gt;.&lt;pid&gt;</c>) so
+/// Writes scalars to a new TensorBoard event file (<c>events.out.tfevents.&lt;unix-time&gt;.&lt;host&gt;.&lt;pid&gt;</c>, then
+/// <c>.1</c>, <c>.2</c>, ... when a writer of this process made that name within the same second) so
 /// <c>tensorboard --logdir</c> shows a run live. The file is a TFRecord stream of <c>Event</c> protobufs, encoded here by
 /// hand (no tensors, no protobuf package): each record is the data length (uint64 LE), the masked CRC32C of those 8
 /// bytes, the data and its masked CRC32C. The first event carries the file version <c>brain.Event:2</c>. Every event is
@@ -27,8 +28,9 @@ public sealed class TensorBoardWriter : IDisposable
     {
         Directory.CreateDirectory(directory);
         var now = DateTimeOffset.UtcNow;
-        var name = $"events.out.tfevents.{now.ToUnixTimeSeconds()}.{Environment.MachineName}.{Environment.ProcessId}";
-        Path = System.IO.Path.Combine(directory, name);
+        var name = System.IO.Path.Combine(directory, $"events.out.tfevents.{now.ToUnixTimeSeconds()}.{Environment.MachineName}.{Environment.ProcessId}");
+        Path = name;
+        for (var n = 1; File.Exists(Path); n++) Path = $"{name}.{n}"; // a second writer in the same second (a resume in-process)
         _file = new FileStream(Path, FileMode.CreateNew, FileAccess.Write, FileShare.Read);
         var e = new ProtoWriter();
         e.Double(1, WallTime(now));
