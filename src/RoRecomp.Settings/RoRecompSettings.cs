@@ -19,10 +19,13 @@ public sealed record RoRecompSettings(
     CheckpointSettings Checkpoint,
     ClusterSettings Cluster);
 
-/// <summary><c>rorecomp.run</c>: where the run lives, how long it runs and the online batch shape (B x G).</summary>
+/// <summary>
+/// <c>rorecomp.run</c>: where the run lives, how long it runs and the online batch shape (B x G); <paramref name="TensorBoard"/>
+/// writes TensorBoard event files beside <c>metrics.jsonl</c>.
+/// </summary>
 public sealed record RunSettings(
     string RunDir, int Seed, int Steps, string Task, int PromptsPerStep, int SamplesPerPrompt, int EvalEvery, int EvalSize,
-    int LeaseSize, int LeaseTimeoutSeconds);
+    int LeaseSize, int LeaseTimeoutSeconds, bool TensorBoard);
 
 /// <summary><c>rorecomp.warm-start</c>: the SFT run <c>train</c> does first when the run has no warm-start checkpoint.</summary>
 public sealed record WarmStartSettings(int Steps, int BatchSize, double Lr, double TargetAccuracy);

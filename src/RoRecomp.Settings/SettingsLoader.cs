@@ -136,7 +136,8 @@ public static class SettingsLoader
             new RunSettings(
                 r.String("run.run-dir", nonEmpty: true), r.Int("run.seed"), r.Int("run.steps", 0),
                 r.OneOf("run.task", [.. RoRecomp.Tasks.TaskRegistry.Names]), r.Int("run.prompts-per-step", 1), r.Int("run.samples-per-prompt", 1),
-                r.Int("run.eval-every", 0), r.Int("run.eval-size", 1), r.Int("run.lease-size", 1), r.Int("run.lease-timeout", 1)),
+                r.Int("run.eval-every", 0), r.Int("run.eval-size", 1), r.Int("run.lease-size", 1), r.Int("run.lease-timeout", 1),
+                r.Bool("run.tensorboard")),
             new WarmStartSettings(
                 r.Int("warm-start.steps", 1), r.Int("warm-start.batch-size", 1), r.Double("warm-start.lr", 0, exclusiveMin: true),
                 r.Double("warm-start.target-accuracy", 0, 1)),

@@ -90,7 +90,8 @@ public static class TrainRunner
             var warmStart = WarmStart.Prepare(settings, runDir, output, interactive);
             var context = new RunContext(settings with { Run = settings.Run with { RunDir = runDir } }, settings.Run.Steps, warmStart,
                 RunContext.ReadModelConfig(warmStart));
-            recorder = new RunRecorder(runDir, settings.Run.Task, settings.Recomposition.Enabled, output, interactive);
+            recorder = new RunRecorder(runDir, settings.Run.Task, settings.Recomposition.Enabled, output, interactive,
+                settings.Run.TensorBoard);
             output.WriteLine($"train: task {settings.Run.Task}, {settings.Run.Steps} steps of {settings.Run.PromptsPerStep} prompts x {settings.Run.SamplesPerPrompt} samples, " +
                 $"recomposition {(settings.Recomposition.Enabled ? "on" : "off (plain GRPO)")}, run dir {runDir}");
             if (o.Cluster)
