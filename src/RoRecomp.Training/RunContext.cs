@@ -20,7 +20,10 @@ namespace RoRecomp.Training;
 public sealed record RunContext(RoRecompSettings Settings, long TotalSteps, string WarmStart, TransformerConfig? ModelConfig)
 {
     /// <summary>Where the learner writes its checkpoints.</summary>
-    public string CheckpointDirectory => Path.Combine(Settings.Run.RunDir, "checkpoints");
+    public string CheckpointDirectory => CheckpointDirectoryOf(Settings.Run.RunDir);
+
+    /// <summary>Where the learner of the run in <paramref name="runDir"/> writes its checkpoints.</summary>
+    public static string CheckpointDirectoryOf(string runDir) => Path.Combine(runDir, "checkpoints");
 
     /// <summary>The run's task (data seed = run seed, as in the warm start).</summary>
     public IRlTask CreateTask() => TaskRegistry.Create(Settings.Run.Task, new TaskSettings(Seed: Settings.Run.Seed));

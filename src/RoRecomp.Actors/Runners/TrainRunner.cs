@@ -129,7 +129,7 @@ public static class TrainRunner
         if (persistence.Provider != "sqlite" || persistence.ConnectionString.Length > 0) return;
         var journal = Path.GetFullPath(persistence.SqlitePath.Length > 0 ? persistence.SqlitePath : Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile));
         if (File.Exists(journal)) return;
-        var checkpoints = Path.Combine(runDir, "checkpoints");
+        var checkpoints = RunContext.CheckpointDirectoryOf(runDir);
         var hasCheckpoints = Directory.Exists(checkpoints) && Directory.EnumerateFileSystemEntries(checkpoints).Any();
         if (hasCheckpoints || File.Exists(Path.Combine(runDir, RunFiles.MetricsFile)))
         {
@@ -145,7 +145,7 @@ public static class TrainRunner
     /// </summary>
     private static void Abandon(string runDir, string runConf)
     {
-        if (Directory.Exists(Path.Combine(runDir, "checkpoints")) || File.Exists(Path.Combine(runDir, RunFiles.MetricsFile))) return;
+        if (Directory.Exists(RunContext.CheckpointDirectoryOf(runDir)) || File.Exists(Path.Combine(runDir, RunFiles.MetricsFile))) return;
         foreach (var file in new[] { runConf, Path.Combine(runDir, PersistenceHocon.RunIdFile), Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile) })
         {
             foreach (var f in new[] { file, file + "-wal", file + "-shm" })
