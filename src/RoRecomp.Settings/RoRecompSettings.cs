@@ -8,6 +8,7 @@ public sealed record RoRecompSettings(
     WarmStartSettings WarmStart,
     SamplingSettings Sampling,
     ModelSettings Model,
+    TaskDataSettings TaskData,
     AlgorithmSettings Algorithm,
     RewardSettings Reward,
     PolicyLossSettings PolicyLoss,
@@ -33,11 +34,44 @@ public sealed record WarmStartSettings(int Steps, int BatchSize, double Lr, doub
 /// <summary><c>rorecomp.sampling</c>: decoding parameters of the samplers.</summary>
 public sealed record SamplingSettings(double Temperature, double TopP, int TopK, int MaxNewTokens, int Samplers);
 
-/// <summary><c>rorecomp.model</c>: which model to build and where to warm-start it from ("" = none).</summary>
-/// <param name="Preset">Model preset name.</param>
+/// <summary><c>rorecomp.model</c>: which model to build, where it starts from and where it runs.</summary>
+/// <param name="Preset">Model preset name (the shape a <c>tiny</c> source's warm start trains).</param>
 /// <param name="Checkpoint">Warm-start checkpoint path ("" = the run's own SFT warm start).</param>
 /// <param name="Attention"><c>eager</c> (the hand-written attention, bit-for-bit the seeded results) or <c>sdpa</c> (libtorch's fused scaled_dot_product_attention: equal within float rounding, faster, the fused kernel on GPUs).</param>
-public sealed record ModelSettings(string Preset, string Checkpoint, string Attention = "eager");
+/// <param name="Source"><c>tiny</c> (the built-in preset on a task's character vocabulary, SFT warm start) or <c>hf</c> (a Hugging Face directory at <paramref name="Path"/> is the starting policy and its tokenizer the run's).</param>
+/// <param name="Path">A local Hugging Face model directory (<c>hf</c> source).</param>
+/// <param name="Device"><c>auto</c> (CUDA when the CUDA build finds a GPU, else CPU), <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</param>
+/// <param name="Dtype">The samplers' and evaluator's weight type, <c>fp32</c> or <c>bf16</c>; the learner keeps fp32 weights and AdamW state.</param>
+public sealed record ModelSettings(
+    string Preset, string Checkpoint, string Attention = "eager", string Source = ModelSettings.Tiny, string Path = "",
+    string Device = "auto", string Dtype = "fp32")
+{
+    /// <summary>The built-in tiny preset on a task's character vocabulary.</summary>
+    public const string Tiny = "tiny";
+
+    /// <summary>A Hugging Face model directory.</summary>
+    public const string HuggingFace = "hf";
+
+    /// <summary>Whether the policy starts from a Hugging Face directory.</summary>
+    public bool IsHuggingFace => Source == HuggingFace;
+}
+
+/// <summary>
+/// <c>rorecomp.task</c>: the dataset of <c>run.task = "jsonl"</c> (one JSON object per line) and how its prompts are
+/// built. Empty field names mean "the first of question/problem" and "the first of answer/solution" (GSM8K and MATH).
+/// </summary>
+/// <param name="TrainPath">JSONL file of training problems.</param>
+/// <param name="TestPath">JSONL file of held-out problems ("" = hold out <paramref name="TestPercent"/>% of the training file).</param>
+/// <param name="QuestionField">Field with the problem ("" = question, else problem).</param>
+/// <param name="AnswerField">Field with the answer or worked solution ("" = answer, else solution).</param>
+/// <param name="AnswerStyle"><c>auto</c> (<c>#### N</c>, else the last <c>\boxed{}</c>, else the field itself), <c>gsm8k</c>, <c>boxed</c> or <c>raw</c>.</param>
+/// <param name="PromptTemplate">"" = the model's chat template around the question (plain <c>{question}</c> when it has none); else a text with <c>{question}</c>.</param>
+/// <param name="SystemPrompt">The chat template's system message ("" = the template's own default).</param>
+/// <param name="MaxSkipped">Malformed rows (no answer field, invalid UTF-8, bad JSON) skipped and counted before loading fails.</param>
+/// <param name="TestPercent">Held-out share of the training file when there is no test file (1-50).</param>
+public sealed record TaskDataSettings(
+    string TrainPath = "", string TestPath = "", string QuestionField = "", string AnswerField = "", string AnswerStyle = "auto",
+    string PromptTemplate = "", string SystemPrompt = "", int MaxSkipped = 100, int TestPercent = 10);
 
 /// <summary><c>rorecomp.algorithm</c>: the advantage estimator (a name of Core's <c>AdvantageEstimators</c> registry) and its epsilon (&gt; 0).</summary>
 public sealed record AlgorithmSettings(string AdvantageEstimator, double Eps);

@@ -144,7 +144,14 @@ public static class SettingsLoader
             new SamplingSettings(
                 r.Double("sampling.temperature", 0, exclusiveMin: true), r.Double("sampling.top-p", 0, 1, exclusiveMin: true),
                 r.Int("sampling.top-k", 0), r.Int("sampling.max-new-tokens", 1), r.Int("sampling.samplers", 1, 64)),
-            new ModelSettings(r.String("model.preset", nonEmpty: true), r.String("model.checkpoint"), r.OneOf("model.attention", "eager", "sdpa")),
+            new ModelSettings(
+                r.String("model.preset", nonEmpty: true), r.String("model.checkpoint"), r.OneOf("model.attention", "eager", "sdpa"),
+                r.OneOf("model.source", ModelSettings.Tiny, ModelSettings.HuggingFace), r.String("model.path"), r.Device("model.device"),
+                r.OneOf("model.dtype", "fp32", "bf16")),
+            new TaskDataSettings(
+                r.String("task.train-path"), r.String("task.test-path"), r.String("task.question-field"), r.String("task.answer-field"),
+                r.OneOf("task.answer-style", "auto", "gsm8k", "boxed", "raw"), r.String("task.prompt-template"), r.String("task.system-prompt"),
+                r.Int("task.max-skipped", 0), r.Int("task.test-percent", 1, 50)),
             new AlgorithmSettings(r.OneOf("algorithm.advantage-estimator", [.. AdvantageEstimators.Names]), r.Double("algorithm.eps", 0, exclusiveMin: true)),
             new RewardSettings(r.Double("reward.length-penalty", 0, 1), r.Int("reward.target-length", 0)),
             new PolicyLossSettings(
@@ -173,6 +180,14 @@ public static class SettingsLoader
             new ClusterSettings(
                 r.Roles("cluster.roles"), r.String("cluster.hostname", nonEmpty: true), r.Int("cluster.port", 0, 65535),
                 r.SeedNodes("cluster.seed-nodes"), r.Int("cluster.stable-after", 1), r.Int("cluster.weights-port", 0, 65535)));
+        if (settings.Model.IsHuggingFace && settings.Model.Path.Length == 0)
+            throw r.Bad("model.path", "", $"a Hugging Face model directory with rorecomp.model.source = hf ({r.Source("model.source")})");
+        if (settings.Run.Task == "jsonl" && settings.TaskData.TrainPath.Length == 0)
+            throw r.Bad("task.train-path", "", $"a JSONL file of training problems with rorecomp.run.task = jsonl ({r.Source("run.task")})");
+        if (settings.Run.Task == "jsonl" && !settings.Model.IsHuggingFace)
+            throw r.Bad("model.source", settings.Model.Source, $"hf with rorecomp.run.task = jsonl ({r.Source("run.task")}): a dataset of natural text needs the model's tokenizer (set model.path to a Hugging Face directory)");
+        if (settings.TaskData.PromptTemplate.Length > 0 && !settings.TaskData.PromptTemplate.Contains("{question}", StringComparison.Ordinal))
+            throw r.Bad("task.prompt-template", settings.TaskData.PromptTemplate, "a text with a {question} placeholder, or \"\" for the model's chat template");
         if (settings.Persistence.Provider == PersistenceSettings.PostgreSql && settings.Persistence.ConnectionString.Length == 0)
             throw r.Bad("persistence.connection-string", "", $"a connection string with rorecomp.persistence.provider = {PersistenceSettings.PostgreSql} ({r.Source("persistence.provider")}), e.g. \"Host=db;Database=rorecomp;Username=rl;Password=...\"");
         return settings;
@@ -359,6 +374,17 @@ public static class SettingsLoader
                 || v < min || (exclusiveMin && v <= min) || v > max)
                 throw Bad(key, raw, "a number " + range);
             return v;
+        }
+
+        /// <summary><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c> (N a device index).</summary>
+        public string Device(string key)
+        {
+            var raw = Raw(key);
+            if (raw is "auto" or "cpu" or "cuda") return raw;
+            if (raw.StartsWith("cuda:", StringComparison.Ordinal)
+                && int.TryParse(raw.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                return raw;
+            throw Bad(key, raw, "auto | cpu | cuda | cuda:N");
         }
 
         public ImmutableArray<string> Roles(string key)

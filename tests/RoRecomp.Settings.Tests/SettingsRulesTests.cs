@@ -86,11 +86,41 @@ public sealed class SettingsRulesTests : IDisposable
     [Fact]
     public void Tasks_are_the_task_registrys()
     {
+        string[] jsonl = ["model.source=hf", "model.path=/models/qwen", "task.train-path=/data/train.jsonl"];
         foreach (var name in TaskRegistry.Names)
-            Assert.Equal(name, SettingsLoader.Load(new SettingsOverrides { Task = name }).Run.Task);
+            Assert.Equal(name, SettingsLoader.Load(new SettingsOverrides(null, name == "jsonl" ? jsonl : null) { Task = name }).Run.Task);
         Assert.Equal($"rorecomp.run.task = 'chess' in --task: expected one of {string.Join(" | ", TaskRegistry.Names)}",
             Refused(new SettingsOverrides { Task = "chess" }).Message);
     }
+
+    [Fact]
+    public void A_jsonl_run_needs_its_dataset_and_a_hugging_face_model()
+    {
+        Assert.Equal("rorecomp.task.train-path = '' in reference.conf: expected a JSONL file of training problems with rorecomp.run.task = jsonl (--task)",
+            Refused(new SettingsOverrides(null, ["model.source=hf", "model.path=/m"]) { Task = "jsonl" }).Message);
+        Assert.StartsWith("rorecomp.model.source = 'tiny' in reference.conf: expected hf with rorecomp.run.task = jsonl",
+            Refused(new SettingsOverrides(null, ["task.train-path=/d.jsonl"]) { Task = "jsonl" }).Message);
+        Assert.StartsWith("rorecomp.model.path = '' in reference.conf: expected a Hugging Face model directory",
+            Refused(new SettingsOverrides(null, ["model.source=hf"])).Message);
+        Assert.StartsWith("rorecomp.task.prompt-template = 'Q: x' in --set task.prompt-template=Q: x: expected a text with a {question} placeholder",
+            Refused(new SettingsOverrides(null, ["task.prompt-template=Q: x"])).Message);
+    }
+
+    [Theory]
+    [InlineData("auto")]
+    [InlineData("cpu")]
+    [InlineData("cuda")]
+    [InlineData("cuda:1")]
+    public void Devices_are_auto_cpu_cuda_or_cuda_with_an_index(string device) =>
+        Assert.Equal(device, SettingsLoader.Load(null, [$"model.device={device}"]).Model.Device);
+
+    [Theory]
+    [InlineData("gpu")]
+    [InlineData("cuda:")]
+    [InlineData("cuda:x")]
+    [InlineData("CUDA")]
+    public void Other_devices_are_refused_with_the_forms_allowed(string device) =>
+        Assert.EndsWith("expected auto | cpu | cuda | cuda:N", Refused(new SettingsOverrides(null, [$"model.device={device}"])).Message);
 
     [Fact]
     public void Enum_valued_keys_accept_every_member_of_the_enum_core_dispatches_on()
