@@ -35,6 +35,7 @@ public static class CompareCommand
         var steps = CliKit.Positive("--steps", "RL steps per run (default run.steps of the layers)");
         var config = CliKit.Config("HOCON over the task config, under the arm's layer");
         var set = CliKit.Set("override for every arm (repeatable); an arm's own keys win over it");
+        var parallel = CliKit.Positive("--parallel", "runs at once, each in its own `rorecomp train` process with its output in DIR/logs (default 1: in turn, in this process); the results are the same either way");
         var command = new Command("compare",
             "every (arm, seed) of an experiment in turn from a shared warm start per seed, then the report. Runs each (arm, seed) " +
             "in turn, in this process, into DIR/<arm>/seed-<n> (a `train` run each), then writes the report (`rorecomp report " +
@@ -42,13 +43,13 @@ public static class CompareCommand
             "(unless model.checkpoint is set). A finished run (summary.json present) is skipped and an interrupted one resumed, " +
             "so running the same command again continues the comparison.")
         {
-            task, arms, seeds, outDir, steps, config, set,
+            task, arms, seeds, outDir, steps, config, set, parallel,
         };
         command.SetAction(p =>
         {
             var options = new ExperimentOptions(
                 p.GetValue(task)!, CliKit.List(p.GetValue(arms)!), p.GetValue(seeds)!, p.GetValue(outDir)!, p.GetValue(steps),
-                p.GetValue(config), p.GetValue(set));
+                p.GetValue(config), p.GetValue(set), Parallel: p.GetValue(parallel) ?? 1);
             using var signals = new StopSignals("compare: stopping ({signal}); run the same command again to continue");
             return CliKit.Handle("compare", () =>
             {

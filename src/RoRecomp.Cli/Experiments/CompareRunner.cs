@@ -21,9 +21,11 @@ namespace RoRecomp.Cli.Experiments;
 /// <param name="ConfigFile">HOCON layered over the task's experiment config, under the arm's (<c>--config</c>).</param>
 /// <param name="Sets">Overrides <c>key=value</c> (<c>--set</c>), applied to every arm, under the arm's own keys.</param>
 /// <param name="ExperimentsDir">Where arm and task configs are looked up, or null for <see cref="CompareRunner.DefaultExperimentsDir"/>.</param>
+/// <param name="Parallel">Runs at once (<c>--parallel</c>): 1 runs them in turn in this process; more runs each as a child
+/// <c>rorecomp train</c> process (libtorch's generator is process-global, so two runs never share a process).</param>
 public sealed record ExperimentOptions(
     string Task, IReadOnlyList<string> Arms, IReadOnlyList<int> Seeds, string OutDir, int? Steps = null,
-    string? ConfigFile = null, IReadOnlyList<string>? Sets = null, string? ExperimentsDir = null);
+    string? ConfigFile = null, IReadOnlyList<string>? Sets = null, string? ExperimentsDir = null, int Parallel = 1);
 
 /// <summary>One (arm, seed) run of a comparison: where it goes and the layers it runs with.</summary>
 /// <param name="Arm">The arm.</param>
@@ -143,11 +145,13 @@ public static class CompareRunner
     /// <summary>Runs the comparison (see the type's summary); a failed run is reported and the others go on.</summary>
     public static async Task<CompareResult> RunAsync(ExperimentOptions o, TextWriter output, CancellationToken cancellationToken)
     {
+        if (o.Parallel < 1) throw new SettingsException($"--parallel {o.Parallel}: must be >= 1");
         var plan = Plan(o);
-        output.WriteLine($"compare: {plan.Count} runs ({o.Arms.Count} arms x {o.Seeds.Count} seeds) of task {o.Task} into {Path.GetFullPath(o.OutDir)}");
+        output.WriteLine($"compare: {plan.Count} runs ({o.Arms.Count} arms x {o.Seeds.Count} seeds) of task {o.Task} into {Path.GetFullPath(o.OutDir)}" +
+            (o.Parallel > 1 ? $", {o.Parallel} at once" : ""));
         var warmStarts = new Dictionary<int, string>();
-        int ran = 0, skipped = 0, index = 0;
-        var failed = new List<string>();
+        int skipped = 0, index = 0;
+        var pending = new List<(string Tag, PlannedRun Run, SettingsOverrides Layers, bool Resume)>();
         foreach (var run in plan)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -158,26 +162,67 @@ public static class CompareRunner
                 skipped++;
                 continue;
             }
-            var resume = File.Exists(Path.Combine(run.RunDir, TrainRunner.RunConfigFile));
             if (!warmStarts.TryGetValue(run.Seed, out var warm))
             {
                 warm = warmStarts[run.Seed] = WarmStart(o, run, output);
             }
             var layers = run.Settings with { RunDir = run.RunDir, Steps = o.Steps, Checkpoint = warm.Length > 0 ? warm : run.Settings.Checkpoint };
-            output.WriteLine($"{tag}: {(resume ? "resuming" : "starting")} in {run.RunDir}");
+            pending.Add((tag, run, layers, File.Exists(Path.Combine(run.RunDir, TrainRunner.RunConfigFile))));
+        }
+        var failed = new List<string>();
+        int ran = 0;
+        var lines = TextWriter.Synchronized(output);
+        async Task RunOne((string Tag, PlannedRun Run, SettingsOverrides Layers, bool Resume) p)
+        {
+            lines.WriteLine($"{p.Tag}: {(p.Resume ? "resuming" : "starting")} in {p.Run.RunDir}");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
-                var s = await TrainRunner.RunAsync(new TrainOptions(layers, Resume: resume), output, false, cancellationToken);
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{tag}: done in {clock.Elapsed.TotalMinutes:F1} min, {s.Steps} steps: held-out accuracy {s.FinalAccuracy:P1}, mean length {s.FinalMeanLength:F1}, tool calls {s.FinalToolCalls:F2}"));
-                ran++;
+                (long Steps, double Accuracy, double Length, double Tools) s;
+                if (o.Parallel == 1)
+                {
+                    var r = await TrainRunner.RunAsync(new TrainOptions(p.Layers, Resume: p.Resume), output, false, cancellationToken);
+                    s = (r.Steps, r.FinalAccuracy, r.FinalMeanLength, r.FinalToolCalls);
+                }
+                else
+                {
+                    var log = Path.Combine(Path.GetFullPath(o.OutDir), "logs", $"{p.Run.Arm}-seed-{p.Run.Seed.ToString(CultureInfo.InvariantCulture)}.log");
+                    var r = await ChildRun.TrainAsync(p.Layers, p.Resume, log, cancellationToken);
+                    s = (r.Steps, r.Final?.Accuracy ?? double.NaN, r.Final?.MeanLength ?? double.NaN, r.Final?.ToolCalls ?? double.NaN);
+                }
+                lines.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{p.Tag}: done in {clock.Elapsed.TotalMinutes:F1} min, {s.Steps} steps: held-out accuracy {s.Accuracy:P1}, mean length {s.Length:F1}, tool calls {s.Tools:F2}"));
+                lock (failed) ran++;
             }
             catch (RunFailedException ex)
             {
-                output.WriteLine($"{tag}: FAILED: {ex.Message} (run compare again to resume it)");
-                failed.Add($"{run.Arm}/seed-{run.Seed}: {ex.Message}");
+                lines.WriteLine($"{p.Tag}: FAILED: {ex.Message} (run compare again to resume it)");
+                lock (failed) failed.Add($"{p.Run.Arm}/seed-{p.Run.Seed}: {ex.Message}");
             }
+        }
+        if (o.Parallel == 1)
+        {
+            foreach (var p in pending)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                await RunOne(p);
+            }
+        }
+        else
+        {
+            using var slots = new SemaphoreSlim(o.Parallel);
+            await Task.WhenAll(pending.Select(async p =>
+            {
+                await slots.WaitAsync(cancellationToken);
+                try
+                {
+                    await RunOne(p);
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            }));
         }
         ReportResult? report = null;
         try

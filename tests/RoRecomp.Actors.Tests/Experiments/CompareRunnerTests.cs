@@ -99,4 +99,49 @@ public sealed class CompareRunnerTests : IDisposable
         Assert.Equal((0, 2), (again.Ran, again.Skipped));
         Assert.Contains("compare [1/2] grpo seed 11: finished earlier", againLog.ToString());
     }
+
+    [Fact]
+    public async Task Two_runs_at_once_in_child_processes_give_the_same_metrics_as_one_at_a_time()
+    {
+        var warm = PipelineFixture.WarmStart(Path.Combine(_dir, "warm"));
+        var sets = PipelineFixture.Sets("unused", warm).Where(s => !s.StartsWith("run.run-dir=", StringComparison.Ordinal)).ToList();
+        ExperimentOptions Options(string name, int parallel) =>
+            new("thinking", ["grpo", "rorecomp"], [11], Path.Combine(_dir, name), Steps: 2, Sets: sets, ExperimentsDir: ExperimentsDir(), Parallel: parallel);
+
+        var serial = await CompareRunner.RunAsync(Options("serial", 1), new StringWriter(), CancellationToken.None);
+        var log = new StringWriter();
+        var parallel = await CompareRunner.RunAsync(Options("parallel", 2), log, CancellationToken.None);
+
+        Assert.Equal((2, 0), (serial.Ran, serial.Failed.Count));
+        Assert.True((2, 0) == (parallel.Ran, parallel.Failed.Count), log.ToString());
+        Assert.Contains(", 2 at once", log.ToString());
+        foreach (var arm in new[] { "grpo", "rorecomp" })
+        {
+            Assert.True(File.Exists(Path.Combine(_dir, "parallel", "logs", $"{arm}-seed-11.log")), arm);
+            var a = WithoutWallTime(Path.Combine(_dir, "serial", arm, "seed-11"));
+            var b = WithoutWallTime(Path.Combine(_dir, "parallel", arm, "seed-11"));
+            Assert.Equal(2, a.Count);
+            Assert.True(a.SequenceEqual(b), $"{arm}: {Differences(a, b)}");
+        }
+    }
+
+    /// <summary>The keys whose values differ, line by line ("step N: key a vs b").</summary>
+    private static string Differences(List<string> a, List<string> b) => string.Join("; ", a.Zip(b, (x, y) => (First: x, Second: y)).SelectMany((p, i) =>
+    {
+        var x = System.Text.Json.Nodes.JsonNode.Parse(p.First)!.AsObject();
+        var y = System.Text.Json.Nodes.JsonNode.Parse(p.Second)!.AsObject();
+        return x.Select(kv => kv.Key).Union(y.Select(kv => kv.Key))
+            .Where(k => x[k]?.ToJsonString() != y[k]?.ToJsonString())
+            .Select(k => $"line {i + 1}: {k} {x[k]?.ToJsonString()} vs {y[k]?.ToJsonString()}");
+    }));
+
+    /// <summary>Each metrics.jsonl line with its timings (wall_s, step_s, train_s: the keys in seconds) removed.</summary>
+    private static List<string> WithoutWallTime(string runDir) =>
+        [.. File.ReadLines(Path.Combine(runDir, RunFiles.MetricsFile)).Select(line =>
+        {
+            var o = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+            foreach (var key in o.Select(kv => kv.Key).Where(k => k.EndsWith("_s", StringComparison.Ordinal)).ToList())
+                o.Remove(key);
+            return o.ToJsonString();
+        })];
 }
