@@ -69,6 +69,11 @@ public static class ExperimentReport
             else warnings.Add($"{s.Key}: no run has it; {file} not drawn");
         }
 
+        if (Pareto(arms, r => r.FinalMeanLength, "length", "mean response length (tokens)", Path.Combine(outDir, "pareto-length.png"))) plots.Add("pareto-length.png");
+        if (arms.Values.SelectMany(r => r).Any(r => r.FinalToolCalls > 0)
+            && Pareto(arms, r => r.FinalToolCalls, "tool calls", "tool calls per response", Path.Combine(outDir, "pareto-tool-calls.png")))
+            plots.Add("pareto-tool-calls.png");
+
         var summary = Summary(arms, reference, warnings);
         File.WriteAllText(Path.Combine(outDir, "summary.json"), summary.ToJsonString(Indented));
         File.WriteAllText(Path.Combine(outDir, "index.html"), Html(runsDir, summary, plots, warnings));
@@ -130,8 +135,42 @@ public static class ExperimentReport
         plot.Title(title);
         plot.XLabel("step");
         plot.YLabel(yLabel);
-        plot.ShowLegend(Alignment.UpperRight);
-        plot.SavePng(path, 900, 500);
+        plot.ShowLegend(Edge.Bottom);   // outside the data: the curves' final points are where readers look first
+        plot.SavePng(path, 900, 560);
+        return true;
+    }
+
+    /// <summary>
+    /// The Pareto view: one point per (arm, seed) at its final held-out <paramref name="x"/> (mean length or tool calls) and
+    /// accuracy, the arm's mean as a larger marker; up and to the left is better. False when no run has both figures.
+    /// </summary>
+    private static bool Pareto(SortedDictionary<string, List<SeedRun>> arms, Func<SeedRun, double> x, string what, string xLabel, string path)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var any = false;
+        var i = 0;
+        foreach (var (arm, runs) in arms)
+        {
+            var color = palette.GetColor(i++);
+            var points = runs.Where(r => double.IsFinite(x(r)) && double.IsFinite(r.FinalAccuracy)).ToList();
+            if (points.Count == 0) continue;
+            any = true;
+            var seeds = plot.Add.ScatterPoints(points.Select(x).ToArray(), points.Select(r => r.FinalAccuracy * 100).ToArray());
+            seeds.Color = color;
+            seeds.MarkerSize = 7;
+            seeds.LegendText = $"{arm} ({points.Count} seed{(points.Count == 1 ? "" : "s")}; large: mean)";
+            var mean = plot.Add.ScatterPoints(new[] { points.Average(x) }, new[] { points.Average(r => r.FinalAccuracy) * 100 });
+            mean.Color = color;
+            mean.MarkerSize = 14;
+            mean.MarkerShape = MarkerShape.OpenCircle;
+        }
+        if (!any) return false;
+        plot.Title($"Held-out accuracy vs {what} (final, one point per arm and seed)");
+        plot.XLabel(xLabel);
+        plot.YLabel("held-out accuracy (%)");
+        plot.ShowLegend(Edge.Bottom);
+        plot.SavePng(path, 900, 560);
         return true;
     }
 

@@ -59,7 +59,7 @@ public sealed class ExperimentReportTests : IDisposable
         var outDir = Path.Combine(_dir, "report");
         var result = ExperimentReport.Write(Path.Combine(_dir, "runs"), outDir);
 
-        foreach (var png in new[] { "mean-length.png", "eval-accuracy.png", "eval-mean-length.png", "tool-calls.png", "entropy.png", "priority-size.png", "compensation-size.png" })
+        foreach (var png in new[] { "mean-length.png", "eval-accuracy.png", "eval-mean-length.png", "tool-calls.png", "entropy.png", "priority-size.png", "compensation-size.png", "pareto-length.png", "pareto-tool-calls.png" })
         {
             var bytes = File.ReadAllBytes(Path.Combine(outDir, png));
             Assert.True(bytes.Length > 1000, png);
