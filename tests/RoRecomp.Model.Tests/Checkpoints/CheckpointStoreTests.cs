@@ -140,6 +140,73 @@ public sealed class CheckpointStoreTests : IDisposable
         Assert.Contains("truncated", Assert.Throws<CheckpointException>(() => SafeTensors.Parse(bytes[..^4], "mem")).Message);
         Assert.Contains("header length", Assert.Throws<CheckpointException>(() => SafeTensors.Parse([255, 255, 0, 0, 0, 0, 0, 0, 1], "mem")).Message);
     }
+
+    [Fact]
+    public void The_file_format_is_byte_for_byte_the_safetensors_layout()
+    {
+        // Written out by hand: checkpoints written before the streaming writer must stay readable, and files written now
+        // must stay readable by other safetensors readers.
+        using var scope = NewDisposeScope();
+        var json = """{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I64","shape":[1,1],"data_offsets":[8,16]}}""";
+        var padded = (json.Length + 7) / 8 * 8;
+        var expected = new List<byte>(BitConverter.GetBytes((ulong)padded));
+        expected.AddRange(System.Text.Encoding.UTF8.GetBytes(json.PadRight(padded)));
+        expected.AddRange(BitConverter.GetBytes(1.5f));
+        expected.AddRange(BitConverter.GetBytes(-2f));
+        expected.AddRange(BitConverter.GetBytes(7L));
+        var tensors = new KeyValuePair<string, Tensor>[] { new("a", tensor(new[] { 1.5f, -2f })), new("b", tensor(new long[] { 7 }, [1, 1])) };
+        var meta = new Dictionary<string, string> { ["format"] = "pt" };
+        Assert.Equal(expected, SafeTensors.Serialize(tensors, meta));
+        using var stream = new MemoryStream();
+        Assert.Equal(expected.Count, SafeTensors.Write(stream, tensors, meta));
+        Assert.Equal(expected, stream.ToArray());
+
+        var path = Path.Combine(Directory.CreateDirectory(_dir).FullName, "old.safetensors");
+        File.WriteAllBytes(path, [.. expected]);
+        var (read, metadata) = SafeTensors.ReadAll(path);
+        Assert.Equal("pt", metadata["format"]);
+        Assert.Equal(new[] { 1.5f, -2f }, read["a"].data<float>().ToArray());
+        Assert.Equal([1L, 1L], read["b"].shape);
+        Assert.Equal(7L, read["b"].item<long>());
+        var lazy = SafeTensors.Read(path);
+        Assert.Equal(7L, lazy.ToTensor(lazy.Tensors[1]).item<long>());
+        foreach (var t in read.Values) t.Dispose();
+    }
+
+    [Fact]
+    public void A_file_larger_than_a_dotnet_array_round_trips_through_the_store()
+    {
+        // 2 GiB + 64 MiB of bytes: more than int.MaxValue, so no byte[], Span or int offset can hold the file or the tensor.
+        // A zero tensor with marks on both sides of the 2 GiB boundary and at the ends keeps the test to a few seconds.
+        using var scope = NewDisposeScope();
+        const long size = (2L << 30) + (64L << 20);
+        var marks = new long[] { 0, (2L << 30) - 1, 2L << 30, size - 1 };
+        var big = zeros(size, dtype: ScalarType.Byte);
+        for (var i = 0; i < marks.Length; i++) big[marks[i]] = tensor((byte)(i + 1));
+        var optimizer = new Dictionary<string, Tensor> { ["step"] = tensor(new long[] { 3 }), ["big"] = big };
+        Assert.Contains("SafeTensors.Write", Assert.Throws<CheckpointException>(() => SafeTensors.Serialize(optimizer)).Message);
+
+        var store = new CheckpointStore(_dir);
+        var path = store.Save(1, 1, Net(1).state_dict(), optimizer);
+        Assert.True(new FileInfo(Path.Combine(path, "optimizer.safetensors")).Length > int.MaxValue);
+        using (var cp = CheckpointStore.Load(path))
+        {
+            var back = cp.Optimizer["big"];
+            Assert.Equal(size, back.NumberOfElements);
+            // Bytes are >= 0, so the marks in place and a sum of exactly their values mean every other byte is zero.
+            for (var i = 0; i < marks.Length; i++) Assert.Equal(i + 1, back[marks[i]].item<byte>());
+            Assert.Equal(marks.Length * (marks.Length + 1) / 2, back.sum(ScalarType.Int64).item<long>());
+            Assert.Equal(3L, cp.Optimizer["step"].item<long>());
+        }
+
+        // A flipped byte past the 2 GiB boundary is caught by the streaming hash.
+        using (var f = new FileStream(Path.Combine(path, "optimizer.safetensors"), FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Seek(-3, SeekOrigin.End);
+            f.WriteByte(0x55);
+        }
+        Assert.Contains("SHA-256", Assert.Throws<CheckpointException>(() => CheckpointStore.Load(path)).Message);
+    }
 }
 
 public sealed class PolicyCheckpointTests : IDisposable
