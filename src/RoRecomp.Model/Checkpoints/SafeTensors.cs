@@ -128,17 +128,19 @@ public static class SafeTensors
     /// <summary>
     /// Writes tensors (moved to CPU and made contiguous one at a time, in the given order) as a safetensors file to
     /// <paramref name="output"/>, adding every byte written to <paramref name="hash"/> when given; returns the bytes written.
-    /// <paramref name="progress"/> gets the bytes written so far after each chunk.
+    /// <paramref name="progress"/> gets the bytes written so far after each chunk. With <paramref name="floatsAs"/>, floating
+    /// tensors are stored in that dtype (converted one tensor at a time; e.g. bf16 for a half-size export).
     /// </summary>
     public static long Write(
         Stream output,
         IEnumerable<KeyValuePair<string, Tensor>> tensors,
         IReadOnlyDictionary<string, string>? metadata = null,
         IncrementalHash? hash = null,
-        Action<long>? progress = null)
+        Action<long>? progress = null,
+        ScalarType? floatsAs = null)
     {
         var list = tensors.ToList();
-        var header = Header(list, metadata, out var dataBytes);
+        var header = Header(list, metadata, floatsAs, out var dataBytes);
         long written = 0;
         void Emit(ReadOnlySpan<byte> bytes)
         {
@@ -153,7 +155,7 @@ public static class SafeTensors
             // The intermediates stay reachable in the scope: left to the finalizer, one could be freed while the next
             // native call still reads it (see TorchRuntime's remarks). For a contiguous CPU tensor they are views (no copy).
             using var scope = NewDisposeScope();
-            var cpu = tensor.detach().cpu().contiguous();
+            var cpu = tensor.detach().cpu().to_type(StoredType(tensor.dtype, floatsAs)).contiguous();
             ForEachChunk(cpu, chunk => Emit(chunk));
         }
         if (written != header.Length + dataBytes) throw new InvalidOperationException($"safetensors writer wrote {written} bytes, its header promised {header.Length + dataBytes}");
@@ -164,7 +166,7 @@ public static class SafeTensors
     public static byte[] Serialize(IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var list = tensors.ToList();
-        var total = Header(list, metadata, out var dataBytes).Length + dataBytes;
+        var total = Header(list, metadata, null, out var dataBytes).Length + dataBytes;
         if (total > Array.MaxLength)
             throw new CheckpointException($"{total:N0} bytes of safetensors do not fit in one .NET array (at most {Array.MaxLength:N0} bytes); write them to a file with SafeTensors.Write instead");
         var result = new byte[total];
@@ -241,7 +243,7 @@ public static class SafeTensors
     }
 
     /// <summary>The header bytes (length, JSON, padding) for these tensors, and the size of the data after it.</summary>
-    private static byte[] Header(IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata, out long dataBytes)
+    private static byte[] Header(IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata, ScalarType? floatsAs, out long dataBytes)
     {
         var header = new JsonObject();
         if (metadata is { Count: > 0 })
@@ -254,10 +256,11 @@ public static class SafeTensors
         foreach (var (name, tensor) in tensors)
         {
             if (name == "__metadata__") throw new ArgumentException("a tensor cannot be named __metadata__");
-            var bytes = tensor.NumberOfElements * tensor.ElementSize;
+            var stored = StoredType(tensor.dtype, floatsAs);
+            var bytes = StoredBytes(tensor, floatsAs);
             header[name] = new JsonObject
             {
-                ["dtype"] = ToDType(tensor.dtype),
+                ["dtype"] = ToDType(stored),
                 ["shape"] = new JsonArray([.. tensor.shape.Select(d => (JsonNode)JsonValue.Create(d))]),
                 ["data_offsets"] = new JsonArray(JsonValue.Create(offset), JsonValue.Create(offset + bytes)),
             };
@@ -326,6 +329,13 @@ public static class SafeTensors
         }
         return (headerBytes, dataStart, infos, metadata);
     }
+
+    /// <summary>The bytes <paramref name="tensor"/> takes in a file (floating tensors stored as <paramref name="floatsAs"/> when given).</summary>
+    public static long StoredBytes(Tensor tensor, ScalarType? floatsAs = null) =>
+        tensor.NumberOfElements * ElementSize(ToDType(StoredType(tensor.dtype, floatsAs)), "", "");
+
+    private static ScalarType StoredType(ScalarType dtype, ScalarType? floatsAs) =>
+        floatsAs is { } f && dtype is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64 ? f : dtype;
 
     /// <summary>A new uninitialised CPU tensor of the stored dtype and shape.</summary>
     internal static Tensor EmptyFor(SafeTensorInfo info, string source) => empty(info.Shape, ToScalarType(info.DType, source, info.Name));
