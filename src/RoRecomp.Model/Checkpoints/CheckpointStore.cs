@@ -135,8 +135,12 @@ public sealed partial class CheckpointStore
             .Where(d => StepName().IsMatch(System.IO.Path.GetFileName(d)))
             .OrderBy(d => long.Parse(System.IO.Path.GetFileName(d)[5..], System.Globalization.CultureInfo.InvariantCulture))];
 
-    /// <summary>Loads and verifies one checkpoint directory; throws <see cref="CheckpointException"/> naming the file and the fault.</summary>
-    public static Checkpoint Load(string checkpointDirectory)
+    /// <summary>
+    /// Loads and verifies one checkpoint directory; throws <see cref="CheckpointException"/> naming the file and the fault.
+    /// Without <paramref name="withOptimizer"/> the optimizer file is verified (size and SHA-256) but not loaded: the
+    /// checkpoint's <see cref="Checkpoint.Optimizer"/> is empty (an export needs only the weights).
+    /// </summary>
+    public static Checkpoint Load(string checkpointDirectory, bool withOptimizer = true)
     {
         var dir = System.IO.Path.GetFullPath(checkpointDirectory);
         if (!System.IO.Directory.Exists(dir)) throw new CheckpointException($"{dir}: checkpoint directory not found");
@@ -164,7 +168,9 @@ public sealed partial class CheckpointStore
             foreach (var required in new[] { ModelFile, OptimizerFile })
             {
                 if (!manifest.Files.TryGetValue(required, out var expected)) throw new CheckpointException($"{manifestPath}: lists no {required}");
-                contents[required] = ReadVerified(System.IO.Path.Combine(dir, required), expected);
+                var path = System.IO.Path.Combine(dir, required);
+                if (required == OptimizerFile && !withOptimizer) Verify(path, expected);
+                else contents[required] = ReadVerified(path, expected);
             }
         }
         catch
@@ -172,14 +178,14 @@ public sealed partial class CheckpointStore
             foreach (var t in contents.Values.SelectMany(c => c.Values)) t.Dispose();
             throw;
         }
-        return new Checkpoint(dir, manifest, contents[ModelFile], contents[OptimizerFile]);
+        return new Checkpoint(dir, manifest, contents[ModelFile], contents.GetValueOrDefault(OptimizerFile) ?? []);
     }
 
     /// <summary>
     /// The newest checkpoint that verifies (the one <c>latest</c> names first, then the others newest first), or null
     /// when there is none; <paramref name="skipped"/> says why each newer one was passed over.
     /// </summary>
-    public Checkpoint? LoadLatestGood(out IReadOnlyList<string> skipped)
+    public Checkpoint? LoadLatestGood(out IReadOnlyList<string> skipped, bool withOptimizer = true)
     {
         var reasons = new List<string>();
         var candidates = List().Reverse().ToList();
@@ -193,7 +199,7 @@ public sealed partial class CheckpointStore
         {
             try
             {
-                var cp = Load(dir);
+                var cp = Load(dir, withOptimizer);
                 skipped = reasons;
                 return cp;
             }
@@ -234,10 +240,7 @@ public sealed partial class CheckpointStore
     /// </summary>
     private static Dictionary<string, Tensor> ReadVerified(string path, CheckpointFile expected)
     {
-        if (!File.Exists(path)) throw new CheckpointException($"{path}: missing");
-        var length = new FileInfo(path).Length;
-        if (length != expected.Bytes)
-            throw new CheckpointException($"{path}: {length} bytes, the manifest says {expected.Bytes}: the file is truncated or was replaced");
+        CheckSize(path, expected);
         var corrupt = new CheckpointException($"{path}: SHA-256 does not match the manifest: the file is corrupt");
         Dictionary<string, Tensor> tensors;
         string digest;
@@ -256,6 +259,21 @@ public sealed partial class CheckpointStore
         if (digest == expected.Sha256) return tensors;
         foreach (var t in tensors.Values) t.Dispose();
         throw corrupt;
+    }
+
+    /// <summary>Checks a file's size and SHA-256 against the manifest without loading it.</summary>
+    private static void Verify(string path, CheckpointFile expected)
+    {
+        CheckSize(path, expected);
+        if (Sha256(path) != expected.Sha256) throw new CheckpointException($"{path}: SHA-256 does not match the manifest: the file is corrupt");
+    }
+
+    private static void CheckSize(string path, CheckpointFile expected)
+    {
+        if (!File.Exists(path)) throw new CheckpointException($"{path}: missing");
+        var length = new FileInfo(path).Length;
+        if (length != expected.Bytes)
+            throw new CheckpointException($"{path}: {length} bytes, the manifest says {expected.Bytes}: the file is truncated or was replaced");
     }
 
     private static CheckpointFile WriteDurably(string path, byte[] bytes)
