@@ -99,7 +99,7 @@ public sealed class RunExportTests : IDisposable
         Assert.Equal(4, result.Step);
         var out_ = result.OutDir;
         foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json", "merges.txt", "generation_config.json" })
-            Assert.Equal(File.ReadAllText(Path.Combine(source, f)), File.ReadAllText(Path.Combine(out_, f)).TrimEnd('\n'));
+            Assert.Equal(File.ReadAllBytes(Path.Combine(source, f)), File.ReadAllBytes(Path.Combine(out_, f)));
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(out_, "config.json")))!;
         Assert.Equal("qwen2", config["model_type"]!.GetValue<string>());
         Assert.Equal(7, config["eos_token_id"]!.GetValue<int>());

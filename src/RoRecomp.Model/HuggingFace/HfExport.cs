@@ -12,7 +12,7 @@ namespace RoRecomp.Model.HuggingFace;
 /// <param name="DType">Stored dtype of the floating weights: fp32 (logits identical to the policy) or bf16 (half the size).</param>
 /// <param name="MaxShardBytes">Above this many bytes the weights are split into <c>model-0000i-of-0000n.safetensors</c> with <c>model.safetensors.index.json</c>.</param>
 /// <param name="ExtraConfig">Keys added to <c>config.json</c> (e.g. <c>bos_token_id</c>, <c>eos_token_id</c> of the source model).</param>
-/// <param name="GenerationConfig"><c>generation_config.json</c> as given; null writes a minimal one from <see cref="ExtraConfig"/>'s token ids.</param>
+/// <param name="GenerationConfig"><c>generation_config.json</c> as given (written verbatim); null writes a minimal one from <see cref="ExtraConfig"/>'s token ids.</param>
 public sealed record HfExportOptions(
     ScalarType DType = ScalarType.Float32,
     long MaxShardBytes = HfExport.DefaultMaxShardBytes,
@@ -122,10 +122,10 @@ public static class HfExport
                 ["metadata"] = new JsonObject { ["total_size"] = total },
                 ["weight_map"] = new JsonObject([.. weightMap.Select(kv => new KeyValuePair<string, JsonNode?>(kv.Key, kv.Value))]),
             };
-            WriteJson(directory, IndexFile, index.ToJsonString(Indented));
+            WriteJson(directory, IndexFile, index.ToJsonString(Indented) + "\n");
             files.Add(IndexFile);
         }
-        WriteJson(directory, "config.json", HfCheckpoint.ConfigJson(config, torchDtype, options.ExtraConfig).ToJsonString(Indented));
+        WriteJson(directory, "config.json", HfCheckpoint.ConfigJson(config, torchDtype, options.ExtraConfig).ToJsonString(Indented) + "\n");
         files.Add("config.json");
         var generation = options.GenerationConfig ?? MinimalGenerationConfig(options.ExtraConfig);
         WriteJson(directory, "generation_config.json", generation);
@@ -141,9 +141,9 @@ public static class HfExport
         {
             if (extra is not null && extra.TryGetValue(key, out var v) && v is not null) o[key] = v.DeepClone();
         }
-        return o.ToJsonString(Indented);
+        return o.ToJsonString(Indented) + "\n";
     }
 
     private static void WriteJson(string directory, string name, string json) =>
-        DurableFile.WriteNew(Path.Combine(directory, name), System.Text.Encoding.UTF8.GetBytes(json + "\n"));
+        DurableFile.WriteNew(Path.Combine(directory, name), System.Text.Encoding.UTF8.GetBytes(json));
 }
