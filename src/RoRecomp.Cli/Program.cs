@@ -13,6 +13,7 @@ public static class Program
     {
         BenchCommand.Create(),
         CompareCommand.Create(),
+        ExportCommand.Create(),
         NodeCommand.Create(),
         ReportCommand.Create(),
         SftCommand.Create(),

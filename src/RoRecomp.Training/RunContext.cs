@@ -44,10 +44,16 @@ public sealed record RunContext(RoRecompSettings Settings, long TotalSteps, stri
     /// <summary>Reads the model shape from a checkpoint's manifest (verified), for a context.</summary>
     public static TransformerConfig ReadModelConfig(string checkpointDirectory)
     {
-        using var cp = CheckpointStore.Load(checkpointDirectory);
-        var json = cp.Manifest.ModelConfigJson
-            ?? throw new CheckpointException($"{checkpointDirectory}: the manifest has no model config (not a RoRecomp policy checkpoint?)");
+        using var cp = CheckpointStore.Load(checkpointDirectory, withOptimizer: false);
+        return ModelConfigOf(cp);
+    }
+
+    /// <summary>The model shape a loaded checkpoint's manifest records.</summary>
+    public static TransformerConfig ModelConfigOf(Checkpoint checkpoint)
+    {
+        var json = checkpoint.Manifest.ModelConfigJson
+            ?? throw new CheckpointException($"{checkpoint.Path}: the manifest has no model config (not a RoRecomp policy checkpoint?)");
         return JsonSerializer.Deserialize<TransformerConfig>(json)
-            ?? throw new CheckpointException($"{checkpointDirectory}: unreadable model config in the manifest");
+            ?? throw new CheckpointException($"{checkpoint.Path}: unreadable model config in the manifest");
     }
 }

@@ -28,7 +28,7 @@ public sealed record TrainOptions(SettingsOverrides Settings, bool Resume = fals
 public static class TrainRunner
 {
     /// <summary>The saved configuration layers of a run (inside its directory).</summary>
-    public const string RunConfigFile = "run.conf";
+    public const string RunConfigFile = RunFiles.RunConfigFile;
 
     /// <summary>Default Akka.Remote port of the learner node with <c>--cluster</c>.</summary>
     public const int ClusterPort = 4053;

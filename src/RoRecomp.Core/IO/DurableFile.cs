@@ -47,6 +47,18 @@ public static class DurableFile
         fs.Flush(flushToDisk: true);
     }
 
+    /// <summary>
+    /// Creates <paramref name="path"/> (it must not exist), lets <paramref name="write"/> stream its content (for files too
+    /// large for one array) and flushes the file to disk.
+    /// </summary>
+    public static void WriteNew(string path, Action<Stream> write)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
+        write(fs);
+        fs.Flush(flushToDisk: true);
+    }
+
     /// <summary>Appends <paramref name="text"/> (UTF-8, no BOM) to <paramref name="path"/>, creating it if needed, and flushes the file to disk.</summary>
     public static void AppendText(string path, string text)
     {

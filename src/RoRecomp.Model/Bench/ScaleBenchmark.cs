@@ -307,7 +307,7 @@ public static class ScaleBenchmark
                     }
                     catch (Exception ex) when (ex is OutOfMemoryException or OverflowException or ArgumentException or CheckpointException or IOException)
                     {
-                        notes.Add($"checkpoint failed: {ex.GetType().Name}: {ex.Message}{ArrayLimit("the AdamW state", 8L * parameters)}");
+                        notes.Add($"checkpoint failed: {ex.GetType().Name}: {ex.Message}");
                         Say($"  checkpoint FAILED: {ex.Message}");
                     }
                 }
@@ -453,7 +453,7 @@ public static class ScaleBenchmark
 
     /// <summary>Why a file of <paramref name="bytes"/> cannot be serialised, when that is the reason.</summary>
     private static string ArrayLimit(string what, long bytes) => bytes > Array.MaxLength
-        ? $" ({what} is {bytes:N0} bytes; SafeTensors.Serialize builds the file as one byte[] and CheckpointStore reads it with File.ReadAllBytes, both limited to {Array.MaxLength:N0} bytes)"
+        ? $" ({what} is {bytes:N0} bytes; published weights travel as one safetensors byte[] (PolicyWeights.Serialize), limited to {Array.MaxLength:N0} bytes; checkpoints stream and have no such limit)"
         : "";
 
     private static void ForceGc()

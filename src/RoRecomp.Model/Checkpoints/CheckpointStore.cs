@@ -99,8 +99,8 @@ public sealed partial class CheckpointStore
         System.IO.Directory.CreateDirectory(temp);
         var files = new Dictionary<string, CheckpointFile>(StringComparer.Ordinal)
         {
-            [ModelFile] = WriteDurably(System.IO.Path.Combine(temp, ModelFile), SafeTensors.Serialize(model)),
-            [OptimizerFile] = WriteDurably(System.IO.Path.Combine(temp, OptimizerFile), SafeTensors.Serialize(optimizer)),
+            [ModelFile] = WriteTensors(System.IO.Path.Combine(temp, ModelFile), model),
+            [OptimizerFile] = WriteTensors(System.IO.Path.Combine(temp, OptimizerFile), optimizer),
         };
         var manifest = new CheckpointManifest(
             CheckpointManifest.CurrentFormat, step, policyVersion, DateTimeOffset.UtcNow, modelConfigJson, rngState,
@@ -108,6 +108,7 @@ public sealed partial class CheckpointStore
         var manifestBytes = JsonSerializer.SerializeToUtf8Bytes(manifest, Json);
         WriteDurably(System.IO.Path.Combine(temp, ManifestFile), manifestBytes);
         WriteDurably(System.IO.Path.Combine(temp, ManifestDigestFile), System.Text.Encoding.ASCII.GetBytes(Sha256(manifestBytes)));
+        DurableFile.SyncDirectory(temp);   // the four files' entries, before the directory is renamed into place
 
         var final = System.IO.Path.Combine(Directory, name);
         if (System.IO.Directory.Exists(final))
@@ -134,8 +135,12 @@ public sealed partial class CheckpointStore
             .Where(d => StepName().IsMatch(System.IO.Path.GetFileName(d)))
             .OrderBy(d => long.Parse(System.IO.Path.GetFileName(d)[5..], System.Globalization.CultureInfo.InvariantCulture))];
 
-    /// <summary>Loads and verifies one checkpoint directory; throws <see cref="CheckpointException"/> naming the file and the fault.</summary>
-    public static Checkpoint Load(string checkpointDirectory)
+    /// <summary>
+    /// Loads and verifies one checkpoint directory; throws <see cref="CheckpointException"/> naming the file and the fault.
+    /// Without <paramref name="withOptimizer"/> the optimizer file is verified (size and SHA-256) but not loaded: the
+    /// checkpoint's <see cref="Checkpoint.Optimizer"/> is empty (an export needs only the weights).
+    /// </summary>
+    public static Checkpoint Load(string checkpointDirectory, bool withOptimizer = true)
     {
         var dir = System.IO.Path.GetFullPath(checkpointDirectory);
         if (!System.IO.Directory.Exists(dir)) throw new CheckpointException($"{dir}: checkpoint directory not found");
@@ -157,27 +162,30 @@ public sealed partial class CheckpointStore
         }
         if (manifest.FormatVersion != CheckpointManifest.CurrentFormat)
             throw new CheckpointException($"{manifestPath}: checkpoint format {manifest.FormatVersion}, this build reads format {CheckpointManifest.CurrentFormat}");
-        var contents = new Dictionary<string, SafeTensorsContent>(StringComparer.Ordinal);
-        foreach (var required in new[] { ModelFile, OptimizerFile })
+        var contents = new Dictionary<string, Dictionary<string, Tensor>>(StringComparer.Ordinal);
+        try
         {
-            if (!manifest.Files.TryGetValue(required, out var expected)) throw new CheckpointException($"{manifestPath}: lists no {required}");
-            var path = System.IO.Path.Combine(dir, required);
-            if (!File.Exists(path)) throw new CheckpointException($"{path}: missing");
-            var bytes = File.ReadAllBytes(path);
-            if (bytes.Length != expected.Bytes)
-                throw new CheckpointException($"{path}: {bytes.Length} bytes, the manifest says {expected.Bytes}: the file is truncated or was replaced");
-            if (Sha256(bytes) != expected.Sha256)
-                throw new CheckpointException($"{path}: SHA-256 does not match the manifest: the file is corrupt");
-            contents[required] = SafeTensors.Parse(bytes, path);
+            foreach (var required in new[] { ModelFile, OptimizerFile })
+            {
+                if (!manifest.Files.TryGetValue(required, out var expected)) throw new CheckpointException($"{manifestPath}: lists no {required}");
+                var path = System.IO.Path.Combine(dir, required);
+                if (required == OptimizerFile && !withOptimizer) Verify(path, expected);
+                else contents[required] = ReadVerified(path, expected);
+            }
         }
-        return new Checkpoint(dir, manifest, contents[ModelFile].ToDictionary(), contents[OptimizerFile].ToDictionary());
+        catch
+        {
+            foreach (var t in contents.Values.SelectMany(c => c.Values)) t.Dispose();
+            throw;
+        }
+        return new Checkpoint(dir, manifest, contents[ModelFile], contents.GetValueOrDefault(OptimizerFile) ?? []);
     }
 
     /// <summary>
     /// The newest checkpoint that verifies (the one <c>latest</c> names first, then the others newest first), or null
     /// when there is none; <paramref name="skipped"/> says why each newer one was passed over.
     /// </summary>
-    public Checkpoint? LoadLatestGood(out IReadOnlyList<string> skipped)
+    public Checkpoint? LoadLatestGood(out IReadOnlyList<string> skipped, bool withOptimizer = true)
     {
         var reasons = new List<string>();
         var candidates = List().Reverse().ToList();
@@ -191,7 +199,7 @@ public sealed partial class CheckpointStore
         {
             try
             {
-                var cp = Load(dir);
+                var cp = Load(dir, withOptimizer);
                 skipped = reasons;
                 return cp;
             }
@@ -216,13 +224,73 @@ public sealed partial class CheckpointStore
         foreach (var f in System.IO.Directory.EnumerateFiles(Directory, ".tmp-*")) File.Delete(f);
     }
 
+    /// <summary>Streams a safetensors file to disk durably, hashing it on the way (no file-sized array).</summary>
+    private static CheckpointFile WriteTensors(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long bytes = 0;
+        DurableFile.WriteNew(path, stream => bytes = SafeTensors.Write(stream, tensors, hash: hash));
+        return new CheckpointFile(Hex(hash.GetHashAndReset()), bytes);
+    }
+
+    /// <summary>
+    /// Reads a safetensors file in one pass, hashing every byte as it goes, and returns its tensors only when size and
+    /// SHA-256 match the manifest. A file that fails to parse is hashed again (the error path only) so that corruption
+    /// is reported as such rather than as the parse fault it caused.
+    /// </summary>
+    private static Dictionary<string, Tensor> ReadVerified(string path, CheckpointFile expected)
+    {
+        CheckSize(path, expected);
+        var corrupt = new CheckpointException($"{path}: SHA-256 does not match the manifest: the file is corrupt");
+        Dictionary<string, Tensor> tensors;
+        string digest;
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            try
+            {
+                tensors = SafeTensors.ReadAll(path, hash).Tensors;
+            }
+            catch (CheckpointException) when (Sha256(path) != expected.Sha256)
+            {
+                throw corrupt;
+            }
+            digest = Hex(hash.GetHashAndReset());
+        }
+        if (digest == expected.Sha256) return tensors;
+        foreach (var t in tensors.Values) t.Dispose();
+        throw corrupt;
+    }
+
+    /// <summary>Checks a file's size and SHA-256 against the manifest without loading it.</summary>
+    private static void Verify(string path, CheckpointFile expected)
+    {
+        CheckSize(path, expected);
+        if (Sha256(path) != expected.Sha256) throw new CheckpointException($"{path}: SHA-256 does not match the manifest: the file is corrupt");
+    }
+
+    private static void CheckSize(string path, CheckpointFile expected)
+    {
+        if (!File.Exists(path)) throw new CheckpointException($"{path}: missing");
+        var length = new FileInfo(path).Length;
+        if (length != expected.Bytes)
+            throw new CheckpointException($"{path}: {length} bytes, the manifest says {expected.Bytes}: the file is truncated or was replaced");
+    }
+
     private static CheckpointFile WriteDurably(string path, byte[] bytes)
     {
         DurableFile.WriteNew(path, bytes);
         return new CheckpointFile(Sha256(bytes), bytes.Length);
     }
 
-    private static string Sha256(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
+    private static string Sha256(byte[] bytes) => Hex(SHA256.HashData(bytes));
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Hex(SHA256.HashData(stream));
+    }
+
+    private static string Hex(byte[] digest) => Convert.ToHexString(digest).ToLowerInvariant();
 
     [GeneratedRegex(@"^step-\d{6,}$")]
     private static partial Regex StepName();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using RoRecomp.Model.Checkpoints;
 using RoRecomp.Model.Transformer;
 using static TorchSharp.torch;
@@ -49,6 +50,40 @@ public static class HfCheckpoint
             r.TryGetProperty("rms_norm_eps", out var eps) ? eps.GetDouble() : 1e-6,
             r.TryGetProperty("attention_bias", out var ab) ? ab.GetBoolean() : defaultBias,
             r.TryGetProperty("tie_word_embeddings", out var tie) && tie.GetBoolean());
+    }
+
+    /// <summary>
+    /// The <c>config.json</c> of <paramref name="config"/>, with every key <see cref="ReadConfig"/> reads (so it reads back
+    /// as the same config) and what Hugging Face loaders need besides: <c>architectures</c>, <c>model_type</c>
+    /// (<c>qwen2</c> when the model has the QKV bias, which Qwen2 always has; <c>llama</c> without it), <c>hidden_act</c>,
+    /// <c>torch_dtype</c> (<c>float32</c> or <c>bfloat16</c>). <paramref name="extra"/> adds keys (e.g. token ids).
+    /// </summary>
+    public static JsonObject ConfigJson(TransformerConfig config, string torchDtype, IReadOnlyDictionary<string, JsonNode?>? extra = null)
+    {
+        var qwen2 = config.QkvBias;
+        var o = new JsonObject
+        {
+            ["architectures"] = new JsonArray(qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"),
+            ["model_type"] = qwen2 ? "qwen2" : "llama",
+            ["vocab_size"] = config.VocabSize,
+            ["hidden_size"] = config.HiddenSize,
+            ["intermediate_size"] = config.IntermediateSize,
+            ["num_hidden_layers"] = config.NumLayers,
+            ["num_attention_heads"] = config.NumHeads,
+            ["num_key_value_heads"] = config.NumKvHeads,
+            ["max_position_embeddings"] = config.MaxPositions,
+            ["rope_theta"] = config.RopeTheta,
+            ["rms_norm_eps"] = config.RmsNormEps,
+            ["attention_bias"] = config.QkvBias,
+            ["tie_word_embeddings"] = config.TieEmbeddings,
+            ["hidden_act"] = "silu",
+            ["rope_scaling"] = null,
+            ["torch_dtype"] = torchDtype,
+        };
+        if (qwen2) o["use_sliding_window"] = false;
+        else o["mlp_bias"] = false;
+        foreach (var (k, v) in extra ?? new Dictionary<string, JsonNode?>()) o[k] = v?.DeepClone();
+        return o;
     }
 
     /// <summary>Every weight as fp32 (bf16/fp16 converted), single file or shards. The caller disposes the tensors.</summary>

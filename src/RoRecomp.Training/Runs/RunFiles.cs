@@ -29,6 +29,9 @@ public static class RunFiles
     /// <summary>File names inside the run directory.</summary>
     public const string MetricsFile = "metrics.jsonl", BaselineFile = "eval-baseline.json", SummaryFile = "summary.json", SftSummaryFile = "sft-summary.json";
 
+    /// <summary>The settings a run was started with (its layers over the defaults), which <c>train --resume</c> and <c>export</c> read.</summary>
+    public const string RunConfigFile = "run.conf";
+
     /// <summary>The project's JSON convention for the files it writes: snake_case names.</summary>
     public static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using RoRecomp.Model.Checkpoints;
 using RoRecomp.Model.Runtime;
 using TorchSharp;
@@ -139,6 +140,79 @@ public sealed class CheckpointStoreTests : IDisposable
         Assert.Equal(new long[] { 0, 1, 2, 3, 4, 5 }, content.ToTensor(content.Tensors[2]).data<long>().ToArray());
         Assert.Contains("truncated", Assert.Throws<CheckpointException>(() => SafeTensors.Parse(bytes[..^4], "mem")).Message);
         Assert.Contains("header length", Assert.Throws<CheckpointException>(() => SafeTensors.Parse([255, 255, 0, 0, 0, 0, 0, 0, 1], "mem")).Message);
+    }
+
+    [Fact]
+    public void The_file_format_is_byte_for_byte_the_safetensors_layout()
+    {
+        // Written out by hand: checkpoints written before the streaming writer must stay readable, and files written now
+        // must stay readable by other safetensors readers.
+        using var scope = NewDisposeScope();
+        var json = """{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I64","shape":[1,1],"data_offsets":[8,16]}}""";
+        var padded = (json.Length + 7) / 8 * 8;
+        var expected = new List<byte>(BitConverter.GetBytes((ulong)padded));
+        expected.AddRange(System.Text.Encoding.UTF8.GetBytes(json.PadRight(padded)));
+        expected.AddRange(BitConverter.GetBytes(1.5f));
+        expected.AddRange(BitConverter.GetBytes(-2f));
+        expected.AddRange(BitConverter.GetBytes(7L));
+        var tensors = new KeyValuePair<string, Tensor>[] { new("a", tensor(new[] { 1.5f, -2f })), new("b", tensor(new long[] { 7 }, [1, 1])) };
+        var meta = new Dictionary<string, string> { ["format"] = "pt" };
+        Assert.Equal(expected, SafeTensors.Serialize(tensors, meta));
+        using var stream = new MemoryStream();
+        Assert.Equal(expected.Count, SafeTensors.Write(stream, tensors, meta));
+        Assert.Equal(expected, stream.ToArray());
+
+        var path = Path.Combine(Directory.CreateDirectory(_dir).FullName, "old.safetensors");
+        File.WriteAllBytes(path, [.. expected]);
+        var (read, metadata) = SafeTensors.ReadAll(path);
+        Assert.Equal("pt", metadata["format"]);
+        Assert.Equal(new[] { 1.5f, -2f }, read["a"].data<float>().ToArray());
+        Assert.Equal([1L, 1L], read["b"].shape);
+        Assert.Equal(7L, read["b"].item<long>());
+        var lazy = SafeTensors.Read(path);
+        Assert.Equal(7L, lazy.ToTensor(lazy.Tensors[1]).item<long>());
+        foreach (var t in read.Values) t.Dispose();
+    }
+
+    [LargeFileFact]
+    public void A_file_larger_than_a_dotnet_array_streams_out_and_back_with_its_hash()
+    {
+        // 2 GiB + 64 MiB of bytes: more than int.MaxValue, so no byte[], Span or int offset can hold the file or the tensor.
+        // A zero tensor with marks on both sides of the 2 GiB boundary and at the ends keeps the test to seconds; the store
+        // adds only fsync and renames around these two calls (its small-file tests cover those), so the file is not fsync-ed.
+        using var scope = NewDisposeScope();
+        const long size = (2L << 30) + (64L << 20);
+        var marks = new long[] { 0, (2L << 30) - 1, 2L << 30, size - 1 };
+        var big = zeros(size, dtype: ScalarType.Byte);
+        for (var i = 0; i < marks.Length; i++) big[marks[i]] = tensor((byte)(i + 1));
+        var optimizer = new Dictionary<string, Tensor> { ["step"] = tensor(new long[] { 3 }), ["exp_avg"] = big };
+        Assert.Contains("SafeTensors.Write", Assert.Throws<CheckpointException>(() => SafeTensors.Serialize(optimizer)).Message);
+
+        var path = Path.Combine(Directory.CreateDirectory(_dir).FullName, "optimizer.safetensors");
+        using var written = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long bytes;
+        using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1))
+            bytes = SafeTensors.Write(file, optimizer, hash: written);
+        Assert.True(bytes > int.MaxValue);
+        Assert.Equal(new FileInfo(path).Length, bytes);
+
+        using var read = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var (back, _) = SafeTensors.ReadAll(path, read);
+        try
+        {
+            Assert.Equal(written.GetHashAndReset(), read.GetHashAndReset());
+            var t = back["exp_avg"];
+            Assert.Equal(size, t.NumberOfElements);
+            // Bytes are >= 0, so the marks in place and a sum of exactly their values mean every other byte is zero.
+            for (var i = 0; i < marks.Length; i++) Assert.Equal(i + 1, t[marks[i]].item<byte>());
+            Assert.Equal(marks.Length * (marks.Length + 1) / 2, t.sum(ScalarType.Int64).item<long>());
+            Assert.Equal(3L, back["step"].item<long>());
+        }
+        finally
+        {
+            foreach (var t in back.Values) t.Dispose();
+            File.Delete(path);
+        }
     }
 }
 
