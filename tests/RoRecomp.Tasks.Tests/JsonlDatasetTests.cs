@@ -50,7 +50,7 @@ public sealed class JsonlDatasetTests : IDisposable
         var e = Assert.Throws<DatasetFormatException>(() => JsonlDataset.Load(path, JsonlFormat.Gsm8k));
         Assert.StartsWith($"{path}:2: ", e.Message, StringComparison.Ordinal);
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);
-        Assert.Contains("skip-malformed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("max-skipped", e.Message, StringComparison.Ordinal);
         Assert.Equal(2, e.Line);
     }
 

@@ -63,8 +63,10 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         using var k = new ScalarScope();
-        var norm = x * rsqrt((x * x).mean([-1], keepdim: true).add(k.Of(_eps), ScalarScope.One));
-        return (norm * _weight).MoveToOuterDisposeScope();
+        // In fp32 whatever the weights' dtype (as Hugging Face's Qwen2RMSNorm does): a bf16 mean of squares loses the small ones.
+        var x32 = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+        var norm = x32 * rsqrt((x32 * x32).mean([-1], keepdim: true).add(k.Of(_eps), ScalarScope.One));
+        return (norm.to(x.dtype) * _weight).MoveToOuterDisposeScope();
     }
 }
 
@@ -330,7 +332,8 @@ public sealed class PolicyTransformer : Module
 
         var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * tensor(_invFreq, device: device);   // (B, T, D/2)
         var emb = cat([freqs, freqs], -1).unsqueeze(1);                                                     // (B, 1, T, D)
-        var (cos, sin) = (emb.cos(), emb.sin());
+        var dtype = _model.EmbedTokens.weight!.dtype;                                                        // bf16 for a sampler's bf16 copy
+        var (cos, sin) = (emb.cos().to(dtype), emb.sin().to(dtype));
 
         var q = arange(n.Of(past), n.Of(s), n.Of(1), device: device).unsqueeze(1);   // absolute index of each query
         var k = arange(n.Of(0), n.Of(s), n.Of(1), device: device).unsqueeze(0);
