@@ -49,15 +49,19 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
     {
     }
 
-    private readonly Parameter _weight;
     private readonly double _eps;
 
     public RmsNorm(int size, double eps) : base(nameof(RmsNorm))
     {
         _eps = eps;
-        _weight = Parameter(ones(size));
-        register_parameter("weight", _weight);
+        register_parameter("weight", Parameter(ones(size)));
     }
+
+    /// <summary>
+    /// The registered weight, looked up each time: <c>Module.to(dtype or device)</c> replaces a registered parameter with a
+    /// new one, and a field kept from the constructor would still point at the old, disposed tensor.
+    /// </summary>
+    private Parameter Weight => get_parameter("weight")!;
 
     public override Tensor forward(Tensor x)
     {
@@ -66,7 +70,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
         // In fp32 whatever the weights' dtype (as Hugging Face's Qwen2RMSNorm does): a bf16 mean of squares loses the small ones.
         var x32 = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
         var norm = x32 * rsqrt((x32 * x32).mean([-1], keepdim: true).add(k.Of(_eps), ScalarScope.One));
-        return (norm.to(x.dtype) * _weight).MoveToOuterDisposeScope();
+        return (norm.to(x.dtype) * Weight).MoveToOuterDisposeScope();
     }
 }
 
