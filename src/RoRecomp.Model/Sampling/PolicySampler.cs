@@ -116,14 +116,14 @@ public static class PolicySampler
                     var tk = tensor(allTokens.SelectMany(r => r).ToArray(), [b, len], device: device);
                     var ps = tensor(allPos.SelectMany(r => r).ToArray(), [b, len], device: device);
                     var km = tensor(allReal.SelectMany(r => r).ToArray(), [b, len], device: device);
-                    logits = model.Forward(tk, ps, km, cache)[.., -1, ..];
+                    logits = model.Forward(tk, ps, km, cache, lastOnly: true)[.., -1, ..];
                 }
                 else
                 {
                     var tk = tensor(allTokens.Select(r => r[^1]).ToArray(), [b, 1], device: device);
                     var ps = tensor(allPos.Select(r => r[^1]).ToArray(), [b, 1], device: device);
                     var km = tensor(allReal.SelectMany(r => r).ToArray(), [b, allReal[0].Count], device: device);
-                    logits = model.Forward(tk, ps, km, cache)[.., -1, ..];
+                    logits = model.Forward(tk, ps, km, cache, lastOnly: true)[.., -1, ..];
                 }
 
                 var (next, logp) = Sample(logits.to(ScalarType.Float32), options, gen);   // a bf16 copy samples from fp32 logits

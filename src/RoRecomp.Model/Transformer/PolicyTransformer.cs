@@ -324,7 +324,13 @@ public sealed class PolicyTransformer : Module
     /// <paramref name="keyMask"/> (B, S) is true for real (non-padding) keys over the cached positions plus these T; each
     /// query attends causally to real keys, and always to itself (so padding rows never produce NaN).
     /// </summary>
-    public Tensor Forward(Tensor tokens, Tensor positions, Tensor keyMask, KvCache? cache = null)
+    /// <param name="tokens">(B, T) token ids.</param>
+    /// <param name="positions">(B, T) positions.</param>
+    /// <param name="keyMask">(B, S) real keys.</param>
+    /// <param name="cache">KV cache to read and extend, or null.</param>
+    /// <param name="lastOnly">Only the last position's logits, (B, 1, vocab): what a sampler's prefill needs. With a real
+    /// vocabulary (150k ids) the logits of a whole prompt batch are the largest tensor of sampling.</param>
+    public Tensor Forward(Tensor tokens, Tensor positions, Tensor keyMask, KvCache? cache = null, bool lastOnly = false)
     {
         using var scope = NewDisposeScope();
         using var n = new ScalarScope();
@@ -345,6 +351,7 @@ public sealed class PolicyTransformer : Module
         var mask = causal.unsqueeze(0).logical_and(keyMask.unsqueeze(1)).logical_or(k.eq(q).unsqueeze(0)).unsqueeze(1); // (B,1,T,S)
 
         var h = _model.Forward(tokens, cos, sin, mask, cache, ScaledDotProductAttention, ActivationCheckpointing);
+        if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
         var logits = _lmHead is null ? h.matmul(_model.EmbedTokens.weight!.t()) : _lmHead.forward(h);
         return logits.MoveToOuterDisposeScope();
     }

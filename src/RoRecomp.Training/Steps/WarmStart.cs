@@ -17,13 +17,13 @@ namespace RoRecomp.Training.Steps;
 public static class WarmStart
 {
     /// <summary>
-    /// The warm-start directory: with <c>model.source = hf</c> the model directory (<c>model.path</c>, verified: files,
-    /// architecture, tensor names, shapes and dtypes); else <c>rorecomp.model.checkpoint</c> when set (a checkpoint, or a
+    /// The warm-start directory: with <c>model.source = hf</c> and no <c>model.checkpoint</c> the model directory
+    /// (<c>model.path</c>, verified: files, architecture, tensor names, shapes and dtypes); else <c>rorecomp.model.checkpoint</c> when set (a checkpoint, or a
     /// folder of them), else <c>&lt;run-dir&gt;/sft</c>, trained now with <c>rorecomp.warm-start.*</c> if it holds no good checkpoint.
     /// </summary>
     public static string Prepare(RoRecompSettings settings, string runDir, TextWriter output, bool interactive)
     {
-        if (settings.Model.IsHuggingFace)
+        if (settings.Model.IsHuggingFace && settings.Model.Checkpoint.Length == 0)
         {
             var (directory, config) = VerifyHuggingFace(settings);
             output.WriteLine($"model: {directory} ({config.NumLayers} layers, hidden {config.HiddenSize}, vocabulary {config.VocabSize}, " +
@@ -73,12 +73,10 @@ public static class WarmStart
         var tokenizer = RunContext.CreateTokenizer(settings, task);
         TransformerConfig config;
         string what;
-        if (settings.Model.IsHuggingFace)
+        if (settings.Model.IsHuggingFace && settings.Model.Checkpoint.Length == 0)
         {
             (var directory, config) = VerifyHuggingFace(settings);
             what = $"the model {directory}";
-            if (tokenizer.VocabSize > config.VocabSize)
-                throw new SettingsException($"rorecomp.model.path = {settings.Model.Path}: tokenizer.json has {tokenizer.VocabSize} ids but config.json's vocab_size is {config.VocabSize}");
         }
         else
         {
@@ -94,6 +92,12 @@ public static class WarmStart
             {
                 throw new SettingsException($"the warm start does not load: {e.Message}", e);
             }
+        }
+        if (tokenizer.VocabSize > config.VocabSize)
+        {
+            throw new SettingsException(settings.Model.IsHuggingFace
+                ? $"rorecomp.model.path = {settings.Model.Path}: tokenizer.json has {tokenizer.VocabSize} ids but {what} has a vocabulary of {config.VocabSize}"
+                : $"rorecomp.run.task = {task.Name}: its tokenizer has {tokenizer.VocabSize} ids but {what} has a vocabulary of {config.VocabSize}");
         }
         var longest = 0;
         var measured = task.Name == "jsonl" ? MeasuredDatasetPrompts : MeasuredPrompts;   // a dataset's prompts differ in length: all of them

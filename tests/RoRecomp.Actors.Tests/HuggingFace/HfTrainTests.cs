@@ -35,6 +35,7 @@ public sealed class HfTrainTests : IDisposable
         "run.samples-per-prompt=2",
         "run.lease-size=2",
         "run.eval-every=0",
+        "run.eval-size=4",
         "sampling.max-new-tokens=16",
         "compensation.batch-size=4",
         "checkpoint.every=2",
