@@ -69,16 +69,17 @@ public static class WarmStart
     /// <param name="runDir">The run directory (where a warm start is, or will be, made).</param>
     public static IRlTask CheckFits(RoRecompSettings settings, string runDir)
     {
+        var config = TransformerConfig.Tiny(1);   // replaced below: the directory's, the checkpoint's or the tiny preset's shape
+        var what = "";
+        var fromDirectory = settings.Model.IsHuggingFace && settings.Model.Checkpoint.Length == 0;
+        if (fromDirectory)
+        {
+            (var directory, var shape) = VerifyHuggingFace(settings);   // first: the task's prompt and tokenizer come from it
+            (config, what) = (shape, $"the model {directory}");
+        }
         var task = RunContext.CreateTask(settings);
         var tokenizer = RunContext.CreateTokenizer(settings, task);
-        TransformerConfig config;
-        string what;
-        if (settings.Model.IsHuggingFace && settings.Model.Checkpoint.Length == 0)
-        {
-            (var directory, config) = VerifyHuggingFace(settings);
-            what = $"the model {directory}";
-        }
-        else
+        if (!fromDirectory)
         {
             try
             {
