@@ -50,7 +50,7 @@ public sealed class JsonlDatasetTests : IDisposable
         var e = Assert.Throws<DatasetFormatException>(() => JsonlDataset.Load(path, JsonlFormat.Gsm8k));
         Assert.StartsWith($"{path}:2: ", e.Message, StringComparison.Ordinal);
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);
-        Assert.Contains("skip-malformed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("max-skipped", e.Message, StringComparison.Ordinal);
         Assert.Equal(2, e.Line);
     }
 
@@ -94,5 +94,45 @@ public sealed class JsonlDatasetTests : IDisposable
         Assert.False(task.Verify(p, "The answer is \\boxed{-1}").Correct);
         Assert.True(task.Verify(p, task.Trace(p, new Random(0))).Correct);
         Assert.Empty(task.Alphabet);
+    }
+    [Fact]
+    public void Auto_fields_and_style_read_gsm8k_math_and_raw_rows_alike()
+    {
+        var path = Write("mixed.jsonl",
+            """{"question": "2+2?", "answer": "2+2=4\n#### 4"}""",
+            """{"problem": "Half of 3?", "solution": "It is $\\boxed{\\frac{3}{2}}$."}""",
+            """{"question": "Capital letter after A?", "answer": "B"}""");
+        var ds = JsonlDataset.Load(path, JsonlFormat.Auto);
+        Assert.Equal(["2+2?", "Half of 3?", "Capital letter after A?"], ds.Problems.Select(p => p.Question));
+        Assert.Equal(["4", "\\frac{3}{2}", "B"], ds.Problems.Select(p => p.Answer));
+        Assert.Empty(ds.Skipped);
+    }
+
+    [Fact]
+    public void An_invalid_utf8_row_is_skipped_and_counted_with_its_line()
+    {
+        var path = Path.Combine(_dir, "bytes.jsonl");
+        var good = System.Text.Encoding.UTF8.GetBytes("""{"question": "1+1?", "answer": "#### 2"}""" + "\n");
+        byte[] bad = [.. System.Text.Encoding.UTF8.GetBytes("""{"question": "caf"""), 0xC3, 0x28, .. System.Text.Encoding.UTF8.GetBytes("""?", "answer": "#### 3"}""" + "\n")];
+        File.WriteAllBytes(path, [.. good, .. bad, .. good]);
+        var ds = JsonlDataset.Load(path, JsonlFormat.Auto with { SkipMalformed = true, MaxSkipped = 5 });
+        Assert.Equal(2, ds.Problems.Length);
+        Assert.Equal(3, ds.Problems[1].Line);
+        Assert.StartsWith($"{path}:2: invalid UTF-8", Assert.Single(ds.Skipped), StringComparison.Ordinal);
+        var strict = Assert.Throws<DatasetFormatException>(() => JsonlDataset.Load(path, JsonlFormat.Auto));
+        Assert.Equal(2, strict.Line);
+    }
+
+    [Fact]
+    public void One_malformed_row_more_than_the_skip_limit_fails_naming_file_and_line()
+    {
+        var path = Write("limit.jsonl",
+            """{"question": "a", "answer": "#### 1"}""", "{bad", """{"question": "no answer"}""", """{"question": "b", "answer": "#### 2"}""", "{worse");
+        var two = JsonlDataset.Load(path, JsonlFormat.Auto with { SkipMalformed = true, MaxSkipped = 3 });
+        Assert.Equal(3, two.Skipped.Length);
+        var e = Assert.Throws<DatasetFormatException>(() => JsonlDataset.Load(path, JsonlFormat.Auto with { SkipMalformed = true, MaxSkipped = 2 }));
+        Assert.Equal(5, e.Line);
+        Assert.StartsWith($"{path}:5: invalid JSON", e.Message, StringComparison.Ordinal);
+        Assert.Contains("malformed row 3, more than the skip limit of 2", e.Message, StringComparison.Ordinal);
     }
 }

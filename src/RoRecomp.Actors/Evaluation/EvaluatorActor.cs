@@ -3,6 +3,7 @@ using Akka.Event;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Model.Runtime;
+using RoRecomp.Model.Tokenizers;
 using RoRecomp.Model.Transformer;
 using RoRecomp.Tasks;
 using RoRecomp.Training;
@@ -21,6 +22,7 @@ public sealed class EvaluatorActor : ReceiveActor, IWithStash
     private readonly IActorRef _publisher;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IRlTask _task;
+    private readonly ITokenizer _tokenizer;
     private PolicyTransformer? _model;
     private long _version = -1;
 
@@ -30,6 +32,7 @@ public sealed class EvaluatorActor : ReceiveActor, IWithStash
         _context = context;
         _publisher = publisher;
         _task = context.CreateTask();
+        _tokenizer = context.CreateTokenizer(_task);
         Ready();
     }
 
@@ -68,7 +71,7 @@ public sealed class EvaluatorActor : ReceiveActor, IWithStash
     private void Load(PolicySnapshot snapshot)
     {
         TorchRuntime.EnsureLoaded();
-        _model ??= PolicyFactory.Create(PolicyWeights.ParseConfig(snapshot.ModelConfigJson, $"policy v{snapshot.Version}"), _context.Settings);
+        _model ??= PolicyFactory.Create(PolicyWeights.ParseConfig(snapshot.ModelConfigJson, $"policy v{snapshot.Version}"), _context.Settings, PolicyCopy.Sampler);
         PolicyWeights.Load(_model, snapshot.Weights, $"policy v{snapshot.Version}");
         _version = snapshot.Version;
     }
@@ -77,7 +80,7 @@ public sealed class EvaluatorActor : ReceiveActor, IWithStash
     {
         try
         {
-            requester.Tell(new PolicyEvaluated(HeldOutEvaluation.Run(_model!, _task, _context.Settings, m.Step)));
+            requester.Tell(new PolicyEvaluated(HeldOutEvaluation.Run(_model!, _task, _tokenizer, _context.Settings, m.Step)));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

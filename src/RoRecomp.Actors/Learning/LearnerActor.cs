@@ -46,7 +46,7 @@ public sealed class LearnerActor : ReceiveActor
         _buffer = buffer;
         _publisher = publisher;
         _schedule = SettingsMapping.Compensation(context.Settings);
-        _padId = RunContext.Tokenizer(context.CreateTask()).PadId;
+        _padId = context.CreateTokenizer(context.CreateTask()).PadId;
 
         Receive<LoadPolicy>(Load);
         ReceiveAsync<TrainOnStep>(TrainAsync);

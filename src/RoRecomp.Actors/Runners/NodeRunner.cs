@@ -44,6 +44,13 @@ public static class NodeRunner
         using var _ = runLock;
         hocon = loaded.Akka.WithFallback(hocon);   // akka.* keys of the config file (e.g. TLS) win
         if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole)) TorchRuntime.EnsureLoaded();
+        if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole) || settings.Cluster.Has(RoRecompHostingExtensions.VerifierRole))
+        {
+            // What this node's samplers and verifiers build (the task's data, the tokenizer of model.path on this node,
+            // the device), checked before joining: a bad path is one message and exit 2, not actors failing in the run.
+            RunContext.CreateTokenizer(settings, RunContext.CreateTask(settings));
+            if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole)) output.WriteLine($"device: {PolicyFactory.Device(settings).Reason}");
+        }
         var context = RunContext.ForWorker(settings);
         while (!cancellationToken.IsCancellationRequested)
         {

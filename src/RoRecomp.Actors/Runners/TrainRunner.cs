@@ -10,6 +10,8 @@ using RoRecomp.Training;
 using RoRecomp.Training.Steps;
 using RoRecomp.Model.Checkpoints;
 using RoRecomp.Model.Runtime;
+using RoRecomp.Tasks;
+using RoRecomp.Tasks.Datasets;
 
 namespace RoRecomp.Actors.Runners;
 
@@ -74,7 +76,8 @@ public static class TrainRunner
         var loaded = SettingsLoader.Resolve(layers);
         var settings = loaded.Settings;
         TorchRuntime.EnsureLoaded();
-        WarmStart.CheckFits(settings, runDir);
+        var device = PolicyFactory.Device(settings);
+        var task = WarmStart.CheckFits(settings, runDir);
         CheckEndpoint(settings.Cluster);
 
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
@@ -90,6 +93,12 @@ public static class TrainRunner
             var warmStart = WarmStart.Prepare(settings, runDir, output, interactive);
             var context = new RunContext(settings with { Run = settings.Run with { RunDir = runDir } }, settings.Run.Steps, warmStart,
                 RunContext.ReadModelConfig(warmStart));
+            output.WriteLine($"device: {device.Reason}{(settings.Model.Dtype == "bf16" ? "; samplers and evaluator in bf16, learner fp32" : "")}");
+            if (task is JsonlTask data)
+            {
+                output.WriteLine($"data: {data.DistinctPrompts(Split.Train)} train / {data.DistinctPrompts(Split.Test)} test problems, " +
+                    $"{data.Skipped.Length} malformed row(s) skipped (rorecomp.task.max-skipped = {settings.TaskData.MaxSkipped}){(data.Skipped.IsEmpty ? "" : $"; first: {data.Skipped[0]}")}");
+            }
             recorder = new RunRecorder(runDir, settings.Run.Task, settings.Recomposition.Enabled, output, interactive,
                 settings.Run.TensorBoard);
             output.WriteLine($"train: task {settings.Run.Task}, {settings.Run.Steps} steps of {settings.Run.PromptsPerStep} prompts x {settings.Run.SamplesPerPrompt} samples, " +

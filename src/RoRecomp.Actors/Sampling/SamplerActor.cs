@@ -47,7 +47,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
         _publisher = publisher;
         _verifier = verifier;
         _task = context.CreateTask();
-        _tokenizer = RunContext.Tokenizer(_task);
+        _tokenizer = context.CreateTokenizer(_task);
         Ready();
     }
 
@@ -137,7 +137,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     {
         if (snapshot.Version <= _version) return;
         TorchRuntime.EnsureLoaded();
-        _model ??= PolicyFactory.Create(PolicyWeights.ParseConfig(snapshot.ModelConfigJson, $"policy v{snapshot.Version}"), _context.Settings);
+        _model ??= PolicyFactory.Create(PolicyWeights.ParseConfig(snapshot.ModelConfigJson, $"policy v{snapshot.Version}"), _context.Settings, PolicyCopy.Sampler);
         PolicyWeights.Load(_model, snapshot.Weights, $"policy v{snapshot.Version}");
         _version = snapshot.Version;
     }

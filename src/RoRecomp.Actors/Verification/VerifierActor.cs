@@ -18,7 +18,7 @@ public sealed class VerifierActor : ReceiveActor
     public VerifierActor(RunContext context, IActorRef recomposer)
     {
         var task = context.CreateTask();
-        var tokenizer = RunContext.Tokenizer(task);
+        var tokenizer = context.CreateTokenizer(task);
         var shaping = SettingsMapping.RewardShaping(context.Settings);
         Receive<VerifyRollouts>(m => recomposer.Tell(new RolloutsScored(m.LeaseId, m.Step, [.. m.Groups.Select(g => Scoring.Score(task, tokenizer, g, shaping))])));
     }

@@ -13,12 +13,20 @@ public static class HfModelLoader
     /// </summary>
     public static (PolicyTransformer Model, StateDictLoadReport Report) Load(string directory, bool strict = true)
     {
-        var config = HfCheckpoint.ReadConfig(directory);
-        var model = new PolicyTransformer(config);
+        var model = new PolicyTransformer(HfCheckpoint.ReadConfig(directory));
+        return (model, LoadInto(model, directory, strict));
+    }
+
+    /// <summary>
+    /// Copies the directory's weights into <paramref name="model"/> (converted to its dtype and device: fp32 for a learner,
+    /// bf16 for a bf16 sampler copy); <paramref name="strict"/> as in <see cref="Load"/>.
+    /// </summary>
+    public static StateDictLoadReport LoadInto(PolicyTransformer model, string directory, bool strict = true)
+    {
         var weights = HfCheckpoint.ReadWeights(directory);
         try
         {
-            return (model, StateDicts.Load(model, weights, strict, directory));
+            return StateDicts.Load(model, weights, strict, directory);
         }
         finally
         {

@@ -20,6 +20,8 @@ public enum StopReason
 
 /// <summary>
 /// Sampling settings (HOCON <c>rorecomp.sampling.*</c>). Temperature 0 is greedy; top-k 0 and top-p 1 disable those filters.
+/// A row ends (<see cref="StopReason.Eos"/>) on <c>EosId</c> or any of <c>MoreEosIds</c> (a chat model's end-of-turn and
+/// end-of-text ids), and pauses (<see cref="StopReason.StopToken"/>) on <c>StopTokenIds</c> (a tool-call close tag).
 /// </summary>
 public sealed record SamplingOptions(
     int MaxNewTokens,
@@ -29,7 +31,8 @@ public sealed record SamplingOptions(
     double TopP = 1.0,
     int TopK = 0,
     IReadOnlyList<int>? StopTokenIds = null,
-    bool UseKvCache = true)
+    bool UseKvCache = true,
+    IReadOnlyList<int>? MoreEosIds = null)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the bad value.</summary>
     public SamplingOptions Validate()
@@ -70,6 +73,7 @@ public static class PolicySampler
             throw new ArgumentException($"prompt ({maxPrompt}) + max-new-tokens ({options.MaxNewTokens}) exceeds the model's {model.Config.MaxPositions} positions");
         var device = model.parameters().First().device;
         var stops = new HashSet<int>(options.StopTokenIds ?? []);
+        var ends = new HashSet<int>(options.MoreEosIds ?? []) { options.EosId };
         using var gen = new torch.Generator((ulong)seed, device);   // alive (not finalizable) until sampling ends
 
         var tokens = new long[b, maxPrompt];
@@ -112,17 +116,17 @@ public static class PolicySampler
                     var tk = tensor(allTokens.SelectMany(r => r).ToArray(), [b, len], device: device);
                     var ps = tensor(allPos.SelectMany(r => r).ToArray(), [b, len], device: device);
                     var km = tensor(allReal.SelectMany(r => r).ToArray(), [b, len], device: device);
-                    logits = model.Forward(tk, ps, km, cache)[.., -1, ..];
+                    logits = model.Forward(tk, ps, km, cache, lastOnly: true)[.., -1, ..];
                 }
                 else
                 {
                     var tk = tensor(allTokens.Select(r => r[^1]).ToArray(), [b, 1], device: device);
                     var ps = tensor(allPos.Select(r => r[^1]).ToArray(), [b, 1], device: device);
                     var km = tensor(allReal.SelectMany(r => r).ToArray(), [b, allReal[0].Count], device: device);
-                    logits = model.Forward(tk, ps, km, cache)[.., -1, ..];
+                    logits = model.Forward(tk, ps, km, cache, lastOnly: true)[.., -1, ..];
                 }
 
-                var (next, logp) = Sample(logits, options, gen);
+                var (next, logp) = Sample(logits.to(ScalarType.Float32), options, gen);   // a bf16 copy samples from fp32 logits
                 var nextIds = next.cpu().data<long>().ToArray();
                 var nextLogp = logp.cpu().data<float>().ToArray();
                 for (var i = 0; i < b; i++)
@@ -140,7 +144,7 @@ public static class PolicySampler
                     allTokens[i].Add(id);
                     allReal[i].Add(true);
                     allPos[i].Add(nextPos[i]++);
-                    if (id == options.EosId) (done[i], reasons[i]) = (true, StopReason.Eos);
+                    if (ends.Contains(id)) (done[i], reasons[i]) = (true, StopReason.Eos);
                     else if (stops.Contains(id)) (done[i], reasons[i]) = (true, StopReason.StopToken);
                 }
             }

@@ -19,15 +19,16 @@ public sealed class HfTokenizer : ITokenizer
     private readonly Dictionary<int, string> _addedById;
     private readonly Regex? _addedSplitter;
 
-    private HfTokenizer(BpeTokenizer bpe, Dictionary<string, int> added, int vocabSize, int eos, int pad)
+    private HfTokenizer(BpeTokenizer bpe, Dictionary<string, int> added, int vocabSize, int eos, int pad, Regex? addedSplitter, IReadOnlyList<int> endIds)
     {
         _bpe = bpe;
         _added = added;
         _addedById = added.ToDictionary(kv => kv.Value, kv => kv.Key);
-        _addedSplitter = added.Count == 0 ? null : new Regex(string.Join("|", added.Keys.OrderByDescending(k => k.Length).Select(Regex.Escape)), RegexOptions.Compiled);
+        _addedSplitter = addedSplitter;
         VocabSize = vocabSize;
         EosId = eos;
         PadId = pad;
+        EndIds = endIds;
     }
 
     /// <inheritdoc />
@@ -38,6 +39,24 @@ public sealed class HfTokenizer : ITokenizer
 
     /// <inheritdoc />
     public int EosId { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyList<int> EndIds { get; }
+
+    /// <summary>
+    /// This tokenizer with <paramref name="ids"/> also ending a response (<see cref="EndIds"/>: <see cref="EosId"/> first,
+    /// then these, without repeats); an id outside the vocabulary is refused.
+    /// </summary>
+    public HfTokenizer WithEndIds(IEnumerable<int> ids)
+    {
+        var all = new List<int> { EosId };
+        foreach (var id in ids)
+        {
+            if (id < 0 || id >= VocabSize) throw new ArgumentException($"end id {id} is outside the tokenizer's {VocabSize} ids");
+            if (!all.Contains(id)) all.Add(id);
+        }
+        return new HfTokenizer(_bpe, _added, VocabSize, EosId, PadId, _addedSplitter, all);
+    }
 
     /// <summary>Loads <c>tokenizer.json</c> (a file, or a directory holding one). <paramref name="eosToken"/> defaults to <c>&lt;|endoftext|&gt;</c> when present.</summary>
     public static HfTokenizer Load(string path, string? eosToken = null, string? padToken = null)
@@ -82,7 +101,8 @@ public sealed class HfTokenizer : ITokenizer
                 : throw new ArgumentException($"{file}: token '{key}' is neither an added token nor in the vocabulary");
         }
         var eos = Id(eosToken, "<|endoftext|>");
-        return new HfTokenizer(bpe, added, size, eos, padToken is null ? eos : Id(padToken, padToken));
+        var splitter = added.Count == 0 ? null : new Regex(string.Join("|", added.Keys.OrderByDescending(k => k.Length).Select(Regex.Escape)), RegexOptions.Compiled);
+        return new HfTokenizer(bpe, added, size, eos, padToken is null ? eos : Id(padToken, padToken), splitter, [eos]);
     }
 
     /// <inheritdoc />

@@ -12,6 +12,12 @@ public interface ITokenizer
     /// <summary>End-of-sequence id (generation stops here).</summary>
     int EosId { get; }
 
+    /// <summary>
+    /// Every id that ends a response (<see cref="EosId"/> first): a chat model ends its turn with one token and its
+    /// text with another (Qwen: <c>&lt;|im_end|&gt;</c> and <c>&lt;|endoftext|&gt;</c>). The sampler stops on any of them.
+    /// </summary>
+    IReadOnlyList<int> EndIds => [EosId];
+
     /// <summary>Encodes text; special-token strings become their single ids.</summary>
     int[] Encode(string text);
 

@@ -49,22 +49,28 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
     {
     }
 
-    private readonly Parameter _weight;
     private readonly double _eps;
 
     public RmsNorm(int size, double eps) : base(nameof(RmsNorm))
     {
         _eps = eps;
-        _weight = Parameter(ones(size));
-        register_parameter("weight", _weight);
+        register_parameter("weight", Parameter(ones(size)));
     }
+
+    /// <summary>
+    /// The registered weight, looked up each time: <c>Module.to(dtype or device)</c> replaces a registered parameter with a
+    /// new one, and a field kept from the constructor would still point at the old, disposed tensor.
+    /// </summary>
+    private Parameter Weight => get_parameter("weight")!;
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
         using var k = new ScalarScope();
-        var norm = x * rsqrt((x * x).mean([-1], keepdim: true).add(k.Of(_eps), ScalarScope.One));
-        return (norm * _weight).MoveToOuterDisposeScope();
+        // In fp32 whatever the weights' dtype (as Hugging Face's Qwen2RMSNorm does): a bf16 mean of squares loses the small ones.
+        var x32 = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+        var norm = x32 * rsqrt((x32 * x32).mean([-1], keepdim: true).add(k.Of(_eps), ScalarScope.One));
+        return (norm.to(x.dtype) * Weight).MoveToOuterDisposeScope();
     }
 }
 
@@ -318,7 +324,13 @@ public sealed class PolicyTransformer : Module
     /// <paramref name="keyMask"/> (B, S) is true for real (non-padding) keys over the cached positions plus these T; each
     /// query attends causally to real keys, and always to itself (so padding rows never produce NaN).
     /// </summary>
-    public Tensor Forward(Tensor tokens, Tensor positions, Tensor keyMask, KvCache? cache = null)
+    /// <param name="tokens">(B, T) token ids.</param>
+    /// <param name="positions">(B, T) positions.</param>
+    /// <param name="keyMask">(B, S) real keys.</param>
+    /// <param name="cache">KV cache to read and extend, or null.</param>
+    /// <param name="lastOnly">Only the last position's logits, (B, 1, vocab): what a sampler's prefill needs. With a real
+    /// vocabulary (150k ids) the logits of a whole prompt batch are the largest tensor of sampling.</param>
+    public Tensor Forward(Tensor tokens, Tensor positions, Tensor keyMask, KvCache? cache = null, bool lastOnly = false)
     {
         using var scope = NewDisposeScope();
         using var n = new ScalarScope();
@@ -330,7 +342,8 @@ public sealed class PolicyTransformer : Module
 
         var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * tensor(_invFreq, device: device);   // (B, T, D/2)
         var emb = cat([freqs, freqs], -1).unsqueeze(1);                                                     // (B, 1, T, D)
-        var (cos, sin) = (emb.cos(), emb.sin());
+        var dtype = _model.EmbedTokens.weight!.dtype;                                                        // bf16 for a sampler's bf16 copy
+        var (cos, sin) = (emb.cos().to(dtype), emb.sin().to(dtype));
 
         var q = arange(n.Of(past), n.Of(s), n.Of(1), device: device).unsqueeze(1);   // absolute index of each query
         var k = arange(n.Of(0), n.Of(s), n.Of(1), device: device).unsqueeze(0);
@@ -338,6 +351,7 @@ public sealed class PolicyTransformer : Module
         var mask = causal.unsqueeze(0).logical_and(keyMask.unsqueeze(1)).logical_or(k.eq(q).unsqueeze(0)).unsqueeze(1); // (B,1,T,S)
 
         var h = _model.Forward(tokens, cos, sin, mask, cache, ScaledDotProductAttention, ActivationCheckpointing);
+        if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
         var logits = _lmHead is null ? h.matmul(_model.EmbedTokens.weight!.t()) : _lmHead.forward(h);
         return logits.MoveToOuterDisposeScope();
     }

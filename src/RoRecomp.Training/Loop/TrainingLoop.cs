@@ -32,7 +32,7 @@ public static class TrainingLoop
         var context = new RunContext(s, totalSteps, warmStart, RunContext.ReadModelConfig(warmStart));
         var config = context.RequireModelConfig();
         var task = context.CreateTask();
-        var tokenizer = RunContext.Tokenizer(task);
+        var tokenizer = context.CreateTokenizer(task);
         var schedule = SettingsMapping.Compensation(s);
         var recomposition = SettingsMapping.Recomposition(s);
         var shaping = SettingsMapping.RewardShaping(s);
@@ -76,7 +76,7 @@ public static class TrainingLoop
                         var v = version;
                         samplerThread.Run(() =>
                         {
-                            sampler ??= PolicyFactory.Create(config, s);
+                            sampler ??= PolicyFactory.Create(config, s, PolicyCopy.Sampler);
                             PolicyWeights.Load(sampler, weights, $"policy v{v}");
                         });
                         samplerVersion = version;

@@ -68,7 +68,7 @@ public static class EpisodeRunner
             var budget = active.Min(r => maxResponseTokens - r.Tokens.Count);
             var options = new SamplingOptions(
                 Math.Max(1, budget), tokenizer.EosId, tokenizer.PadId, temperature, topP, topK,
-                callClose is null ? null : [callClose.Value]);
+                callClose is null ? null : [callClose.Value], MoreEosIds: tokenizer.EndIds);
             var generated = PolicySampler.Generate(model, [.. active.Select(r => r.Context())], options, seed + (1_000_003L * round++));
             var needTool = new List<Row>();
             for (var i = 0; i < active.Count; i++)

@@ -4,6 +4,7 @@ using RoRecomp.Training.Runs;
 using RoRecomp.Training.Rollouts;
 using RoRecomp.Model.Checkpoints;
 using RoRecomp.Model.Runtime;
+using RoRecomp.Model.Tokenizers;
 using RoRecomp.Model.Training;
 using RoRecomp.Model.Transformer;
 using RoRecomp.Tasks;
@@ -99,9 +100,9 @@ public static class SftRunner
     /// Sampled (temperature 1) held-out accuracy, mean response length in tokens, tool calls and format validity, over
     /// <paramref name="samplesPerPrompt"/> responses per prompt (more samples when the held-out split is small).
     /// </summary>
-    public static EvalResult Evaluate(PolicyTransformer model, IRlTask task, IReadOnlyList<TaskPrompt> prompts, int maxResponseTokens, long seed, int samplesPerPrompt = 1)
+    public static EvalResult Evaluate(PolicyTransformer model, IRlTask task, IReadOnlyList<TaskPrompt> prompts, int maxResponseTokens, long seed, int samplesPerPrompt = 1, ITokenizer? tokenizer = null)
     {
-        var episodes = EpisodeRunner.Run(model, EpisodeRunner.TokenizerFor(task), task, prompts, samplesPerPrompt, maxResponseTokens, 1.0, 1.0, 0, seed);
+        var episodes = EpisodeRunner.Run(model, tokenizer ?? EpisodeRunner.TokenizerFor(task), task, prompts, samplesPerPrompt, maxResponseTokens, 1.0, 1.0, 0, seed);
         return new EvalResult(
             episodes.Average(e => e.Verdict.Correct ? 1.0 : 0.0),
             episodes.Average(e => (double)e.Tokens.Length),

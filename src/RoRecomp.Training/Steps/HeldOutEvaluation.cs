@@ -1,3 +1,4 @@
+using RoRecomp.Model.Tokenizers;
 using RoRecomp.Model.Transformer;
 using RoRecomp.Settings;
 using RoRecomp.Tasks;
@@ -19,13 +20,13 @@ public sealed record HeldOutEvaluation(long Step, double Accuracy, double MeanLe
     /// responses, every held-out prompt (up to eval-size) with as many samples each as that takes, at temperature 1.
     /// The same seed at every evaluation: differences between evaluations come from the policy, not the draw.
     /// </summary>
-    public static HeldOutEvaluation Run(PolicyTransformer model, IRlTask task, RoRecompSettings settings, long step)
+    public static HeldOutEvaluation Run(PolicyTransformer model, IRlTask task, ITokenizer tokenizer, RoRecompSettings settings, long step)
     {
         var size = settings.Run.EvalSize;
         var count = (int)Math.Min(size, task.DistinctPrompts(Split.Test));
         var samples = (size + count - 1) / count;
         var prompts = task.Prompts(Split.Test, 0, count).ToList();
-        var r = SftRunner.Evaluate(model, task, prompts, settings.Sampling.MaxNewTokens, (settings.Run.Seed * 1_000_003L) + 7, samples);
+        var r = SftRunner.Evaluate(model, task, prompts, settings.Sampling.MaxNewTokens, (settings.Run.Seed * 1_000_003L) + 7, samples, tokenizer);
         return new HeldOutEvaluation(step, r.Accuracy, r.MeanLength, r.ToolCalls, r.FormatValid, count * samples);
     }
 }

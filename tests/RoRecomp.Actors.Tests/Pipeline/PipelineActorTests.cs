@@ -58,7 +58,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
             [.. tok.Encode(prompt.Text)], [.. tokens], [.. new float[tokens.Length]]);
     }
 
-    private static RoRecomp.Model.Tokenizers.ITokenizer EpisodeRunnerTokenizer(IRlTask task) => RunContext.Tokenizer(task);
+    private static RoRecomp.Model.Tokenizers.ITokenizer EpisodeRunnerTokenizer(IRlTask task) => RoRecomp.Training.Rollouts.EpisodeRunner.TokenizerFor(task);
 
     [Fact]
     public void Verifier_scores_each_response_with_the_tasks_verifier()
