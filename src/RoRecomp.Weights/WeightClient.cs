@@ -70,7 +70,7 @@ public sealed class WeightClient(WeightClientOptions? options = null)
         try
         {
             var request = new byte[WeightWire.RequestBytes];
-            WeightWire.WriteRequest(request, fetch.Version);
+            WeightWire.WriteRequest(request, fetch.Version, _options.Credential.Span);
             timeout.CancelAfter(_options.ReadTimeout);
             await socket.SendAsync(request, SocketFlags.None, timeout.Token).ConfigureAwait(false);
 
@@ -103,6 +103,9 @@ public sealed class WeightClient(WeightClientOptions? options = null)
                 throw fetch.Fail(WeightTransferFailure.VersionUnavailable, $"the server does not have it ({newest})");
             case WeightStatus.Evicted:
                 throw fetch.Fail(WeightTransferFailure.VersionUnavailable, $"the server evicted it ({newest})");
+            case WeightStatus.Unauthorized:
+                throw fetch.Fail(WeightTransferFailure.Unauthorized,
+                    "the server refused this client's credential (only the learner's cluster members, which it tells the credential, may fetch)");
             case WeightStatus.BadRequest:
                 throw fetch.Fail(WeightTransferFailure.Protocol, "the server rejected the request as malformed");
             default:

@@ -1,5 +1,6 @@
 using System.Globalization;
 using RoRecomp.Settings;
+using RoRecomp.Actors.Coordination;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Training;
@@ -27,8 +28,12 @@ public static class NodeRunner
     /// <summary>Seconds between a lost membership and the next join attempt.</summary>
     public const int RejoinDelaySeconds = 5;
 
-    /// <summary>Runs the node until <paramref name="cancellationToken"/> is cancelled.</summary>
-    public static async Task RunAsync(NodeOptions o, TextWriter output, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the node until <paramref name="cancellationToken"/> is cancelled (returns 0), the learner announces the run
+    /// finished (0), or the node gives up: it could not join within <c>cluster.join-timeout</c>, or the learner refused its
+    /// configuration (1). Returns the process's exit code.
+    /// </summary>
+    public static async Task<int> RunAsync(NodeOptions o, TextWriter output, CancellationToken cancellationToken)
     {
         if (o.Settings.Roles is not { IsDefaultOrEmpty: false } roles) throw new SettingsException("--roles is required (sampler, verifier, buffer; comma-separated)");
         if (roles.Contains(RoRecompHostingExtensions.LearnerRole))
@@ -45,19 +50,32 @@ public static class NodeRunner
         hocon = loaded.Akka.WithFallback(hocon);   // akka.* keys of the config file (e.g. TLS) win
         if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole)) TorchRuntime.EnsureLoaded();
         var context = RunContext.ForWorker(settings);
+        var seeds = string.Join(", ", settings.Cluster.SeedNodes);
         while (!cancellationToken.IsCancellationRequested)
         {
+            var outcome = new TaskCompletionSource<NodeOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             await using (var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(settings, hocon).AddRoRecompPipeline(context, null), cancellationToken))
             {
-                output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {string.Join(", ", settings.Cluster.SeedNodes)}");
+                output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {seeds}");
+                node.System.ActorOf(NodeWatchActor.Props(output, seeds, settings.Cluster.JoinTimeoutSeconds, outcome), RunCoordinatorActor.RunWatchName);
                 var printer = node.System.ActorOf(Akka.Actor.Props.Create(() => new LeasePrinter(output)), "lease-printer");
                 node.System.EventStream.Subscribe(printer, typeof(LeaseSampled));
                 node.System.EventStream.Subscribe(printer, typeof(PolicyFetched));
                 using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
-                await Task.WhenAny(node.System.WhenTerminated, Task.Delay(Timeout.Infinite, stopped.Token)).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.WhenAny(node.System.WhenTerminated, outcome.Task, Task.Delay(Timeout.Infinite, stopped.Token)).ContinueWith(_ => { }, TaskScheduler.Default);
             }
             if (cancellationToken.IsCancellationRequested) break;
-            output.WriteLine($"node: no longer a cluster member (the learner node left or crashed?); rejoining in {RejoinDelaySeconds} s");
+            if (outcome.Task.IsCompleted)
+            {
+                var (code, line) = outcome.Task.Result;
+                output.WriteLine(line);
+                if (code is { } exit) return exit;
+            }
+            else
+            {
+                output.WriteLine("node: no longer a cluster member (the learner node left or crashed?)");
+            }
+            output.WriteLine($"node: rejoining {seeds} in {RejoinDelaySeconds} s");
             try
             {
                 await Task.Delay(TimeSpan.FromSeconds(RejoinDelaySeconds), cancellationToken);
@@ -67,6 +85,7 @@ public static class NodeRunner
                 break;
             }
         }
+        return 0;
     }
 
     /// <summary>Prints one line per sampled lease (the node's progress).</summary>
