@@ -30,4 +30,10 @@ public sealed record WeightClientOptions
     /// it to cluster members with the version to fetch. Empty = none (the server refuses the request).
     /// </summary>
     public ReadOnlyMemory<byte> Credential { get; init; }
+
+    /// <summary>
+    /// A certificate with its private key: the client then speaks TLS, presents it, and accepts the server's certificate
+    /// when it is the same or trusted by the machine. Null (the default) = plain TCP.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
 }

@@ -181,10 +181,12 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             var request = new byte[WeightWire.RequestBytes];
             timeout.CancelAfter(_options.RequestTimeout);
-            if (!await ReceiveRequestAsync(client, request.AsMemory(0, WeightWire.RequestPrefixBytes), timeout.Token).ConfigureAwait(false)) return;
+            await using var stream = await OpenAsync(client, timeout.Token).ConfigureAwait(false);
+            if (stream is null) return;
+            if (!await ReceiveRequestAsync(stream, request.AsMemory(0, WeightWire.RequestPrefixBytes), timeout.Token).ConfigureAwait(false)) return;
             var wellFormed = WeightWire.IsRequestPrefix(request)   // garbage is answered at once, not after the timeout
-                && await ReceiveRequestAsync(client, request.AsMemory(WeightWire.RequestPrefixBytes), timeout.Token).ConfigureAwait(false)
-                && client.Available == 0;
+                && await ReceiveRequestAsync(stream, request.AsMemory(WeightWire.RequestPrefixBytes), timeout.Token).ConfigureAwait(false)
+                && (_options.Certificate is not null || client.Available == 0);
             var wanted = wellFormed ? WeightWire.ReadRequest(request) : null;
             var (header, blob) = wanted is not null && !CryptographicOperations.FixedTimeEquals(WeightWire.RequestCredential(request), _credential)
                 ? Refuse(WeightStatus.Unauthorized, client, ref _unauthorized, "its credential is not this server's")
@@ -192,10 +194,10 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
             if (header.Status == WeightStatus.BadRequest) Refused(client, ref _badRequests, "it is not a weight request of protocol version 2");
             var headerBytes = new byte[WeightWire.HeaderBytes];
             WeightWire.WriteHeader(headerBytes, header);
-            await SendAsync(client, headerBytes, timeout).ConfigureAwait(false);
-            if (blob is not null) await SendChunksAsync(client, blob, timeout).ConfigureAwait(false);
+            await SendAsync(stream, headerBytes, timeout).ConfigureAwait(false);
+            if (blob is not null) await SendChunksAsync(stream, blob, timeout).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
         {
             // A request or send timeout, a client that went away, or the server stopping: drop the connection.
         }
@@ -206,12 +208,30 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The connection's stream: plain, or TLS after a handshake (<see cref="WeightServerOptions.Certificate"/>); null when
+    /// the client failed the handshake (no certificate, a foreign one, not TLS at all), which is counted and logged.
+    /// </summary>
+    private async Task<Stream?> OpenAsync(Socket client, CancellationToken token)
+    {
+        if (_options.Certificate is not { } certificate) return new NetworkStream(client, ownsSocket: false);
+        try
+        {
+            return await WeightTls.AcceptAsync(client, certificate, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (WeightTls.IsHandshakeFailure(e))
+        {
+            Refused(client, ref _unauthorized, $"the TLS handshake failed (a client without the cluster's certificate?): {e.Message}");
+            return null;
+        }
+    }
+
     /// <summary>Fills <paramref name="buffer"/> from the client; false when it closed the connection first.</summary>
-    private static async ValueTask<bool> ReceiveRequestAsync(Socket client, Memory<byte> buffer, CancellationToken token)
+    private static async ValueTask<bool> ReceiveRequestAsync(Stream client, Memory<byte> buffer, CancellationToken token)
     {
         for (var read = 0; read < buffer.Length;)
         {
-            var n = await client.ReceiveAsync(buffer[read..], SocketFlags.None, token).ConfigureAwait(false);
+            var n = await client.ReadAsync(buffer[read..], token).ConfigureAwait(false);
             if (n == 0) return false;
             read += n;
         }
@@ -244,7 +264,7 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         }
     }
 
-    private async Task SendChunksAsync(Socket client, ServedBlob blob, CancellationTokenSource timeout)
+    private async Task SendChunksAsync(Stream client, ServedBlob blob, CancellationTokenSource timeout)
     {
         var trailer = new byte[WeightWire.ChecksumBytes];
         for (var i = 0; i < blob.ChunkChecksums.Length; i++)
@@ -270,14 +290,10 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         }
     }
 
-    private async ValueTask SendAsync(Socket client, ReadOnlyMemory<byte> bytes, CancellationTokenSource timeout)
+    private async ValueTask SendAsync(Stream client, ReadOnlyMemory<byte> bytes, CancellationTokenSource timeout)
     {
         timeout.CancelAfter(_options.SendTimeout);
-        while (!bytes.IsEmpty)
-        {
-            var n = await client.SendAsync(bytes, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-            bytes = bytes[n..];
-        }
+        await client.WriteAsync(bytes, timeout.Token).ConfigureAwait(false);
     }
 
     private (WireHeader Header, ServedBlob? Blob) Lookup(long? wanted)

@@ -35,4 +35,10 @@ public sealed record WeightServerOptions
 
     /// <summary>Called with a line for refused requests (garbage, a wrong credential): the 1st, 2nd, 4th, 8th... of each kind.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>
+    /// A certificate with its private key: the server then speaks TLS and requires the client's certificate (its own, or
+    /// one trusted by the machine); a client without one is refused in the handshake. Null (the default) = plain TCP.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
 }

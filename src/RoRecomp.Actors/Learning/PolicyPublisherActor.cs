@@ -11,7 +11,7 @@ namespace RoRecomp.Actors.Learning;
 /// at least that new. A requester in this process gets the bytes in a <see cref="PolicySnapshot"/>; a remote one gets
 /// <see cref="PolicyAvailable"/> and fetches them from the weight server (started on first use, on
 /// <c>rorecomp.cluster.hostname:weights-port</c>) with the server's credential, which the server asks of every request:
-/// only cluster members learn it. Requests for a version not yet published wait for it.
+/// only cluster members learn it. With TLS for Akka.Remote the server speaks TLS with the same certificate. Requests for a version not yet published wait for it.
 /// </summary>
 public sealed class PolicyPublisherActor : ReceiveActor
 {
@@ -57,7 +57,13 @@ public sealed class PolicyPublisherActor : ReceiveActor
         if (_server is null)
         {
             var log = Context.GetLogger();
-            _server = new WeightServer(new WeightServerOptions { Host = _cluster.Hostname, Port = _cluster.WeightsPort, Log = line => log.Warning(line) });
+            _server = new WeightServer(new WeightServerOptions
+            {
+                Host = _cluster.Hostname,
+                Port = _cluster.WeightsPort,
+                Log = line => log.Warning(line),
+                Certificate = Hosting.RemoteCertificate.Load(Context.System.Settings.Config),   // TLS when remoting has it
+            });
         }
         if (_server.Latest is not { } latest || latest.Version != policy.Version) latest = _server.Publish(policy.Version, policy.Weights);
         requester.Tell(new PolicyAvailable(latest.Version, _cluster.Hostname, _server.Port, latest.Sha256, latest.Length, policy.ModelConfigJson,

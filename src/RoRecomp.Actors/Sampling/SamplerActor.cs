@@ -36,6 +36,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     private long _version = -1;
     private long _wanted;
     private int _fetchFailures;
+    private Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2?>? _certificate;   // remoting's, for the weight stream
     private const int MaxFetchFailures = 5;
 
     /// <summary>Creates the sampler; use <see cref="Props"/>.</summary>
@@ -111,7 +112,8 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             var self = Self;
             var events = Context.System.EventStream;
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            new WeightClient(new WeightClientOptions { Credential = Convert.FromHexString(m.Credential) }).FetchAsync(new DnsEndPoint(m.Host, m.Port), m.Version).PipeTo(self,
+            _certificate ??= new(() => RemoteCertificate.Load(Context.System.Settings.Config));
+            new WeightClient(new WeightClientOptions { Credential = Convert.FromHexString(m.Credential), Certificate = _certificate.Value }).FetchAsync(new DnsEndPoint(m.Host, m.Port), m.Version).PipeTo(self,
                 success: blob =>
                 {
                     if (blob.Sha256 != m.Sha256)
