@@ -14,39 +14,30 @@ namespace RoRecomp.Weights;
 internal static class WeightTls
 {
     /// <summary>The server side of the handshake on an accepted connection.</summary>
-    public static async Task<Stream> AcceptAsync(Socket client, X509Certificate2 certificate, CancellationToken token)
-    {
-        var tls = new SslStream(new NetworkStream(client, ownsSocket: false), leaveInnerStreamOpen: false);
-        try
+    public static Task<Stream> AcceptAsync(Socket client, X509Certificate2 certificate, CancellationToken token) =>
+        HandshakeAsync(client, tls => tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
         {
-            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = certificate,
-                ClientCertificateRequired = true,
-                RemoteCertificateValidationCallback = (_, peer, _, errors) => IsPeer(certificate, peer, errors, ignoreName: true),
-            }, token).ConfigureAwait(false);
-            return tls;
-        }
-        catch
-        {
-            await tls.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
+            ServerCertificate = certificate,
+            ClientCertificateRequired = true,
+            RemoteCertificateValidationCallback = (_, peer, _, errors) => IsPeer(certificate, peer, errors),
+        }, token));
 
     /// <summary>The client side of the handshake on a connected socket.</summary>
-    public static async Task<Stream> ConnectAsync(Socket socket, X509Certificate2 certificate, string host, CancellationToken token)
+    public static Task<Stream> ConnectAsync(Socket socket, X509Certificate2 certificate, string host, CancellationToken token) =>
+        HandshakeAsync(socket, tls => tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = host,
+            ClientCertificates = [certificate],
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+            RemoteCertificateValidationCallback = (_, peer, _, errors) => IsPeer(certificate, peer, errors),
+        }, token));
+
+    private static async Task<Stream> HandshakeAsync(Socket socket, Func<SslStream, Task> authenticate)
     {
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
         try
         {
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = host,
-                ClientCertificates = [certificate],
-                LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
-                RemoteCertificateValidationCallback = (_, peer, _, errors) => IsPeer(certificate, peer, errors, ignoreName: true),
-            }, token).ConfigureAwait(false);
+            await authenticate(tls).ConfigureAwait(false);
             return tls;
         }
         catch
@@ -59,12 +50,11 @@ internal static class WeightTls
     /// <summary>Whether a handshake failure is the peer's (no or a foreign certificate, not TLS at all) rather than the network's.</summary>
     public static bool IsHandshakeFailure(Exception e) => e is AuthenticationException || (e is IOException && e.InnerException is not SocketException);
 
-    private static bool IsPeer(X509Certificate2 own, X509Certificate? peer, SslPolicyErrors errors, bool ignoreName)
+    private static bool IsPeer(X509Certificate2 own, X509Certificate? peer, SslPolicyErrors errors)
     {
         if (peer is null) return false;
-        using var theirs = new X509Certificate2(peer);
-        if (theirs.RawDataMemory.Span.SequenceEqual(own.RawDataMemory.Span)) return true;   // the cluster's shared certificate
-        if (ignoreName) errors &= ~SslPolicyErrors.RemoteCertificateNameMismatch;   // nodes are reached by IP as often as by name
+        if (peer.GetRawCertData().AsSpan().SequenceEqual(own.RawDataMemory.Span)) return true;   // the cluster's shared certificate
+        errors &= ~SslPolicyErrors.RemoteCertificateNameMismatch;   // nodes are reached by IP as often as by name
         return errors == SslPolicyErrors.None;
     }
 }

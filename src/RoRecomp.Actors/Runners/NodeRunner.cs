@@ -50,6 +50,7 @@ public static class NodeRunner
             (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);   // the buffer journals here: lock it
         using var _ = runLock;
         hocon = loaded.Akka.WithFallback(hocon);   // akka.* keys of the config file (e.g. TLS) win
+        RemoteCertificate.Load(loaded.Akka)?.Dispose();   // TLS on without a readable .pfx fails here, not at the first weight fetch
         if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole)) TorchRuntime.EnsureLoaded();
         var context = RunContext.ForWorker(settings);
         var seeds = string.Join(", ", settings.Cluster.SeedNodes);

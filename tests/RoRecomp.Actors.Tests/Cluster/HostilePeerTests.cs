@@ -17,7 +17,7 @@ namespace RoRecomp.Actors.Tests.Cluster;
 /// </summary>
 public sealed class HostilePeerTests : IDisposable
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(6);
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(4);
     private readonly string _dir = Directory.CreateTempSubdirectory("rorecomp-hostile-").FullName;
     private readonly List<NodeProcess> _processes = [];
 
@@ -45,7 +45,7 @@ public sealed class HostilePeerTests : IDisposable
         var seed = TrainRunner.SeedAddress("127.0.0.1", port);
         // No --hostname anywhere: the defaults must keep every socket on the loopback.
         var learner = Start("learner", ["train", "--cluster", "--port", $"{port}", "--steps", $"{steps}"], NodeProcess.SetArgs(sets));
-        await Until(() => CanConnect(port), "the learner listens", learner);
+        await ClusterTests.Until(() => CanConnect(port), "the learner listens", learner);
 
         // Garbage at the Akka.Remote port, before any sampler: random bytes, an HTTP request, a connection closed at once.
         var rng = new Random(5);
@@ -67,18 +67,18 @@ public sealed class HostilePeerTests : IDisposable
         var sampler = Start("sampler", ["node", "--roles", "sampler,verifier", "--seed", seed], NodeProcess.SetArgs(sets));
 
         // A node of another run is refused by name of the keys that differ, on both sides, and exits 1.
-        Assert.True(await other.WaitForExitAsync(Patience), "the node with another run's configuration did not exit\n" + Tail(other.Output));
-        Assert.True(other.ExitCode == 1, $"exit code {other.ExitCode}\n{Tail(other.Output)}");
+        Assert.True(await other.WaitForExitAsync(Patience), "the node with another run's configuration did not exit\n" + ClusterTests.Tail(other.Output));
+        Assert.True(other.ExitCode == 1, $"exit code {other.ExitCode}\n{ClusterTests.Tail(other.Output)}");
         Assert.Contains("sampling.temperature: node 0.7, learner 1", other.Output);
         Assert.Contains("refused sampler", learner.Output);
 
         // `node` refuses at once to name another cluster in its seed, saying which name it expects.
-        Assert.True(await intruder.WaitForExitAsync(Patience), "the node naming another cluster did not exit\n" + Tail(intruder.Output));
-        Assert.True(intruder.ExitCode == 2, $"exit code {intruder.ExitCode}\n{Tail(intruder.Output)}");
+        Assert.True(await intruder.WaitForExitAsync(Patience), "the node naming another cluster did not exit\n" + ClusterTests.Tail(intruder.Output));
+        Assert.True(intruder.ExitCode == 2, $"exit code {intruder.ExitCode}\n{ClusterTests.Tail(intruder.Output)}");
         Assert.Contains("expected akka.tcp://rorecomp@host:port", intruder.Output);
 
         // Every socket the learner listens on is on the loopback, the weight server's included (up once a sampler fetched).
-        await Until(() => sampler.Output.Contains("fetched from 127.0.0.1:", StringComparison.Ordinal), "the sampler fetched weights", learner, sampler);
+        await ClusterTests.Until(() => sampler.Output.Contains("fetched from 127.0.0.1:", StringComparison.Ordinal), "the sampler fetched weights", learner, sampler);
         var listening = ListeningSockets(learner.Pid);
         Assert.Contains(listening, e => e.Port == port);
         Assert.True(listening.Count >= 2, "expected the Akka.Remote and the weight server's ports: " + string.Join(", ", listening));
@@ -93,16 +93,16 @@ public sealed class HostilePeerTests : IDisposable
             await SendAndCloseAsync(weightsPort, bytes);
         }
 
-        Assert.True(await learner.WaitForExitAsync(Patience), "the run did not finish\n" + Tail(learner.Output) + "\n--- sampler:\n" + Tail(sampler.Output));
-        Assert.True(learner.ExitCode == 0, $"exit code {learner.ExitCode}\n{Tail(learner.Output)}");
+        Assert.True(await learner.WaitForExitAsync(Patience), "the run did not finish\n" + ClusterTests.Tail(learner.Output) + "\n--- sampler:\n" + ClusterTests.Tail(sampler.Output));
+        Assert.True(learner.ExitCode == 0, $"exit code {learner.ExitCode}\n{ClusterTests.Tail(learner.Output)}");
         Assert.Equal(steps, File.ReadAllLines(Path.Combine(run, RunFiles.MetricsFile)).Length);
         Assert.Contains("weight server", learner.Output);
         Assert.Contains("refused a request from 127.0.0.1:", learner.Output);
         Assert.NotEqual(MemberStatus.Up, global::Akka.Cluster.Cluster.Get(foreign).SelfMember.Status);   // never let in
 
         // The sampler node notices the run finished and exits 0 instead of waiting for a learner forever.
-        Assert.True(await sampler.WaitForExitAsync(TimeSpan.FromMinutes(1)), "the sampler node did not exit after the run finished\n" + Tail(sampler.Output));
-        Assert.True(sampler.ExitCode == 0, $"exit code {sampler.ExitCode}\n{Tail(sampler.Output)}");
+        Assert.True(await sampler.WaitForExitAsync(TimeSpan.FromMinutes(1)), "the sampler node did not exit after the run finished\n" + ClusterTests.Tail(sampler.Output));
+        Assert.True(sampler.ExitCode == 0, $"exit code {sampler.ExitCode}\n{ClusterTests.Tail(sampler.Output)}");
         Assert.Contains($"the learner finished the run ({steps} of {steps} steps); nothing more to do, exiting", sampler.Output);
     }
 
@@ -113,7 +113,7 @@ public sealed class HostilePeerTests : IDisposable
         var node = Start("node", ["node", "--roles", "verifier", "--seed", TrainRunner.SeedAddress("127.0.0.1", port)],
             NodeProcess.SetArgs([$"run.run-dir={Path.Combine(_dir, "run")}", "cluster.join-timeout=14"]));
 
-        Assert.True(await node.WaitForExitAsync(TimeSpan.FromMinutes(3)), "the node did not give up\n" + Tail(node.Output));
+        Assert.True(await node.WaitForExitAsync(TimeSpan.FromMinutes(3)), "the node did not give up\n" + ClusterTests.Tail(node.Output));
 
         Assert.Equal(1, node.ExitCode);
         Assert.Contains($"node: waiting to join akka.tcp://rorecomp@127.0.0.1:{port}: no answer for 1", node.Output);
@@ -175,17 +175,4 @@ public sealed class HostilePeerTests : IDisposable
         }
         return result;
     }
-
-    private static async Task Until(Func<bool> condition, string what, params NodeProcess[] show)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail($"timed out waiting until {what}\n" + string.Join("\n", show.Select(p => $"--- {p.Name}:\n{Tail(p.Output)}")));
-            await Task.Delay(100);
-        }
-    }
-
-    private static string Tail(string s) => s.Length > 4000 ? s[^4000..] : s;
 }
