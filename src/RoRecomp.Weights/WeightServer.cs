@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Security.Cryptography;
 
 namespace RoRecomp.Weights;
@@ -219,7 +220,7 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         {
             return await WeightTls.AcceptAsync(client, certificate, token).ConfigureAwait(false);
         }
-        catch (Exception e) when (WeightTls.IsHandshakeFailure(e))
+        catch (Exception e) when (e is AuthenticationException or IOException)   // the peer's fault or a reset: counted alike
         {
             Refused(client, ref _unauthorized, $"the TLS handshake failed (a client without the cluster's certificate?): {e.Message}");
             return null;
