@@ -69,26 +69,47 @@ public sealed class WeightClient(WeightClientOptions? options = null)
 
         try
         {
-            var request = new byte[WeightWire.RequestBytes];
-            WeightWire.WriteRequest(request, fetch.Version);
             timeout.CancelAfter(_options.ReadTimeout);
-            await socket.SendAsync(request, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            await using var stream = await OpenAsync(fetch, socket, timeout.Token).ConfigureAwait(false);
+            var request = new byte[WeightWire.RequestBytes];
+            WeightWire.WriteRequest(request, fetch.Version, _options.Credential.Span);
+            await stream.WriteAsync(request, timeout.Token).ConfigureAwait(false);
 
             var headerBytes = new byte[WeightWire.HeaderBytes];
-            if (!await ReceiveExactlyAsync(socket, headerBytes, timeout).ConfigureAwait(false))
+            if (!await ReceiveExactlyAsync(stream, headerBytes, timeout).ConfigureAwait(false))
                 throw fetch.Fail(WeightTransferFailure.ConnectionLost, "the server closed the connection before answering");
             var header = WeightWire.ReadHeader(headerBytes)
                 ?? throw fetch.Fail(WeightTransferFailure.Protocol, "the answer is not a weight-server header (wrong magic or protocol version)");
             CheckHeader(fetch, header);
-            return await ReceiveBlobAsync(fetch, socket, header, timeout).ConfigureAwait(false);
+            return await ReceiveBlobAsync(fetch, stream, header, timeout).ConfigureAwait(false);
         }
-        catch (SocketException ex)
+        catch (Exception ex) when (ex is SocketException or IOException && ex is not WeightTransferException)
         {
             throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"connection lost: {ex.Message}", ex);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
             throw fetch.Fail(WeightTransferFailure.Timeout, $"nothing received for {_options.ReadTimeout.TotalSeconds:0.##} s", ex);
+        }
+    }
+
+    /// <summary>The connection's stream: plain, or TLS after a handshake when <see cref="WeightClientOptions.Certificate"/> is set.</summary>
+    private async Task<Stream> OpenAsync(Fetch fetch, Socket socket, CancellationToken token)
+    {
+        if (_options.Certificate is not { } certificate) return new NetworkStream(socket, ownsSocket: false);
+        var host = fetch.Server switch
+        {
+            DnsEndPoint d => d.Host,
+            IPEndPoint i => i.Address.ToString(),
+            _ => fetch.Server.ToString() ?? "",
+        };
+        try
+        {
+            return await WeightTls.ConnectAsync(socket, certificate, host, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (WeightTls.IsHandshakeFailure(e))
+        {
+            throw fetch.Fail(WeightTransferFailure.Unauthorized, $"the TLS handshake failed (is the server's certificate the cluster's?): {e.Message}", e);
         }
     }
 
@@ -103,6 +124,9 @@ public sealed class WeightClient(WeightClientOptions? options = null)
                 throw fetch.Fail(WeightTransferFailure.VersionUnavailable, $"the server does not have it ({newest})");
             case WeightStatus.Evicted:
                 throw fetch.Fail(WeightTransferFailure.VersionUnavailable, $"the server evicted it ({newest})");
+            case WeightStatus.Unauthorized:
+                throw fetch.Fail(WeightTransferFailure.Unauthorized,
+                    "the server refused this client's credential (only the learner's cluster members, which it tells the credential, may fetch)");
             case WeightStatus.BadRequest:
                 throw fetch.Fail(WeightTransferFailure.Protocol, "the server rejected the request as malformed");
             default:
@@ -117,7 +141,7 @@ public sealed class WeightClient(WeightClientOptions? options = null)
             throw fetch.Fail(WeightTransferFailure.TooLarge, $"the blob has {header.Length:N0} bytes, more than the {max:N0} allowed");
     }
 
-    private async Task<WeightBlob> ReceiveBlobAsync(Fetch fetch, Socket socket, WireHeader header, CancellationTokenSource timeout)
+    private async Task<WeightBlob> ReceiveBlobAsync(Fetch fetch, Stream socket, WireHeader header, CancellationTokenSource timeout)
     {
         var bytes = GC.AllocateUninitializedArray<byte>((int)header.Length);
         // SHA-256, the costliest step, runs on another thread a chunk behind the socket: inline, it held a 1 GiB fetch
@@ -137,7 +161,7 @@ public sealed class WeightClient(WeightClientOptions? options = null)
                 while (offset < end)
                 {
                     timeout.CancelAfter(_options.ReadTimeout);
-                    var n = await socket.ReceiveAsync(bytes.AsMemory(offset, Math.Min(end - offset, ReceiveSliceBytes)), SocketFlags.None, timeout.Token)
+                    var n = await socket.ReadAsync(bytes.AsMemory(offset, Math.Min(end - offset, ReceiveSliceBytes)), timeout.Token)
                         .ConfigureAwait(false);
                     if (n == 0) throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"the server closed the connection after {offset:N0} of {header.Length:N0} bytes");
                     xxh.Append(bytes.AsSpan(offset, n));
@@ -176,12 +200,12 @@ public sealed class WeightClient(WeightClientOptions? options = null)
     }
 
     /// <summary>Fills <paramref name="buffer"/>; false when the server closed the connection first.</summary>
-    private async ValueTask<bool> ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationTokenSource timeout)
+    private async ValueTask<bool> ReceiveExactlyAsync(Stream socket, Memory<byte> buffer, CancellationTokenSource timeout)
     {
         for (var read = 0; read < buffer.Length;)
         {
             timeout.CancelAfter(_options.ReadTimeout);
-            var n = await socket.ReceiveAsync(buffer[read..], SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            var n = await socket.ReadAsync(buffer[read..], timeout.Token).ConfigureAwait(false);
             if (n == 0) return false;
             read += n;
         }

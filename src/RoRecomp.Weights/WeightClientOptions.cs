@@ -24,4 +24,16 @@ public sealed record WeightClientOptions
     /// 2-core machine a 1 GiB fetch over loopback ran at 1.5-1.7 GB/s with it and 3.5-4.2 GB/s without (`bench weights`).
     /// </summary>
     public bool VerifySha256 { get; init; } = true;
+
+    /// <summary>
+    /// The server's credential (<see cref="WeightServer.Credential"/>, 32 bytes), sent with each request; the learner hands
+    /// it to cluster members with the version to fetch. Empty = none (the server refuses the request).
+    /// </summary>
+    public ReadOnlyMemory<byte> Credential { get; init; }
+
+    /// <summary>
+    /// A certificate with its private key: the client then speaks TLS, presents it, and accepts the server's certificate
+    /// when it is the same or trusted by the machine. Null (the default) = plain TCP.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
 }

@@ -3,6 +3,8 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
 
 namespace RoRecomp.Weights;
 
@@ -16,8 +18,9 @@ namespace RoRecomp.Weights;
 /// <remarks>
 /// <para>Wire protocol, version 1 (integers little-endian; one request per connection):</para>
 /// <list type="number">
-/// <item><description>Client to server, exactly 14 bytes: magic <c>"RRWT"</c> (u32 0x54575252), protocol version
-/// (u16, 1), wanted version (i64; -1 = the newest).</description></item>
+/// <item><description>Client to server, exactly 46 bytes: magic <c>"RRWT"</c> (u32 0x54575252), protocol version
+/// (u16, 2), wanted version (i64; -1 = the newest), the server's <see cref="Credential"/> (32 bytes). A wrong
+/// credential is answered <see cref="WeightStatus.Unauthorized"/> (compared in constant time).</description></item>
 /// <item><description>Server to client, a 60-byte header: magic (u32), protocol version (u16), status (u16,
 /// <see cref="WeightStatus"/>), version (i64), length in bytes (i64), chunk size in bytes (i32), SHA-256 of the whole
 /// blob (32 bytes). Unless the status is <see cref="WeightStatus.Ok"/> the server closes the connection after the
@@ -25,7 +28,7 @@ namespace RoRecomp.Weights;
 /// <item><description>Then ceil(length / chunk size) chunks in order, each the chunk's bytes (the last may be shorter)
 /// followed by the XxHash3-64 (seed 0) of those bytes as a u64; then the server closes the connection.</description></item>
 /// </list>
-/// <para>A request that is malformed (wrong magic or protocol version, a version below -1) or longer than 14 bytes is
+/// <para>A request that is malformed (wrong magic or protocol version, a version below -1) or longer than 46 bytes is
 /// answered <see cref="WeightStatus.BadRequest"/> and the connection closed; one that is not complete within
 /// <see cref="WeightServerOptions.RequestTimeout"/> is dropped. The server reads nothing else from the network: no
 /// request names a file or selects code. Per-chunk checksums and the SHA-256 are computed once, at publish.</para>
@@ -41,6 +44,9 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
     private readonly List<ServedBlob> _blobs = []; // oldest first
     private readonly ConcurrentDictionary<Socket, Task> _connections = new();
     private readonly Task _acceptLoop;
+    private readonly byte[] _credential;
+    private long _badRequests;
+    private long _unauthorized;
 
     /// <summary>Binds and starts listening at once; <see cref="EndPoint"/> is the bound address.</summary>
     public WeightServer(WeightServerOptions? options = null)
@@ -49,6 +55,9 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.KeepVersions, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.ChunkBytes, WeightServerOptions.MinChunkBytes, nameof(options));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(_options.ChunkBytes, WeightServerOptions.MaxChunkBytes, nameof(options));
+        _credential = _options.Credential?.ToArray() ?? RandomNumberGenerator.GetBytes(WeightWire.CredentialBytes);
+        if (_credential.Length != WeightWire.CredentialBytes)
+            throw new ArgumentException($"the credential must have {WeightWire.CredentialBytes} bytes, not {_credential.Length}", nameof(options));
         var address = IPAddress.TryParse(_options.Host, out var literal)
             ? literal
             : Dns.GetHostAddresses(_options.Host).FirstOrDefault() ?? throw new ArgumentException($"host '{_options.Host}' has no address", nameof(options));
@@ -72,6 +81,18 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
 
     /// <summary>The port the server listens on.</summary>
     public int Port => EndPoint.Port;
+
+    /// <summary>
+    /// The 32 bytes a client must send with each request (<see cref="WeightClientOptions.Credential"/>): hand them only to
+    /// those who may fetch the policy (the learner sends them to cluster members with <c>PolicyAvailable</c>).
+    /// </summary>
+    public ReadOnlyMemory<byte> Credential => _credential;
+
+    /// <summary>Requests refused as malformed (garbage, another protocol version, an oversized request) since start.</summary>
+    public long BadRequests => Interlocked.Read(ref _badRequests);
+
+    /// <summary>Well-formed requests refused for a wrong or missing credential since start.</summary>
+    public long UnauthorizedRequests => Interlocked.Read(ref _unauthorized);
 
     /// <summary>The bytes per chunk on the wire.</summary>
     public int ChunkBytes => _options.ChunkBytes;
@@ -161,20 +182,23 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             var request = new byte[WeightWire.RequestBytes];
             timeout.CancelAfter(_options.RequestTimeout);
-            for (var read = 0; read < request.Length;)
-            {
-                var n = await client.ReceiveAsync(request.AsMemory(read), SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                if (n == 0) return;
-                read += n;
-            }
-            var wanted = client.Available == 0 ? WeightWire.ReadRequest(request) : null;
-            var (header, blob) = Lookup(wanted);
+            await using var stream = await OpenAsync(client, timeout.Token).ConfigureAwait(false);
+            if (stream is null) return;
+            if (!await ReceiveRequestAsync(stream, request.AsMemory(0, WeightWire.RequestPrefixBytes), timeout.Token).ConfigureAwait(false)) return;
+            var wellFormed = WeightWire.IsRequestPrefix(request)   // garbage is answered at once, not after the timeout
+                && await ReceiveRequestAsync(stream, request.AsMemory(WeightWire.RequestPrefixBytes), timeout.Token).ConfigureAwait(false)
+                && (_options.Certificate is not null || client.Available == 0);
+            var wanted = wellFormed ? WeightWire.ReadRequest(request) : null;
+            var (header, blob) = wanted is not null && !CryptographicOperations.FixedTimeEquals(WeightWire.RequestCredential(request), _credential)
+                ? Refuse(WeightStatus.Unauthorized, client, ref _unauthorized, "its credential is not this server's")
+                : Lookup(wanted);
+            if (header.Status == WeightStatus.BadRequest) Refused(client, ref _badRequests, "it is not a weight request of protocol version 2");
             var headerBytes = new byte[WeightWire.HeaderBytes];
             WeightWire.WriteHeader(headerBytes, header);
-            await SendAsync(client, headerBytes, timeout).ConfigureAwait(false);
-            if (blob is not null) await SendChunksAsync(client, blob, timeout).ConfigureAwait(false);
+            await SendAsync(stream, headerBytes, timeout).ConfigureAwait(false);
+            if (blob is not null) await SendChunksAsync(stream, blob, timeout).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
         {
             // A request or send timeout, a client that went away, or the server stopping: drop the connection.
         }
@@ -185,7 +209,63 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         }
     }
 
-    private async Task SendChunksAsync(Socket client, ServedBlob blob, CancellationTokenSource timeout)
+    /// <summary>
+    /// The connection's stream: plain, or TLS after a handshake (<see cref="WeightServerOptions.Certificate"/>); null when
+    /// the client failed the handshake (no certificate, a foreign one, not TLS at all), which is counted and logged.
+    /// </summary>
+    private async Task<Stream?> OpenAsync(Socket client, CancellationToken token)
+    {
+        if (_options.Certificate is not { } certificate) return new NetworkStream(client, ownsSocket: false);
+        try
+        {
+            return await WeightTls.AcceptAsync(client, certificate, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)   // the peer's fault or a reset: counted alike
+        {
+            Refused(client, ref _unauthorized, $"the TLS handshake failed (a client without the cluster's certificate?): {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> from the client; false when it closed the connection first.</summary>
+    private static async ValueTask<bool> ReceiveRequestAsync(Stream client, Memory<byte> buffer, CancellationToken token)
+    {
+        for (var read = 0; read < buffer.Length;)
+        {
+            var n = await client.ReadAsync(buffer[read..], token).ConfigureAwait(false);
+            if (n == 0) return false;
+            read += n;
+        }
+        return true;
+    }
+
+    private (WireHeader Header, ServedBlob? Blob) Refuse(WeightStatus status, Socket client, ref long count, string why)
+    {
+        Refused(client, ref count, why);
+        return (new WireHeader(status, -1, 0, 0, NoDigest), null);   // nothing about what the server holds
+    }
+
+    /// <summary>Counts a refused request and logs the 1st, 2nd, 4th, 8th... of its kind (a flood of garbage logs a few lines).</summary>
+    private void Refused(Socket client, ref long count, string why)
+    {
+        var n = Interlocked.Increment(ref count);
+        if ((n & (n - 1)) == 0)
+            _options.Log?.Invoke($"weight server {EndPoint}: refused a request from {SafeRemote(client)}: {why} ({n} such so far)");
+    }
+
+    private static string SafeRemote(Socket client)
+    {
+        try
+        {
+            return client.RemoteEndPoint?.ToString() ?? "?";
+        }
+        catch (SocketException)
+        {
+            return "?";
+        }
+    }
+
+    private async Task SendChunksAsync(Stream client, ServedBlob blob, CancellationTokenSource timeout)
     {
         var trailer = new byte[WeightWire.ChecksumBytes];
         for (var i = 0; i < blob.ChunkChecksums.Length; i++)
@@ -211,14 +291,10 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         }
     }
 
-    private async ValueTask SendAsync(Socket client, ReadOnlyMemory<byte> bytes, CancellationTokenSource timeout)
+    private async ValueTask SendAsync(Stream client, ReadOnlyMemory<byte> bytes, CancellationTokenSource timeout)
     {
         timeout.CancelAfter(_options.SendTimeout);
-        while (!bytes.IsEmpty)
-        {
-            var n = await client.SendAsync(bytes, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-            bytes = bytes[n..];
-        }
+        await client.WriteAsync(bytes, timeout.Token).ConfigureAwait(false);
     }
 
     private (WireHeader Header, ServedBlob? Blob) Lookup(long? wanted)

@@ -26,4 +26,19 @@ public sealed record WeightServerOptions
 
     /// <summary>How long one send may wait for a client that reads nothing (default 30 s); then the connection is dropped.</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The 32-byte credential a request must carry (compared in constant time); null (the default) = the server draws a
+    /// random one (<see cref="WeightServer.Credential"/>), which only those it is handed to can present.
+    /// </summary>
+    public byte[]? Credential { get; init; }
+
+    /// <summary>Called with a line for refused requests (garbage, a wrong credential): the 1st, 2nd, 4th, 8th... of each kind.</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>
+    /// A certificate with its private key: the server then speaks TLS and requires the client's certificate (its own, or
+    /// one trusted by the machine); a client without one is refused in the handshake. Null (the default) = plain TCP.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
 }

@@ -44,7 +44,7 @@ public static class WeightsBenchmark
         var blob = GC.AllocateUninitializedArray<byte>((int)blobBytes);
         new Random(1).NextBytes(blob);
         using var server = new WeightServer(serverOptions);
-        var client = new WeightClient(clientOptions);
+        var client = new WeightClient((clientOptions ?? new WeightClientOptions()) with { Credential = server.Credential });
 
         var sw = Stopwatch.StartNew();
         var published = server.Publish(1, blob);

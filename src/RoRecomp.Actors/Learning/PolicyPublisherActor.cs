@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Settings;
 using RoRecomp.Weights;
@@ -9,7 +10,8 @@ namespace RoRecomp.Actors.Learning;
 /// The policy publisher: holds the newest weights the learner published and hands them to whoever asks for a version
 /// at least that new. A requester in this process gets the bytes in a <see cref="PolicySnapshot"/>; a remote one gets
 /// <see cref="PolicyAvailable"/> and fetches them from the weight server (started on first use, on
-/// <c>rorecomp.cluster.hostname:weights-port</c>). Requests for a version not yet published wait for it.
+/// <c>rorecomp.cluster.hostname:weights-port</c>) with the server's credential, which the server asks of every request:
+/// only cluster members learn it. With TLS for Akka.Remote the server speaks TLS with the same certificate. Requests for a version not yet published wait for it.
 /// </summary>
 public sealed class PolicyPublisherActor : ReceiveActor
 {
@@ -52,8 +54,19 @@ public sealed class PolicyPublisherActor : ReceiveActor
             requester.Tell(new PolicySnapshot(policy.Version, policy.Weights, policy.ModelConfigJson));
             return;
         }
-        _server ??= new WeightServer(new WeightServerOptions { Host = _cluster.Hostname, Port = _cluster.WeightsPort });
+        if (_server is null)
+        {
+            var log = Context.GetLogger();
+            _server = new WeightServer(new WeightServerOptions
+            {
+                Host = _cluster.Hostname,
+                Port = _cluster.WeightsPort,
+                Log = line => log.Warning(line),
+                Certificate = Hosting.RemoteCertificate.Load(Context.System.Settings.Config),   // TLS when remoting has it
+            });
+        }
         if (_server.Latest is not { } latest || latest.Version != policy.Version) latest = _server.Publish(policy.Version, policy.Weights);
-        requester.Tell(new PolicyAvailable(latest.Version, _cluster.Hostname, _server.Port, latest.Sha256, latest.Length, policy.ModelConfigJson));
+        requester.Tell(new PolicyAvailable(latest.Version, _cluster.Hostname, _server.Port, latest.Sha256, latest.Length, policy.ModelConfigJson,
+            Convert.ToHexString(_server.Credential.Span)));
     }
 }

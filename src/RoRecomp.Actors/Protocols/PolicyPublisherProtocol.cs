@@ -20,5 +20,6 @@ public sealed record PolicySnapshot(long Version, byte[] Weights, string ModelCo
 /// <summary>
 /// The policy weights of <paramref name="Version"/> are served by the learner node's weight server at
 /// <paramref name="Host"/>:<paramref name="Port"/> (a byte stream beside remoting); <paramref name="Sha256"/> is the blob's digest.
+/// <paramref name="Credential"/> (hex) is what the weight server asks of a client: only cluster members are told it.
 /// </summary>
-public sealed record PolicyAvailable(long Version, string Host, int Port, string Sha256, long Bytes, string ModelConfigJson) : IRoRecompMessage;
+public sealed record PolicyAvailable(long Version, string Host, int Port, string Sha256, long Bytes, string ModelConfigJson, string Credential = "") : IRoRecompMessage;

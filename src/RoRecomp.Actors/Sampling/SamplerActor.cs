@@ -36,6 +36,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     private long _version = -1;
     private long _wanted;
     private int _fetchFailures;
+    private Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2?>? _certificate;   // remoting's, for the weight stream
     private const int MaxFetchFailures = 5;
 
     /// <summary>Creates the sampler; use <see cref="Props"/>.</summary>
@@ -59,7 +60,10 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
         Akka.Actor.Props.Create(() => new SamplerActor(context, id, coordinator, publisher, verifier)).WithDispatcher(PipelineHocon.ComputeDispatcher);
 
     /// <inheritdoc />
-    protected override void PreStart() => _coordinator.Tell(new RequestWork(_id));
+    protected override void PreStart() => _coordinator.Tell(new RequestWork(_id, RunKeys));
+
+    /// <summary>This node's run configuration, which the coordinator compares with the run's.</summary>
+    private string RunKeys => _context.Settings.Fingerprint?.Text ?? "";
 
     /// <inheritdoc />
     protected override void PostStop() => _model?.Dispose();
@@ -84,6 +88,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             Become(AwaitingPolicy);
         });
         Receive<PolicySnapshot>(Load);
+        Receive<WorkRefused>(Refused);
     }
 
     private void AwaitingPolicy()
@@ -107,7 +112,8 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             var self = Self;
             var events = Context.System.EventStream;
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            new WeightClient().FetchAsync(new DnsEndPoint(m.Host, m.Port), m.Version).PipeTo(self,
+            _certificate ??= new(() => RemoteCertificate.Load(Context.System.Settings.Config));
+            new WeightClient(new WeightClientOptions { Credential = Convert.FromHexString(m.Credential), Certificate = _certificate.Value }).FetchAsync(new DnsEndPoint(m.Host, m.Port), m.Version).PipeTo(self,
                 success: blob =>
                 {
                     if (blob.Sha256 != m.Sha256)
@@ -158,6 +164,15 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             _coordinator.Tell(new RunFailed($"sampler {_id} failed on lease {lease.LeaseId}: {e.Message}"));
             return;
         }
-        _coordinator.Tell(new RequestWork(_id));
+        _coordinator.Tell(new RequestWork(_id, RunKeys));
+    }
+
+    private void Refused(WorkRefused m)
+    {
+        var mine = _context.Settings.Fingerprint ?? new RunFingerprint("");
+        var differences = mine.Differences(new RunFingerprint(m.RunKeys), "node", "learner");
+        _log.Error("Sampler {0} was refused by the learner: {1}; differing keys: {2}", _id, m.Reason, string.Join("; ", differences));
+        Context.System.EventStream.Publish(new SamplerRefused(_id, m.Reason, differences));
+        Context.Stop(Self);
     }
 }

@@ -204,7 +204,21 @@ internal static class MessageCodecs
             r => new(Count: r.Int(1, "Count"), Ids: r.Strings(2, "Ids"), LastSequenceNr: r.Long(3, "LastSequenceNr"))),
 
         // Run coordinator.
-        Add<RequestWork>("RW", 1, (w, m) => w.String(1, m.SamplerId), r => new(r.String(1, "SamplerId"))),
+        Add<RequestWork>(
+            "RW",
+            1,
+            (w, m) => w.String(1, m.SamplerId).String(2, m.RunKeys),
+            r => new(SamplerId: r.String(1, "SamplerId"), RunKeys: r.NullableString(2, "RunKeys") ?? "")),
+        Add<WorkRefused>(
+            "WR",
+            1,
+            (w, m) => w.String(1, m.Reason).String(2, m.RunKeys),
+            r => new(Reason: r.String(1, "Reason"), RunKeys: r.String(2, "RunKeys"))),
+        Add<RunEnded>(
+            "RE",
+            1,
+            (w, m) => w.Bool(1, m.Finished).String(2, m.Reason),
+            r => new(Finished: r.Bool(1, "Finished"), Reason: r.String(2, "Reason"))),
         Add<LeaseGranted>(
             "LG",
             1,
@@ -292,14 +306,16 @@ internal static class MessageCodecs
         Add<PolicyAvailable>(
             "PA",
             1,
-            (w, m) => w.Long(1, m.Version).String(2, m.Host).Int(3, m.Port).String(4, m.Sha256).Long(5, m.Bytes).String(6, m.ModelConfigJson),
+            (w, m) => w.Long(1, m.Version).String(2, m.Host).Int(3, m.Port).String(4, m.Sha256).Long(5, m.Bytes).String(6, m.ModelConfigJson)
+                .String(7, m.Credential),
             r => new(
                 Version: r.Long(1, "Version"),
                 Host: r.String(2, "Host"),
                 Port: r.Int(3, "Port"),
                 Sha256: r.String(4, "Sha256"),
                 Bytes: r.Long(5, "Bytes"),
-                ModelConfigJson: r.String(6, "ModelConfigJson"))),
+                ModelConfigJson: r.String(6, "ModelConfigJson"),
+                Credential: r.NullableString(7, "Credential") ?? "")),
     ];
 
     /// <summary>Codecs by manifest.</summary>
