@@ -115,6 +115,10 @@ public static class WarmStart
             new Dictionary<string, string> { ["task"] = task, ["kind"] = "random" });
     }
 
+    /// <summary>Saves a seeded random <see cref="TransformerConfig.Micro"/> policy for <paramref name="task"/> (its tokenizer's vocabulary) as a warm start.</summary>
+    public static string SaveRandomMicro(string directory, string task, int seed) =>
+        SaveRandom(directory, task, TransformerConfig.Micro(EpisodeRunner.TokenizerFor(TaskRegistry.Create(task, new TaskSettings(Seed: seed))).VocabSize), seed);
+
     /// <summary>Loads the warm-start checkpoint's weights (verified) into <paramref name="model"/>.</summary>
     public static void Load(PolicyTransformer model, string warmStart)
     {
