@@ -444,7 +444,7 @@ public sealed class ChaosRunner
     private void Count(string name, PlannedFault f, int step, string what)
     {
         _counts[name] = _counts.GetValueOrDefault(name) + 1;
-        Log($"fault {f.Index + 1}/{_o.Faults} {name} at step {step}: {what}");
+        Log($"fault {_counts.Values.Sum()}/{_o.Faults} {name} (plan #{f.Index + 1}) at step {step}: {what}");
     }
 
     private void Log(string line)
