@@ -57,7 +57,7 @@ public sealed record ChaosResult(IReadOnlyDictionary<string, int> Counts, int St
     public string Line()
     {
         var v = Verdict;
-        var equal = v?.Equal switch { true => "yes", false => "no", null => "n/a (max-policy-lag > 0: no prompt lost or counted twice, lag bound checked)" };
+        var equal = v is null ? "no (the runs did not finish)" : v.Equal switch { true => "yes", false => "no", null => "n/a (max-policy-lag > 0: no prompt lost or counted twice, lag bound checked)" };
         return string.Create(CultureInfo.InvariantCulture,
             $"chaos: faults {Counts.Values.Sum()} ({string.Join(", ", Counts.Select(c => $"{c.Key} {c.Value}"))}), steps {v?.StepsDone ?? 0}/{Steps}, " +
             $"equal to undisturbed: {equal}, responses lost {v?.ResponsesLost ?? 0}, duplicates {v?.Duplicates ?? 0}, wall {WallSeconds:F0} s");
@@ -78,7 +78,7 @@ public sealed class ChaosRunner
     public const int LeaseTimeoutSeconds = 5;
 
     /// <summary><c>cluster.stable-after</c> of the chaos runs (s).</summary>
-    public const int StableAfterSeconds = 2;
+    public const int StableAfterSeconds = 5;
 
     private const int PromptsPerStep = 4, SamplesPerPrompt = 4;
 
@@ -273,6 +273,7 @@ public sealed class ChaosRunner
             foreach (var s in samplers) s.Start();
 
             var next = 0;
+            var selfExits = 0;
             DateTime? dueAt = null;
             var lastSteps = -1;
             var lastProgress = DateTime.UtcNow;
@@ -304,8 +305,12 @@ public sealed class ChaosRunner
                 if (learner.Process is { HasExited: true } lp && learner.RestartAt is null)
                 {
                     if (lp.ExitCode == 0 && done >= steps && RunFiles.IsFinished(runDir)) break;
-                    _failures.Add($"the learner side exited by itself with {lp.ExitCode} at step {done} of {steps}\n{lp.Tail()}");
-                    return;
+                    // Not a fault of the plan: a finding. Restart it as a supervisor (systemd, Kubernetes) would, so the
+                    // rest of the run is still judged.
+                    _failures.Add($"the learner side exited by itself with {lp.ExitCode} at step {done} of {steps}; restarted with --resume\n{lp.Tail()}");
+                    Log($"the learner side exited by itself with {lp.ExitCode} at step {done} (a finding); restarting it with --resume");
+                    if (++selfExits > 5) return;
+                    learner.Start();
                 }
                 foreach (var slot in all.Where(s => s != learner && s.Process is { HasExited: true } && s.RestartAt is null))
                 {
@@ -353,63 +358,63 @@ public sealed class ChaosRunner
             case FaultKind.KillSampler:
             case FaultKind.KillSamplerInFetch:
             case FaultKind.StopSampler:
-            {
-                var up = samplers.Where(s => s.Up).ToList();
-                if (up.Count == 0) return false;
-                var target = up[f.Pick % up.Count];
-                var detail = "";
-                if (f.Kind == FaultKind.KillSamplerInFetch)
                 {
-                    // A new policy is published right after a step's line is written: wait for the next line, kill at once.
-                    var before = StepsIn(runDir);
-                    var until = DateTime.UtcNow.AddSeconds(60);
-                    while (StepsIn(runDir) == before && DateTime.UtcNow < until && learner.Process is { HasExited: false }) Thread.Sleep(2);
-                    target.Kill();
-                    var version = StepsIn(runDir);
-                    detail = target.Process!.Output.Contains($": policy v{version} fetched", StringComparison.Ordinal)
-                        ? $" (v{version} was already fetched)" : $" (during the fetch of v{version}: not completed)";
-                }
-                if (f.Kind == FaultKind.StopSampler)
-                {
-                    target.Process!.Pause();
-                    target.ContinueAt = DateTime.UtcNow.AddMilliseconds(f.PauseMs);
-                    Count(name, f, step, $"SIGSTOP {target.Name} (pid {target.Process.Pid}) for {f.PauseMs / 1000.0:F1} s (lease timeout {LeaseTimeoutSeconds} s, stable-after {StableAfterSeconds} s)");
+                    var up = samplers.Where(s => s.Up).ToList();
+                    if (up.Count == 0) return false;
+                    var target = up[f.Pick % up.Count];
+                    var detail = "";
+                    if (f.Kind == FaultKind.KillSamplerInFetch)
+                    {
+                        // A new policy is published right after a step's line is written: wait for the next line, kill at once.
+                        var before = StepsIn(runDir);
+                        var until = DateTime.UtcNow.AddSeconds(60);
+                        while (StepsIn(runDir) == before && DateTime.UtcNow < until && learner.Process is { HasExited: false }) Thread.Sleep(2);
+                        target.Kill();
+                        var version = StepsIn(runDir);
+                        detail = target.Process!.Output.Contains($": policy v{version} fetched", StringComparison.Ordinal)
+                            ? $" (v{version} was already fetched)" : $" (during the fetch of v{version}: not completed)";
+                    }
+                    if (f.Kind == FaultKind.StopSampler)
+                    {
+                        target.Process!.Pause();
+                        target.ContinueAt = DateTime.UtcNow.AddMilliseconds(f.PauseMs);
+                        Count(name, f, step, $"SIGSTOP {target.Name} (pid {target.Process.Pid}) for {f.PauseMs / 1000.0:F1} s (lease timeout {LeaseTimeoutSeconds} s, stable-after {StableAfterSeconds} s)");
+                        return true;
+                    }
+                    if (f.Kind == FaultKind.KillSampler) target.Kill();
+                    target.RestartAt = DateTime.UtcNow.AddMilliseconds(f.PauseMs);
+                    Count(name, f, step, $"SIGKILL {target.Name} (pid {target.Process!.Pid}){detail}; restart in {f.PauseMs / 1000.0:F1} s");
                     return true;
                 }
-                if (f.Kind == FaultKind.KillSampler) target.Kill();
-                target.RestartAt = DateTime.UtcNow.AddMilliseconds(f.PauseMs);
-                Count(name, f, step, $"SIGKILL {target.Name} (pid {target.Process!.Pid}){detail}; restart in {f.PauseMs / 1000.0:F1} s");
-                return true;
-            }
             case FaultKind.KillVerifier:
-            {
-                if (!verifier.Up) return false;
-                verifier.Kill();
-                verifier.RestartAt = DateTime.UtcNow.AddMilliseconds(f.PauseMs);
-                Count(name, f, step, $"SIGKILL verifier (pid {verifier.Process!.Pid}); restart in {f.PauseMs / 1000.0:F1} s");
-                return true;
-            }
+                {
+                    if (!verifier.Up) return false;
+                    verifier.Kill();
+                    verifier.RestartAt = DateTime.UtcNow.AddMilliseconds(f.PauseMs);
+                    Count(name, f, step, $"SIGKILL verifier (pid {verifier.Process!.Pid}); restart in {f.PauseMs / 1000.0:F1} s");
+                    return true;
+                }
             case FaultKind.KillLearner:
             case FaultKind.KillLearnerInCheckpoint:
-            {
-                if (learner.Process is not { HasExited: false } p) return false;
-                var detail = "";
-                if (f.Kind == FaultKind.KillLearnerInCheckpoint) detail = WaitForCheckpointWrite(runDir, p);
-                var pid = p.Pid;
-                learner.Kill();
-                var at = StepsIn(runDir);
-                learner.Start();
-                Count(name, f, step, $"SIGKILL learner (pid {pid}) at step {at}{detail}; restarted with --resume (pid {learner.Process!.Pid})");
-                return true;
-            }
+                {
+                    if (learner.Process is not { HasExited: false } p) return false;
+                    var detail = "";
+                    if (f.Kind == FaultKind.KillLearnerInCheckpoint) detail = WaitForCheckpointWrite(runDir, p);
+                    var pid = p.Pid;
+                    learner.Kill();
+                    var at = StepsIn(runDir);
+                    learner.Start();
+                    Count(name, f, step, $"SIGKILL learner (pid {pid}) at step {at}{detail}; restarted with --resume (pid {learner.Process!.Pid})");
+                    return true;
+                }
             case FaultKind.RestartDatabase:
-            {
-                if (pg is null) return false;
-                var sw = Stopwatch.StartNew();
-                pg.RestartImmediate();
-                Count(name, f, step, $"PostgreSQL restarted in immediate mode (down {sw.Elapsed.TotalSeconds:F1} s)");
-                return true;
-            }
+                {
+                    if (pg is null) return false;
+                    var sw = Stopwatch.StartNew();
+                    pg.RestartImmediate();
+                    Count(name, f, step, $"PostgreSQL restarted in immediate mode (down {sw.Elapsed.TotalSeconds:F1} s)");
+                    return true;
+                }
             default:
                 throw new ArgumentOutOfRangeException(nameof(f), f.Kind, null);
         }
