@@ -12,6 +12,7 @@ public static class Program
     public static RootCommand Root() => new("rorecomp: RLVR training of language models with RoRecomp on an Akka.NET actor pipeline")
     {
         BenchCommand.Create(),
+        ChaosCommand.Create(),
         CompareCommand.Create(),
         ExportCommand.Create(),
         NodeCommand.Create(),

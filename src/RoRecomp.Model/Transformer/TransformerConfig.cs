@@ -27,6 +27,12 @@ public sealed record TransformerConfig(
     /// </summary>
     public static TransformerConfig Tiny(int vocabSize) => new(vocabSize, 192, 512, 4, 6, 2, 256);
 
+    /// <summary>
+    /// A micro policy for tests and the chaos harness, which measure the machinery rather than the policy: 2 layers,
+    /// width 32, 2 heads (1 key/value head), SwiGLU width 64, 160 positions; samples and trains in milliseconds.
+    /// </summary>
+    public static TransformerConfig Micro(int vocabSize) => new(vocabSize, 32, 64, 2, 2, 1, 160);
+
     /// <summary>The names <see cref="Preset"/> accepts.</summary>
     public static IReadOnlyList<string> PresetNames { get; } = ["qwen2.5-0.5b", "qwen2.5-1.5b"];
 

@@ -178,6 +178,11 @@ public static class WarmStart
             new Dictionary<string, string> { ["task"] = task, ["kind"] = "random" });
     }
 
+    /// <summary>Saves a seeded random <see cref="TransformerConfig.Micro"/> policy for <paramref name="task"/> (its tokenizer's vocabulary) as a warm start.</summary>
+    public static string SaveRandomMicro(string directory, string task, int seed) =>
+        SaveRandom(directory, task, TransformerConfig.Micro(EpisodeRunner.TokenizerFor(TaskRegistry.Create(task, new TaskSettings(Seed: seed))).VocabSize), seed);
+
+
     /// <summary>
     /// Loads the warm start's weights into <paramref name="model"/>: a Hugging Face directory's safetensors (bf16/fp16
     /// converted to the model's dtype, fp32 for the learner), else the checkpoint's (verified).

@@ -8,6 +8,7 @@ using RoRecomp.Actors.Runners;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Tests.Persistence;
 using RoRecomp.Actors.Tests.Pipeline;
+using RoRecomp.Cli.Chaos;
 
 namespace RoRecomp.Actors.Tests.Cluster;
 

@@ -46,6 +46,9 @@ public sealed class HostingTests : IDisposable
             Assert.Equal(new ResponsesAccepted(1, 0, 0), ack);
             var system = provider.GetRequiredService<ActorSystem>();
             Assert.Equal(Akka.Cluster.MemberStatus.Up, Akka.Cluster.Cluster.Get(system).SelfMember.Status);
+            // Flapping samplers must not make the split-brain resolver down every node, the learner side included.
+            Assert.Equal("off", system.Settings.Config.GetString("akka.cluster.split-brain-resolver.down-all-when-unstable"));
+            Assert.Equal("keep-oldest", system.Settings.Config.GetString("akka.cluster.split-brain-resolver.active-strategy"));
             Assert.True(File.Exists(Path.Combine(_dir, PersistenceHocon.DefaultSqliteFile)));
         }
         finally

@@ -9,9 +9,6 @@ namespace RoRecomp.Actors.Tests.Pipeline;
 /// <summary>Small, fast pipeline settings and a randomly initialised micro policy saved as a warm-start checkpoint.</summary>
 internal static class PipelineFixture
 {
-    /// <summary>A 2-layer, width-32 policy: samples and trains in milliseconds.</summary>
-    public static TransformerConfig MicroModel(int vocab) => new(vocab, 32, 64, 2, 2, 1, 160);
-
     /// <summary>Settings overrides of a short run (4 prompts x 4 samples, short responses, frequent checkpoints).</summary>
     public static List<string> Sets(string runDir, string warmStart, params string[] more) =>
     [
@@ -29,9 +26,9 @@ internal static class PipelineFixture
         .. more,
     ];
 
-    /// <summary>Saves a seeded random micro policy for <paramref name="task"/> into <paramref name="dir"/> and returns the checkpoint directory.</summary>
+    /// <summary>Saves a seeded random micro policy (<see cref="Model.Transformer.TransformerConfig.Micro"/>) for <paramref name="task"/> into <paramref name="dir"/> and returns the checkpoint directory.</summary>
     public static string WarmStart(string dir, string task = "thinking", int seed = 1) =>
-        Training.Steps.WarmStart.SaveRandom(dir, task, MicroModel(EpisodeRunner.TokenizerFor(TaskRegistry.Create(task, new TaskSettings(Seed: seed))).VocabSize), seed);
+        Training.Steps.WarmStart.SaveRandomMicro(dir, task, seed);
 
     /// <summary>A pipeline context over <see cref="Sets"/>.</summary>
     public static RunContext Context(string runDir, string warmStart, long totalSteps = 4, params string[] more)

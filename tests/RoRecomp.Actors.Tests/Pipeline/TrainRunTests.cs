@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using Akka.Actor;
 using RoRecomp.Settings;
 using RoRecomp.Actors.Coordination;
 using RoRecomp.Training.Runs;
@@ -10,7 +9,6 @@ using RoRecomp.Actors.Persistence;
 using RoRecomp.Training;
 using RoRecomp.Actors.Runners;
 using RoRecomp.Actors.ReplayBuffer;
-using RoRecomp.Actors.Tests.ReplayBuffer;
 
 namespace RoRecomp.Actors.Tests.Pipeline;
 
@@ -202,14 +200,5 @@ public sealed class TrainRunTests : IDisposable
     }
 
     /// <summary>The replay buffer's ids (oldest first) recovered from a run directory's journal.</summary>
-    private static async Task<string[]> BufferIds(string runDir)
-    {
-        var settings = SettingsLoader.Load(null, [$"run.run-dir={runDir}"]);
-        using var system = ActorSystem.Create("inspect", ReplayBufferActorTests.SystemConfig(runDir));
-        var buffer = system.ActorOf(ReplayBufferActor.Props(PersistenceHocon.PersistenceId(RoRecompHostingExtensions.ReplayBufferName, settings), SettingsMapping.ReplayBuffer(settings), 1000));
-        var stats = await buffer.Ask<BufferStats>(GetBufferStats.Instance, TimeSpan.FromSeconds(30));
-        await system.Terminate();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        return [.. stats.Ids];
-    }
+    private static Task<string[]> BufferIds(string runDir) => ReplayBufferContents.ReadIdsAsync(runDir);
 }
