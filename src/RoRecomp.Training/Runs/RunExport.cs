@@ -174,7 +174,7 @@ public static class RunExport
         }
         if (!settings.Model.IsHuggingFace)
         {
-            var tokenizer = RunContext.Tokenizer(TaskRegistry.Create(settings.Run.Task, new TaskSettings(Seed: settings.Run.Seed)));
+            var tokenizer = RunContext.CreateTokenizer(settings, RunContext.CreateTask(settings));
             extra["eos_token_id"] = tokenizer.EosId;
             extra["pad_token_id"] = tokenizer.PadId;
             return (extra, null, [], $"no Hugging Face tokenizer: this tiny-source policy's tokenizer is the '{settings.Run.Task}' task's character " +

@@ -180,7 +180,7 @@ public static class WarmStart
 
     /// <summary>Saves a seeded random <see cref="TransformerConfig.Micro"/> policy for <paramref name="task"/> (its tokenizer's vocabulary) as a warm start.</summary>
     public static string SaveRandomMicro(string directory, string task, int seed) =>
-        SaveRandom(directory, task, TransformerConfig.Micro(EpisodeRunner.TokenizerFor(TaskRegistry.Create(task, new TaskSettings(Seed: seed))).VocabSize), seed);
+        SaveRandom(directory, task, TransformerConfig.Micro(Rollouts.EpisodeRunner.TokenizerFor(TaskRegistry.Create(task, new TaskSettings(Seed: seed))).VocabSize), seed);
 
 
     /// <summary>

@@ -1,3 +1,4 @@
+using RoRecomp.Cli.Chaos;
 using System.Globalization;
 using Akka.Actor;
 using Akka.Cluster;
