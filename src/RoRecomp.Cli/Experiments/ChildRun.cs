@@ -1,6 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
+using RoRecomp.Cli.Chaos;
 using RoRecomp.Settings;
 using RoRecomp.Training.Runs;
 
@@ -14,43 +13,22 @@ namespace RoRecomp.Cli.Experiments;
 /// </summary>
 internal static class ChildRun
 {
-    private const int SigTerm = 15;
-
     /// <summary>Runs <c>train</c> with <paramref name="layers"/> (and <c>--resume</c>) and returns the run's summary.json.</summary>
     /// <exception cref="RunFailedException">The child exited with an error (the message has its log's last lines).</exception>
     public static async Task<RunSummaryFile> TrainAsync(SettingsOverrides layers, bool resume, string logFile, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(layers);
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "rorecomp.dll"));
-        foreach (var a in Arguments(layers, resume)) psi.ArgumentList.Add(a);
-        psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
-        Directory.CreateDirectory(Path.GetDirectoryName(logFile)!);
-        using var log = new StreamWriter(logFile, append: true) { AutoFlush = true };
-        var sync = TextWriter.Synchronized(log);
-        using var process = new Process { StartInfo = psi };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) sync.WriteLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) sync.WriteLine(e.Data); };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        using (cancellationToken.Register(() => _ = Kill(process.Id, SigTerm)))
-        {
-            await process.WaitForExitAsync(CancellationToken.None);
-        }
-        process.WaitForExit();   // drains the redirected output
-        cancellationToken.ThrowIfCancellationRequested();
         var runDir = layers.RunDir ?? throw new ArgumentException("a compare run has a run directory", nameof(layers));
-        if (process.ExitCode != 0 || RunFiles.ReadSummary(runDir) is not { } summary)
+        using var child = NodeProcess.Start(Path.GetFileName(runDir), Arguments(layers, resume), logFile);
+        using (cancellationToken.Register(child.Terminate))
         {
-            sync.Flush();
-            var tail = File.ReadLines(logFile).TakeLast(5);
-            throw new RunFailedException($"train exited with {process.ExitCode.ToString(CultureInfo.InvariantCulture)} (log {logFile}): {string.Join(" | ", tail)}");
+            await child.WaitForExitAsync(Timeout.InfiniteTimeSpan);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        if (child.ExitCode != 0 || RunFiles.ReadSummary(runDir) is not { } summary)
+        {
+            var tail = child.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(5);
+            throw new RunFailedException($"train exited with {child.ExitCode.ToString(CultureInfo.InvariantCulture)} (log {logFile}): {string.Join(" | ", tail)}");
         }
         return summary;
     }
@@ -92,7 +70,4 @@ internal static class ChildRun
         }
         if (resume) yield return "--resume";
     }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }
