@@ -16,6 +16,15 @@ public static class SettingsMapping
         s.Run.Seed);
 
     /// <summary>
+    /// How many recent steps the train job's replay buffer keeps apart so that a resume can take it back to any
+    /// checkpoint still on disk (<see cref="ReplayBufferOptions.RewindSteps"/>): <c>checkpoint.every</c> x
+    /// <c>checkpoint.keep-last</c> + <c>async.max-policy-lag</c> + 1; every step when checkpoints are written only at the
+    /// end (<c>every = 0</c>: a resume starts from the warm start).
+    /// </summary>
+    public static long BufferRewindSteps(RoRecompSettings s) =>
+        s.Checkpoint.Every > 0 ? ((long)s.Checkpoint.Every * s.Checkpoint.KeepLast) + s.Async.MaxPolicyLag + 1 : long.MaxValue;
+
+    /// <summary>
     /// <c>rorecomp.compensation.*</c> as the learner's <see cref="CompensationSchedule"/>: off with recomposition off or
     /// <c>every = 0</c>.
     /// </summary>

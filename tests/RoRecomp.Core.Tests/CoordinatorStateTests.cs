@@ -9,13 +9,14 @@ public sealed class CoordinatorStateTests
     private const int SamplesPerPrompt = 2;
 
     /// <summary>
-    /// Runs commands the way the actor does: decide, keep the state, queue the journal events (durable only when
-    /// <see cref="Durable"/> says so, like PersistAsync), answer <see cref="OpenStep"/> with planned leases at once,
-    /// and log every effect. Also checks the effect-level guarantees as they happen.
+    /// Runs commands the way the actor does: decide, keep the state, carry out the effects (answer <see cref="OpenStep"/>
+    /// with planned leases at once, log every effect), then queue the journal events (durable only when
+    /// <see cref="Durable"/> says so, like PersistAsync). Also checks the effect-level guarantees as they happen.
     /// </summary>
     private sealed class Harness(CoordinatorOptions options, int leaseSize = 3, int runSeed = 1, IEnumerable<IRunEvent>? journal = null)
     {
         public S State { get; private set; } = S.Empty(options).ApplyAll(journal ?? []);
+        public long ResumedFrom { get; private set; }
         public List<IRunEvent> Journal { get; } = [.. journal ?? []];
         public List<IRunEvent> InFlight { get; } = [];
         public List<ICoordinatorEffect> Log { get; } = [];
@@ -27,7 +28,7 @@ public sealed class CoordinatorStateTests
         {
             var decision = State.Process(command);
             State = decision.State;
-            InFlight.AddRange(decision.Events);
+            if (command is StartRun { From: { } from }) ResumedFrom = from.Step;
             foreach (var effect in decision.Effects)
             {
                 Log.Add(effect);
@@ -43,20 +44,40 @@ public sealed class CoordinatorStateTests
                     case GrantLease<string> grant:
                         Assert.Equal(LeasesById[grant.Lease.LeaseId], grant.Lease);   // a re-issued lease is the same lease
                         break;
-                    case ReportStep<string, string> { Checkpoint: { } path }:
-                        Assert.Contains(Journal, e => e is CheckpointCommitted c && c.Checkpoint.Path == path);   // durable before reported
+                    case ReportStep<string, string> report:
+                        // Nothing is reported while an earlier step's commit is being written (only the re-commit of the
+                        // checkpoint the run resumed from may still be in flight).
+                        Assert.DoesNotContain(InFlight, e => e is CheckpointCommitted c && c.Checkpoint.Step > ResumedFrom);
                         break;
                 }
             }
+            // The events are written after the effects were carried out: a step's commit after its report.
+            foreach (var e in decision.Events.OfType<CheckpointCommitted>().Where(c => c.Checkpoint.Step > ResumedFrom))
+                Assert.Contains(Log, l => l is ReportStep<string, string> r && r.Step == e.Checkpoint.Step && r.Checkpoint == e.Checkpoint.Path);
+            InFlight.AddRange(decision.Events);
             return [.. decision.Effects];
         }
 
+        /// <summary>The oldest in-flight event becomes durable; the state hears of it (a crash can fall between the two).</summary>
         public void Durable()
         {
             var e = InFlight[0];
             InFlight.RemoveAt(0);
             Journal.Add(e);
+            CheckEveryStepUpToTheNewestCommitWasReported();
             Send(new CommitDurable(e));
+        }
+
+        /// <summary>
+        /// What a crash right now would leave: a resume continues after the newest durable commit, so every step up to it
+        /// must have been reported (its metrics line written), else that line is never written.
+        /// </summary>
+        public void CheckEveryStepUpToTheNewestCommitWasReported()
+        {
+            if (Journal.OfType<CheckpointCommitted>().LastOrDefault() is not { } newest) return;
+            var reported = Logged<ReportStep<string, string>>().Select(r => r.Step).ToHashSet();
+            for (var step = ResumedFrom + 1; step <= newest.Checkpoint.Step; step++)
+                Assert.True(reported.Contains(step), $"step {step} is not reported but the journal's newest commit is step {newest.Checkpoint.Step}: a crash now would never write its line");
         }
 
         public IEnumerable<T> Logged<T>() => Log.OfType<T>();
@@ -282,23 +303,53 @@ public sealed class CoordinatorStateTests
     }
 
     [Fact]
-    public void A_step_is_reported_once_its_commit_is_durable_and_a_step_trained_meanwhile_waits_its_turn()
+    public void A_step_is_reported_before_its_commit_is_journaled_and_a_step_trained_meanwhile_waits_for_the_commit()
     {
         var h = new Harness(Options(total: 3, prompts: 2, lag: 1), leaseSize: 2);
         h.Send(new StartRun(null, 0, []));
         Assert.Equal([1L, 2L], h.State.Open.Keys);   // lag 1: two steps open
         h.Now = TimeSpan.FromSeconds(5);
-        Assert.Empty(h.Send(Trained(1, "ckpt/1", TimeSpan.FromSeconds(7))).OfType<ReportStep<string, string>>());
+        var decision = h.State.Process(Trained(1, "ckpt/1", TimeSpan.FromSeconds(7)));
+        // One decision: the report (the metrics line, carried out first), then the commit (written after it).
+        Assert.Equal(new ReportStep<string, string>(1, "trained 1", null, 2, 7, "ckpt/1"), Assert.Single(decision.Effects));
+        Assert.Equal(new CheckpointCommitted(new RunCheckpoint(1, 2, 1, "ckpt/1")), Assert.Single(decision.Events));
+        h.Send(Trained(1, "ckpt/1", TimeSpan.FromSeconds(7)));
         Assert.Equal(new CheckpointCommitted(new RunCheckpoint(1, 2, 1, "ckpt/1")), Assert.Single(h.InFlight));
         Assert.Empty(h.State.Journal.Checkpoints);   // not durable yet: not offered on a resume
-        Assert.Empty(h.Send(Trained(2)));            // trained while step 1 commits: waits
+        Assert.Empty(h.Send(Trained(2)));            // trained while step 1 commits: waits, and no step opens
+        Assert.Empty(h.Send(new RecordEvaluation<string>(1, "late duplicate")));
         Assert.Equal(2, h.State.TrainedStep);
         h.Durable();
         var reports = h.Logged<ReportStep<string, string>>().ToList();
         Assert.Equal([1L, 2L], reports.Select(r => r.Step));
-        Assert.Equal(new ReportStep<string, string>(1, "trained 1", null, 2, 7, "ckpt/1"), reports[0]);
         Assert.Equal(new OpenStep(3, 4, 2), h.Log[^1]);
         Assert.Equal("ckpt/1", h.State.Journal.Latest!.Path);
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void A_crash_at_any_point_leaves_every_step_up_to_the_resume_point_reported_once(int seed)
+    {
+        // The run file's side of a crash: a resume continues after the newest durable commit and rewrites only what
+        // follows it, so every step up to that commit must have had its report (metrics line) before the commit was
+        // written. Checked at every durable write (Harness.Durable) and here at a random crash point.
+        var rng = new Random(seed);
+        var options = Options(total: rng.Next(2, 9), prompts: rng.Next(1, 4), evalEvery: rng.Next(0, 3));
+        var h = new Harness(options, leaseSize: 2, runSeed: seed);
+        h.Send(new StartRun(null, 0, []));
+        if (options.EvalEvery > 0) h.Send(new RecordEvaluation<string>(0, "warm"));
+        h.Send(new OfferSampler<string>("s", "s"));
+        var crashAt = rng.Next(1, (int)options.TotalSteps + 1);
+        for (var step = 1L; step <= crashAt && h.Planned.ContainsKey(step); step++)
+        {
+            foreach (var lease in h.Planned[step]) { h.Send(new CompleteLease(lease.LeaseId)); h.Send(new OfferSampler<string>("s", "s")); }
+            h.Send(Trained(step, rng.Next(0, 2) == 0 ? $"ckpt/{step}" : null));
+            foreach (var e in h.Log.OfType<Evaluate>().Where(e => e.Step == step).ToList()) h.Send(new RecordEvaluation<string>(step, $"eval {step}"));
+            while (h.InFlight.Count > 0 && rng.Next(0, 3) > 0) h.Durable();
+        }
+        h.CheckEveryStepUpToTheNewestCommitWasReported();
+        var reported = h.Logged<ReportStep<string, string>>().Select(r => r.Step).ToList();
+        Assert.Equal(reported.Distinct(), reported);   // each step once
     }
 
     [Fact]

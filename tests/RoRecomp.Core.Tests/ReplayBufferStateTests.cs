@@ -8,9 +8,9 @@ namespace RoRecomp.Core.Tests;
 public class ReplayBufferStateTests
 {
     /// <summary>Runs a command the way the persistent actor does: decide, then apply each event; keeps the journal.</summary>
-    private sealed class Harness(ReplayBufferOptions options)
+    private sealed class Harness(ReplayBufferOptions options, ReplayBufferState? start = null)
     {
-        public ReplayBufferState State { get; private set; } = ReplayBufferState.Empty(options);
+        public ReplayBufferState State { get; private set; } = start ?? ReplayBufferState.Empty(options);
         public List<IReplayBufferEvent> Journal { get; } = [];
 
         public IReplayBufferReply Send(IReplayBufferCommand command)
@@ -168,6 +168,90 @@ public class ReplayBufferStateTests
         Assert.Equal(BatchKind.Compensation, batch.Kind);
         Assert.Equal(0.5, batch.Weight);
         Assert.Equal(new[] { 0.5, -0.5, 1.0 }, batch.Samples.Select(s => s.Advantage)); // p2 is a group of one: A = r
+    }
+
+    /// <summary>What decides the buffer's future: held ids in order, the draw counter, departed ids and recent draws.</summary>
+    private static string View(ReplayBufferState s) =>
+        string.Join(",", s.Entries.Select(r => r.Id)) + "|" + s.DrawCount + "|" + string.Join(",", s.Departed) + "|" +
+        string.Join(";", s.RecentDraws.Select(kv => kv.Key + ":" + string.Join(",", kv.Value.Select(r => r.Id))));
+
+    /// <summary>One step as the pipeline runs it: store the step's remainder, then draw for the step (from step 2 on).</summary>
+    private static void RunStep(Harness h, int step, Random rng)
+    {
+        h.Send(new StoreResponses(Responses(step, rng.Next(0, 12), version: step), step));
+        if (step > 1) h.Send(new DrawCompensationBatch(3, step, step));
+    }
+
+    [Theory]
+    [MemberData(nameof(RewindSeeds))]
+    public void A_rewind_returns_the_buffer_to_its_state_after_the_step_and_the_rerun_journals_the_same_events(int seed)
+    {
+        var rng = new Random(seed);
+        var window = rng.Next(2, 8);
+        var options = new ReplayBufferOptions(Capacity: rng.Next(10, 40), MaxStaleness: rng.Next(1, 5), DrawOrder: DrawOrder.Uniform, Seed: seed, RewindSteps: window);
+        var h = new Harness(options);
+        var steps = rng.Next(window + 1, 3 * window);
+        var after = new Dictionary<int, string> { [0] = View(h.State) };
+        var journalAt = new Dictionary<int, int> { [0] = 0 };
+        var sizes = new Random(seed * 7);
+        var plan = Enumerable.Range(1, steps).Select(_ => sizes.Next()).ToList();
+        for (var step = 1; step <= steps; step++)
+        {
+            RunStep(h, step, new Random(plan[step - 1]));
+            after[step] = View(h.State);
+            journalAt[step] = h.Journal.Count;
+        }
+        var firstRun = h.Journal.ToList();
+
+        // A resume from step k's checkpoint (anywhere in the window), after a restart from the journal or a snapshot.
+        var k = rng.Next(steps - window + 1, steps);
+        Assert.InRange(h.State.BaseStep, 0, steps - window);   // the newest step with events outside the window
+        var restored = rng.Next(0, 2) == 0
+            ? ReplayBufferState.Empty(options).ApplyAll(h.Journal)
+            : ReplayBufferState.FromSnapshot(options, h.State.ToSnapshot());
+        var resumed = new Harness(options, restored);
+        var reply = Assert.IsType<Rewound>(resumed.Send(new RewindTo(k)));
+        Assert.Equal(firstRun.Count - journalAt[k], reply.Undone);
+        Assert.Equal(after[k], View(resumed.State));
+        Assert.Equal(resumed.State.Count, reply.Count);
+        Assert.Equal([new BufferRewound(k)], resumed.Journal);
+
+        // The re-run steps journal exactly what they journaled the first time, and the buffer ends where it ended.
+        for (var step = k + 1; step <= steps; step++)
+        {
+            RunStep(resumed, step, new Random(plan[step - 1]));
+            Assert.Equal(after[step], View(resumed.State));
+        }
+        Assert.Equal(firstRun.Skip(journalAt[k]).Select(Describe), resumed.Journal.Skip(1).Select(Describe));
+        // Recovery of the whole journal (rewind included) is the same state.
+        Assert.Equal(View(resumed.State), View(ReplayBufferState.Empty(options).ApplyAll([.. firstRun, .. resumed.Journal])));
+    }
+
+    public static TheoryData<int> RewindSeeds() => [.. Gen.Seeds(40)];
+
+    private static string Describe(IReplayBufferEvent e) => e switch
+    {
+        ResponsesStored s => $"stored {s.Step}: {string.Join(",", s.Responses.Select(r => r.Id))}",
+        ResponsesDrawn d => $"drawn {d.Step}: {string.Join(",", d.Ids)}",
+        ResponsesEvicted v => $"evicted {v.Step} {v.Reason}: {string.Join(",", v.Ids)}",
+        _ => e.ToString()!,
+    };
+
+    [Fact]
+    public void A_rewind_past_the_window_or_without_history_is_refused_and_journals_nothing()
+    {
+        var h = new Harness(new ReplayBufferOptions(Capacity: 100, MaxStaleness: 100, RewindSteps: 3));
+        for (var step = 1; step <= 6; step++) RunStep(h, step, new Random(step));
+        Assert.Equal(3, h.State.BaseStep);
+        var count = h.Journal.Count;
+        Assert.Equal(new CannotRewind(2, 3), h.Send(new RewindTo(2)));
+        Assert.Equal(new Rewound(6, 0, h.State.Count), h.Send(new RewindTo(6)));   // the newest step: nothing to undo
+        Assert.Equal(count, h.Journal.Count);
+
+        var none = new Harness(new ReplayBufferOptions(Capacity: 100, MaxStaleness: 100));
+        for (var step = 1; step <= 3; step++) RunStep(none, step, new Random(step));
+        Assert.Equal(new CannotRewind(2, 3), none.Send(new RewindTo(2)));
+        Assert.Empty(none.Journal.OfType<BufferRewound>());
     }
 
     [Fact]

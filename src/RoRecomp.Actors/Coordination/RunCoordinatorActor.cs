@@ -128,12 +128,46 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     {
         var decision = _state.Process(command);
         _state = decision.State;
-        // PersistAsync, not Persist: samplers keep getting leases of the open steps while a commit is written. The
-        // ordering that matters still holds: the state folds a commit in, and reports the step it belongs to (and any
-        // step trained after it), only on CommitDurable, which runs once the journal confirmed the write; and a resumed
-        // run offers the learner only checkpoints replayed from the journal. Writes and their handlers keep call order.
+        // Effects first, then the journal: a step's report (its metrics line) is decided with its checkpoint's commit,
+        // so the line is written before the commit can be durable, and a crash between the two re-runs the step.
+        try
+        {
+            foreach (var effect in decision.Effects) CarryOut(effect);
+        }
+        catch (IOException e)
+        {
+            // The run files cannot be written (disk full?): journal nothing of this decision, stop the run.
+            _log.Error(e, "Writing the run's files failed");
+            Handle(new FailRun($"cannot write the run's files in {_context.Settings.Run.RunDir}: {e.Message} (disk full?); " +
+                "nothing committed is lost: free space and continue with --resume"));
+            return;
+        }
+        // PersistAsync, not Persist: samplers keep getting leases of the open steps while a commit is written. The state
+        // folds a commit in, and reports any later step or opens the next one, only on CommitDurable, which runs once
+        // the journal confirmed the write; a resumed run offers the learner only checkpoints replayed from the journal.
+        // Writes and their handlers keep call order.
         if (!decision.Events.IsEmpty) PersistAllAsync(decision.Events, durable => Handle(new CommitDurable(durable)));
-        foreach (var effect in decision.Effects) CarryOut(effect);
+    }
+
+    /// <inheritdoc />
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        base.OnRecoveryFailure(reason, message);
+        _reporter.Failed(PersistenceHocon.CannotRead(_context.Settings, Id, reason));
+    }
+
+    /// <inheritdoc />
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        base.OnPersistFailure(cause, @event, sequenceNr);
+        _reporter.Failed(PersistenceHocon.CannotWrite(_context.Settings, Id, cause));
+    }
+
+    /// <inheritdoc />
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        base.OnPersistRejected(cause, @event, sequenceNr);
+        _reporter.Failed(PersistenceHocon.CannotWrite(_context.Settings, Id, cause));
     }
 
     private void CarryOut(ICoordinatorEffect effect)

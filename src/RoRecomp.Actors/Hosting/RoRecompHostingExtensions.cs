@@ -3,6 +3,7 @@ using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Akka.Actor;
+using Akka.Pattern;
 using Akka.Cluster.Routing;
 using Akka.Routing;
 using RoRecomp.Settings;
@@ -83,8 +84,15 @@ public static class RoRecompHostingExtensions
                 // The side that keeps the oldest learner-role node (the seed that runs the run) survives a partition.
                 SplitBrainResolver = new Akka.Cluster.Hosting.SBR.KeepOldestOption { DownIfAlone = false, Role = LearnerRole },
             });
+        // The buffer keeps the last steps' events apart so a resume can rewind it to the checkpoint it continues from. It
+        // runs under a backoff supervisor: a failed journal write stops it (Akka.Persistence's rule), and it comes back
+        // recovered, so the recomposer's and learner's bounded retries (JournalRetry) can get through a full disk or a
+        // database restart that clears in time.
+        var bufferOptions = SettingsMapping.ReplayBuffer(settings) with { RewindSteps = SettingsMapping.BufferRewindSteps(settings) };
         Singleton<ReplayBufferKey>(builder, settings, ReplayBufferName, BufferRole,
-            (_, _) => ReplayBufferActor.Props(Persistence.PersistenceHocon.PersistenceId(ReplayBufferName, settings), SettingsMapping.ReplayBuffer(settings), settings.Buffer.SnapshotEvery));
+            (_, _) => BackoffSupervisor.Props(Backoff.OnStop(
+                ReplayBufferActor.Props(Persistence.PersistenceHocon.PersistenceId(ReplayBufferName, settings), bufferOptions, settings.Buffer.SnapshotEvery),
+                "buffer", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(8), 0.2, maxNrOfRetries: -1)));
         if (c.SeedNodes.IsEmpty)
         {
             builder.AddStartup((system, _) =>
@@ -116,6 +124,7 @@ public static class RoRecompHostingExtensions
             (_, r) => RunCoordinatorActor.Props(context, reporter!, r.Get<RecomposerKey>(), r.Get<LearnerKey>(), r.Get<EvaluatorKey>()));
         return builder.WithActors((system, registry) =>
         {
+            if (reporter is not null) system.ActorOf(Persistence.JournalFaultWatcher.Props(s, reporter), "journal-fault-watcher");
             if (s.Cluster.Has(VerifierRole)) system.ActorOf(VerifierActor.Props(context, registry.Get<RecomposerKey>()), "verifier");
             if (!s.Cluster.Has(SamplerRole)) return;
             var verifiers = system.ActorOf(

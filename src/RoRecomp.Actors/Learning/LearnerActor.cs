@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using RoRecomp.Actors.Hosting;
+using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Schedules;
@@ -48,7 +49,7 @@ public sealed class LearnerActor : ReceiveActor
         _schedule = SettingsMapping.Compensation(context.Settings);
         _padId = context.CreateTokenizer(context.CreateTask()).PadId;
 
-        Receive<LoadPolicy>(Load);
+        ReceiveAsync<LoadPolicy>(LoadAsync);
         ReceiveAsync<TrainOnStep>(TrainAsync);
     }
 
@@ -64,9 +65,10 @@ public sealed class LearnerActor : ReceiveActor
         _reference?.Dispose();
     }
 
-    private void Load(LoadPolicy m)
+    private async Task LoadAsync(LoadPolicy m)
     {
         _coordinator = Sender;
+        var sender = Sender;
         _totalSteps = m.TotalSteps;
         TorchRuntime.EnsureLoaded();
         var s = _context.Settings;
@@ -77,20 +79,55 @@ public sealed class LearnerActor : ReceiveActor
         foreach (var reason in skipped) _log.Warning("Skipping checkpoint: {0}", reason);
         if (resumed is null)
         {
-            Sender.Tell(new RunFailed($"no committed checkpoint of this run loads ({string.Join("; ", skipped)}); " +
+            sender.Tell(new RunFailed($"no committed checkpoint of this run loads ({string.Join("; ", skipped)}); " +
                 "restore one or start a new run directory"));
             return;
         }
         _version = resumed.PolicyVersion;
+        if (!await RewindBufferAsync(resumed.From?.Step ?? 0, sender)) return;
         if (s.PolicyLoss.KlCoef > 0 && _reference is null)
         {
             _reference = PolicyFactory.Create(_context.RequireModelConfig(), s);
             WarmStart.Load(_reference, _context.WarmStart);
             _reference.eval();
         }
-        Sender.Tell(new PolicyLoaded(resumed.From, _version, resumed.Skipped));
+        sender.Tell(new PolicyLoaded(resumed.From, _version, resumed.Skipped));
         Publish();
     }
+
+    /// <summary>
+    /// Takes the replay buffer back to its state after <paramref name="step"/>, the step the run continues from (the
+    /// newest committed checkpoint, an older one when the newest did not load, or 0), so the steps that run again find
+    /// the buffer they first ran on. False (and the run failed) when the buffer does not answer.
+    /// </summary>
+    private async Task<bool> RewindBufferAsync(long step, IActorRef coordinator)
+    {
+        try
+        {
+            var reply = await JournalRetry.AskAsync(() => _buffer.Ask<IReplayBufferReply>(new RewindTo(step), BufferTimeout), Retrying("rewinding the replay buffer"));
+            switch (reply)
+            {
+                case Rewound { Undone: > 0 } r:
+                    _log.Info("Replay buffer back at step {0}: {1} journaled events of later steps undone, {2} responses held", step, r.Undone, r.Count);
+                    break;
+                case CannotRewind c:
+                    _log.Warning("The replay buffer cannot go back to step {0} (it keeps the events of steps after {1} only): the steps that run again " +
+                        "find it ahead (its re-stores are ignored, draws replayed), so their buffer_size may differ from the first run", step, c.Oldest);
+                    break;
+            }
+            return true;
+        }
+        catch (Exception e)
+        {
+            coordinator.Tell(new RunFailed(JournalRetry.IsTransient(e)
+                ? PersistenceHocon.CannotWrite(_context.Settings, "rewinding the replay buffer", JournalRetry.Unwrap(e))
+                : $"the replay buffer could not be taken back to step {step}: {JournalRetry.Unwrap(e).Message}"));
+            return false;
+        }
+    }
+
+    private Action<int, Exception> Retrying(string what) =>
+        (attempt, e) => _log.Warning("{0} failed ({1}); try {2} of {3} in {4} s", what, JournalRetry.Unwrap(e).Message, attempt + 1, JournalRetry.Attempts, JournalRetry.Delay(attempt).TotalSeconds);
 
     private async Task TrainAsync(TrainOnStep m)
     {
@@ -100,9 +137,9 @@ public sealed class LearnerActor : ReceiveActor
         {
             var update = await PolicyUpdate.RunAsync(
                 _trainer!, _reference, _schedule, _context.Settings.Algorithm, m.Priority, step, _totalSteps, _version,
-                draw => _buffer.Ask<IReplayBufferReply>(draw, BufferTimeout));
+                draw => JournalRetry.AskAsync(() => _buffer.Ask<IReplayBufferReply>(draw, BufferTimeout), Retrying($"drawing step {step}'s compensation batch")));
             _version++;
-            var stats = await _buffer.Ask<BufferStats>(GetBufferStats.CountOnly, BufferTimeout);
+            var stats = await JournalRetry.AskAsync(() => _buffer.Ask<BufferStats>(GetBufferStats.CountOnly, BufferTimeout), Retrying("asking the replay buffer's size"));
             string? checkpoint = null;
             var c = _context.Settings.Checkpoint;
             if ((c.Every > 0 && step % c.Every == 0) || step >= _totalSteps)
@@ -118,7 +155,9 @@ public sealed class LearnerActor : ReceiveActor
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             _log.Error(e, "Learner failed on step {0}", step);
-            _coordinator.Tell(new RunFailed($"learner failed on step {step}: {e.Message}"));
+            _coordinator.Tell(new RunFailed(JournalRetry.Unwrap(e) is JournalWriteException or AskTimeoutException
+                ? PersistenceHocon.CannotWrite(_context.Settings, $"the learner on step {step}", JournalRetry.Unwrap(e))
+                : $"learner failed on step {step}: {e.Message}"));
         }
     }
 

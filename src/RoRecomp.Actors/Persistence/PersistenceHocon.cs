@@ -123,6 +123,37 @@ public static class PersistenceHocon
         return settings with { Persistence = settings.Persistence with { RunId = id } };
     }
 
+    /// <summary>Where the run's journal is, for messages: the SQLite file, or the PostgreSQL database.</summary>
+    public static string JournalLocation(PersistenceSettings persistence, string runDir)
+    {
+        if (persistence.Provider == "postgresql") return "in PostgreSQL (rorecomp.persistence.connection-string)";
+        if (persistence.ConnectionString.Length > 0) return "at rorecomp.persistence.connection-string";
+        return Path.GetFullPath(persistence.SqlitePath.Length > 0 ? persistence.SqlitePath : Path.Combine(runDir, DefaultSqliteFile));
+    }
+
+    /// <summary>
+    /// The message that ends a run whose journal cannot be read back (a persistent actor's recovery failed: a garbled
+    /// or truncated <c>journal.db</c>, or the database unreachable): where the journal is and what to do.
+    /// </summary>
+    public static string CannotRead(RoRecompSettings settings, string actor, Exception cause) =>
+        $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be read ({actor} could not recover from it: " +
+        $"{Innermost(cause)}). If it is damaged, restore a copy of it (with its -wal file, if any) and run again with --resume, " +
+        "or start a new run in another --run-dir";
+
+    /// <summary>
+    /// The message that ends a run whose journal cannot be written (a persistent actor's write failed after its retries):
+    /// where the journal is, the likely cause, and that nothing durable is lost.
+    /// </summary>
+    public static string CannotWrite(RoRecompSettings settings, string actor, Exception cause) =>
+        $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be written ({actor}: {Innermost(cause)}; disk full?). " +
+        "Nothing committed is lost: free space (or bring the database back) and continue with --resume";
+
+    private static string Innermost(Exception e)
+    {
+        while (e.InnerException is { } inner) e = inner;
+        return e.Message;
+    }
+
     private static string DerivedRunId(string runDir) =>
         Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(runDir))))[..12].ToLowerInvariant();
 

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Event;
+using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Core.Metrics;
 using RoRecomp.Core.Recomposition;
@@ -18,10 +19,9 @@ namespace RoRecomp.Actors.Recomposition;
 /// (retried until acknowledged; the buffer ignores ids it holds or held) and only then hands the priority batch to the
 /// learner. Steps leave in order.
 /// </summary>
-public sealed class RecomposerActor : ReceiveActor
+public sealed class RecomposerActor : ReceiveActor, IWithTimers
 {
     private static readonly TimeSpan StoreTimeout = TimeSpan.FromSeconds(30);
-    private const int StoreAttempts = 10;
 
     private readonly RunContext _context;
     private IActorRef _coordinator = ActorRefs.Nobody;
@@ -56,15 +56,27 @@ public sealed class RecomposerActor : ReceiveActor
         });
         Receive<StoreFailed>(m =>
         {
-            if (m.Attempt >= StoreAttempts)
+            // Bounded retries with backoff (JournalRetry): a journal that cannot be written stops the run, resumable.
+            if (m.Attempt >= JournalRetry.Attempts || !JournalRetry.IsTransient(m.Cause))
             {
-                _coordinator.Tell(new RunFailed($"the replay buffer did not acknowledge step {m.Step}'s compensation responses after {m.Attempt} tries: {m.Reason}"));
+                _coordinator.Tell(new RunFailed(m.Cause is JournalWriteException or AskTimeoutException
+                    ? PersistenceHocon.CannotWrite(_context.Settings, $"storing step {m.Step}'s compensation responses failed {m.Attempt} times", m.Cause)
+                    : $"the replay buffer did not acknowledge step {m.Step}'s compensation responses after {m.Attempt} tries: {m.Cause.Message}"));
                 return;
             }
-            _log.Warning("Storing step {0}'s compensation responses failed ({1}); retrying", m.Step, m.Reason);
-            Store(m.Step, m.Attempt + 1);
+            var delay = JournalRetry.Delay(m.Attempt);
+            _log.Warning("Storing step {0}'s compensation responses failed ({1}); try {2} of {3} in {4} s",
+                m.Step, m.Cause.Message, m.Attempt + 1, JournalRetry.Attempts, delay.TotalSeconds);
+            Timers.StartSingleTimer($"store-{m.Step}", new RetryStore(m.Step, m.Attempt + 1), delay);
+        });
+        Receive<RetryStore>(m =>
+        {
+            if (_steps.ContainsKey(m.Step)) Store(m.Step, m.Attempt);
         });
     }
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
 
     /// <summary>Props of the recomposer.</summary>
     public static Props Props(RunContext context, IActorRef buffer, IActorRef learner) =>
@@ -97,15 +109,17 @@ public sealed class RecomposerActor : ReceiveActor
     private void Store(long step, int attempt)
     {
         var responses = _steps[step].Result!.Compensation;
-        _buffer.Ask<IReplayBufferReply>(new StoreResponses(responses), StoreTimeout).PipeTo(
+        _buffer.Ask<IReplayBufferReply>(new StoreResponses(responses, step), StoreTimeout).PipeTo(
             Self,
-            success: reply => reply is ResponsesAccepted ? new Stored(step) : new StoreFailed(step, attempt, $"unexpected reply {reply.GetType().Name}"),
-            failure: e => new StoreFailed(step, attempt, e.Message));
+            success: reply => reply is ResponsesAccepted ? new Stored(step) : new StoreFailed(step, attempt, new InvalidOperationException($"unexpected reply {reply.GetType().Name}")),
+            failure: e => new StoreFailed(step, attempt, JournalRetry.Unwrap(e)));
     }
 
     private sealed record Stored(long Step);
 
-    private sealed record StoreFailed(long Step, int Attempt, string Reason);
+    private sealed record StoreFailed(long Step, int Attempt, Exception Cause);
+
+    private sealed record RetryStore(long Step, int Attempt);
 
     private sealed class Assembly(StepOpened opened)
     {

@@ -1,6 +1,8 @@
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using RoRecomp.Actors.Hosting;
+using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Core.Replay;
 
@@ -12,6 +14,11 @@ namespace RoRecomp.Actors.ReplayBuffer;
 /// <see cref="ResponsesStored"/> per store request), folded in with <see cref="ReplayBufferState.Apply"/>, and the
 /// decision's reply is sent once they are durable. Snapshots every <c>snapshotEvery</c> events and deletes older
 /// snapshots; recovery is snapshot + the same fold. See ReplayBufferProtocol.cs for the messages.
+/// <para>
+/// Journal faults: a write that fails is answered with a <see cref="Status.Failure"/> naming the cause (the actor then
+/// stops, as Akka.Persistence requires, and its supervisor starts it again, recovered, so the sender's retry can
+/// succeed); a recovery that fails is published as <see cref="JournalUnreadable"/>, which ends the run.
+/// </para>
 /// </summary>
 public sealed class ReplayBufferActor : ReceivePersistentActor
 {
@@ -19,6 +26,7 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
     private readonly int _snapshotEvery;
     private ReplayBufferState _state;
     private int _eventsSinceSnapshot;
+    private IActorRef _writing = ActorRefs.Nobody;
 
     /// <summary>Creates the actor; use <see cref="Props"/>.</summary>
     public ReplayBufferActor(string persistenceId, ReplayBufferOptions options, int snapshotEvery)
@@ -68,12 +76,14 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
         }
         var sender = Sender;
         var remaining = decision.Events.Length;
+        _writing = sender;
         PersistAll(decision.Events, e =>
         {
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
             if (--remaining > 0)
                 return;
+            _writing = ActorRefs.Nobody;
             sender.Tell(decision.Reply);
             if (_eventsSinceSnapshot >= _snapshotEvery)
             {
@@ -81,5 +91,26 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
                 SaveSnapshot(_state.ToSnapshot());
             }
         });
+    }
+
+    /// <inheritdoc />
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        base.OnPersistFailure(cause, @event, sequenceNr);
+        _writing.Tell(new Status.Failure(new JournalWriteException($"the replay buffer's journal write failed: {cause.GetBaseException().Message}", cause)));
+    }
+
+    /// <inheritdoc />
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        base.OnPersistRejected(cause, @event, sequenceNr);
+        _writing.Tell(new Status.Failure(new JournalWriteException($"the replay buffer's journal rejected a write: {cause.GetBaseException().Message}", cause)));
+    }
+
+    /// <inheritdoc />
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        base.OnRecoveryFailure(reason, message);
+        Context.System.EventStream.Publish(new JournalUnreadable(RoRecompHostingExtensions.ReplayBufferName, reason));
     }
 }

@@ -20,7 +20,11 @@ namespace RoRecomp.Actors.Runners;
 /// <c>--steps</c>, <c>--hostname</c>, and <c>--port</c>, which goes with <paramref name="Cluster"/>: default 4053).</param>
 /// <param name="Resume">Continue the run in the run directory (<c>--resume</c>).</param>
 /// <param name="Cluster">Run as the learner side of a cluster (<c>--cluster</c>): roles learner, buffer, verifier; a seed node on the port; samplers join.</param>
-public sealed record TrainOptions(SettingsOverrides Settings, bool Resume = false, bool Cluster = false);
+public sealed record TrainOptions(SettingsOverrides Settings, bool Resume = false, bool Cluster = false)
+{
+    /// <summary>Tests only: wraps the run's recorder (to inject a failing run-file write); the recorder still completes the run.</summary>
+    internal Func<IRunReporter, IRunReporter>? WrapReporter { get; init; }
+}
 
 /// <summary>
 /// The <c>train</c> job on one node: settle the settings (a fresh run saves them as <c>run.conf</c>; <c>--resume</c>
@@ -110,7 +114,7 @@ public static class TrainRunner
                 output.WriteLine($"train --cluster: learner node {seed} (roles learner, buffer, verifier); " +
                     $"samplers join with: rorecomp node --roles sampler,verifier --seed {seed}");
             }
-            node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, loaded.Akka.WithFallback(hocon)).AddRoRecompPipeline(context, recorder), cancellationToken);
+            node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(context.Settings, loaded.Akka.WithFallback(hocon)).AddRoRecompPipeline(context, o.WrapReporter?.Invoke(recorder) ?? recorder), cancellationToken);
         }
         catch (Exception) when (!o.Resume)
         {

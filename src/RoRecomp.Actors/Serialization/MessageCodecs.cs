@@ -54,6 +54,26 @@ internal static class MessageCodecs
         (w, d) => w.Long(1, d.Step).Messages(2, d.Responses, Response),
         r => new(Step: r.Long(1, "Step"), Responses: r.Messages(2, "Responses", Response)));
 
+    /// <summary>A replay-buffer event kept in a snapshot's rewind history (a kind tag, then its fields).</summary>
+    public static readonly Part<IReplayBufferEvent> BufferEvent = new(
+        (w, e) =>
+        {
+            switch (e)
+            {
+                case ResponsesStored s: w.String(1, "ST").Long(2, s.Step).Messages(3, s.Responses, Response); break;
+                case ResponsesDrawn d: w.String(1, "DR").Long(2, d.Step).Strings(4, d.Ids); break;
+                case ResponsesEvicted v: w.String(1, "EV").Long(2, v.Step).Strings(4, v.Ids).Enum(5, v.Reason); break;
+                default: throw new ArgumentException($"a {e.GetType().Name} is not kept in a snapshot's history", nameof(e));
+            }
+        },
+        r => r.String(1, "Kind") switch
+        {
+            "ST" => new ResponsesStored(r.Messages(3, "Responses", Response), r.Long(2, "Step", 0)),
+            "DR" => new ResponsesDrawn(r.Strings(4, "Ids"), r.Long(2, "Step", 0)),
+            "EV" => new ResponsesEvicted(r.Strings(4, "Ids"), r.Enum<EvictionReason>(5, "Reason"), r.Long(2, "Step", 0)),
+            var kind => throw new System.Runtime.Serialization.SerializationException($"unknown replay-buffer event kind '{kind}' in a snapshot"),
+        });
+
     /// <summary>A work lease.</summary>
     public static readonly Part<WorkLease> Lease = new(
         (w, l) => w.String(1, l.LeaseId).Long(2, l.Step).Long(3, l.PolicyVersion).Array(4, l.PromptIndices).Int(5, l.SamplesPerPrompt)
@@ -135,8 +155,8 @@ internal static class MessageCodecs
         Add<ResponsesStored>(
             "E-ST",
             1,
-            (w, m) => w.Messages(1, m.Responses, Response),
-            r => new(r.Messages(1, "Responses", Response)),
+            (w, m) => w.Messages(1, m.Responses, Response).Long(2, m.Step),
+            r => new(r.Messages(1, "Responses", Response), r.Long(2, "Step", 0)),
             v1 => new(v1.Responses())),
         Add<ResponsesDrawn>(
             "E-DR",
@@ -147,19 +167,23 @@ internal static class MessageCodecs
         Add<ResponsesEvicted>(
             "E-EV",
             1,
-            (w, m) => w.Strings(1, m.Ids).Enum(2, m.Reason),
-            r => new(Ids: r.Strings(1, "Ids"), Reason: r.Enum<EvictionReason>(2, "Reason")),
+            (w, m) => w.Strings(1, m.Ids).Enum(2, m.Reason).Long(3, m.Step),
+            r => new(Ids: r.Strings(1, "Ids"), Reason: r.Enum<EvictionReason>(2, "Reason"), Step: r.Long(3, "Step", 0)),
             v1 => new(Ids: v1.Strings(), Reason: v1.Reason())),
         Add<ReplayBufferSnapshot>(
             "S-RB",
             1,
-            (w, s) => w.Messages(1, s.Entries, Response).Long(2, s.DrawCount).Strings(3, s.RecentlySeenIds).Messages(4, s.RecentDraws, Draw),
+            (w, s) => w.Messages(1, s.Entries, Response).Long(2, s.DrawCount).Strings(3, s.RecentlySeenIds).Messages(4, s.RecentDraws, Draw)
+                .Messages(5, s.Since, BufferEvent).Long(6, s.BaseStep),
             r => new(
                 Entries: r.Messages(1, "Entries", Response),
                 DrawCount: r.Long(2, "DrawCount"),
                 RecentlySeenIds: r.Strings(3, "RecentlySeenIds"),
-                RecentDraws: r.Messages(4, "RecentDraws", Draw)),
+                RecentDraws: r.Messages(4, "RecentDraws", Draw),
+                Since: r.Messages(5, "Since", BufferEvent),
+                BaseStep: r.Long(6, "BaseStep", 0)),
             v1 => new(Entries: v1.Responses(), DrawCount: v1.Long(), RecentlySeenIds: v1.Strings(), RecentDraws: v1.DrawRecordsIfAny())),
+        Add<BufferRewound>("E-RW", 1, (w, e) => w.Long(1, e.Step), r => new(r.Long(1, "Step"))),
         Add<CheckpointCommitted>(
             "E-CC",
             1,
@@ -169,13 +193,20 @@ internal static class MessageCodecs
 
         // Replay buffer commands, replies and queries.
         Add<Response>("R", 1, Response.Write, Response.Read),
-        Add<StoreResponses>("SR", 1, (w, m) => w.Messages(1, m.Responses, Response), r => new(r.Messages(1, "Responses", Response))),
+        Add<StoreResponses>("SR", 1, (w, m) => w.Messages(1, m.Responses, Response).Long(2, m.Step), r => new(r.Messages(1, "Responses", Response), r.Long(2, "Step", 0))),
         Add<DrawCompensationBatch>(
             "DCB",
             1,
             (w, m) => w.Int(1, m.Size).Long(2, m.CurrentPolicyVersion).Long(3, m.Step),
             r => new(Size: r.Int(1, "Size"), CurrentPolicyVersion: r.Long(2, "CurrentPolicyVersion"), Step: r.Long(3, "Step"))),
-        Add<EvictStale>("ES", 1, (w, m) => w.Long(1, m.CurrentPolicyVersion), r => new(r.Long(1, "CurrentPolicyVersion"))),
+        Add<EvictStale>("ES", 1, (w, m) => w.Long(1, m.CurrentPolicyVersion).Long(2, m.Step), r => new(r.Long(1, "CurrentPolicyVersion"), r.Long(2, "Step", 0))),
+        Add<RewindTo>("RWT", 1, (w, m) => w.Long(1, m.Step), r => new(r.Long(1, "Step"))),
+        Add<Rewound>(
+            "RWD",
+            1,
+            (w, m) => w.Long(1, m.Step).Int(2, m.Undone).Int(3, m.Count),
+            r => new(Step: r.Long(1, "Step"), Undone: r.Int(2, "Undone"), Count: r.Int(3, "Count"))),
+        Add<CannotRewind>("CRW", 1, (w, m) => w.Long(1, m.Step).Long(2, m.Oldest), r => new(Step: r.Long(1, "Step"), Oldest: r.Long(2, "Oldest"))),
         Add<ResponsesAccepted>(
             "RA",
             1,

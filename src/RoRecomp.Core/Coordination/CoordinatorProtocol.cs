@@ -105,7 +105,10 @@ public sealed record ReportStarted(RunCheckpoint? From, long PolicyVersion, Immu
 /// <summary>Report the warm start's held-out figures.</summary>
 public sealed record ReportBaseline<TEval>(TEval Evaluation) : ICoordinatorEffect;
 
-/// <summary>Report a trained step (its checkpoint, if any, is durable), with its evaluation when one was due.</summary>
+/// <summary>
+/// Report a trained step (write its metrics line), with its evaluation when one was due. Its checkpoint, if any, is
+/// committed in the same decision, journaled after this report is carried out.
+/// </summary>
 public sealed record ReportStep<TTrained, TEval>(long Step, TTrained Trained, TEval? Evaluation, long Cursor, double Seconds, string? Checkpoint) : ICoordinatorEffect
     where TEval : class;
 
@@ -138,7 +141,7 @@ public sealed record LeaseHold<TSampler>(WorkLease Lease, TSampler Sampler, int 
 public sealed record OpenedStep(long Cursor, TimeSpan At);
 
 /// <summary>
-/// A trained step not yet reported: it waits for its checkpoint's commit to be durable, then for its evaluation when
-/// one is due, and for every earlier step's report.
+/// A trained step not yet done: it waits for every earlier step, then for its evaluation when one is due, is reported,
+/// and (with a checkpoint) stays <paramref name="Reported"/> until the commit decided with the report is durable.
 /// </summary>
-public sealed record PendingReport<TTrained>(long Step, TTrained Trained, long Cursor, long PolicyVersion, double Seconds, string? Checkpoint, bool Committed, bool EvalDue, bool EvalRequested);
+public sealed record PendingReport<TTrained>(long Step, TTrained Trained, long Cursor, long PolicyVersion, double Seconds, string? Checkpoint, bool Reported, bool EvalDue, bool EvalRequested);

@@ -3,8 +3,11 @@ using System.Collections.Immutable;
 namespace RoRecomp.Core.Coordination;
 
 /// <summary>
-/// What processing one command decided: the state after it, the journal events to persist (in order; each is folded
-/// in with <see cref="CommitDurable"/> once durable) and the effects to carry out now, in order.
+/// What processing one command decided: the state after it, the effects to carry out now, in order, and the journal
+/// events to persist (in order; each is folded in with <see cref="CommitDurable"/> once durable). The effects are
+/// carried out <b>before</b> the events are written: a step's <see cref="ReportStep{TTrained, TEval}"/> (its
+/// metrics line) comes in the same decision as its <see cref="CheckpointCommitted"/>, so every step up to a durable
+/// commit has its line written first, and a crash between the two re-runs the step instead of losing its line.
 /// </summary>
 public sealed record CoordinatorDecision<TSampler, TTrained, TEval>(
     CoordinatorState<TSampler, TTrained, TEval> State, ImmutableArray<IRunEvent> Events, ImmutableArray<ICoordinatorEffect> Effects)
@@ -20,8 +23,11 @@ public sealed record CoordinatorDecision<TSampler, TTrained, TEval>(
 /// <para>
 /// Only <see cref="CheckpointCommitted"/> is journaled (<see cref="Journal"/>, a <see cref="RunState"/>); leases,
 /// samplers and open steps live in memory and start afresh after a restart. A journaled event changes the state only
-/// once durable (<see cref="CommitDurable"/>, or <see cref="Apply"/> on recovery), and a step is reported only after its
-/// commit is durable, its evaluation (when due) arrived, and every earlier trained step was reported.
+/// once durable (<see cref="CommitDurable"/>, or <see cref="Apply"/> on recovery). A step is reported once its
+/// evaluation (when due) arrived and every earlier trained step was reported and its commit is durable; the commit of
+/// the step's checkpoint is decided with its report (written after it, see <see cref="CoordinatorDecision{TSampler, TTrained, TEval}"/>),
+/// and nothing later is reported or opened until that commit is durable. So every step up to the newest durable commit
+/// was reported: a resume never starts after a step whose metrics line was not written.
 /// </para>
 /// </summary>
 /// <typeparam name="TSampler">A sampler's key.</typeparam>
@@ -203,7 +209,7 @@ public sealed record CoordinatorState<TSampler, TTrained, TEval>
             var cursor = open.Cursor + O.PromptsPerStep;
             var evalDue = (O.EvalEvery > 0 && m.Step % O.EvalEvery == 0) || m.Step >= O.TotalSteps;
             var pending = new PendingReport<TTrained>(m.Step, m.Trained, cursor, m.PolicyVersion, (m.At - open.At).TotalSeconds,
-                m.CheckpointPath, Committed: m.CheckpointPath is null, evalDue, EvalRequested: false);
+                m.CheckpointPath, Reported: false, evalDue, EvalRequested: false);
             S = S with
             {
                 Open = S.Open.Remove(m.Step),
@@ -212,7 +218,6 @@ public sealed record CoordinatorState<TSampler, TTrained, TEval>
                 PolicyVersion = m.PolicyVersion,
                 Pending = S.Pending.Add(pending),
             };
-            if (m.CheckpointPath is { } path) Events.Add(new CheckpointCommitted(new RunCheckpoint(m.Step, cursor, m.PolicyVersion, path)));
             Flush();
         }
 
@@ -220,15 +225,15 @@ public sealed record CoordinatorState<TSampler, TTrained, TEval>
         {
             S = S.Apply(e);
             if (e is not CheckpointCommitted c) return;
-            var i = S.Pending.FindIndex(p => !p.Committed && p.Step == c.Checkpoint.Step && p.Checkpoint == c.Checkpoint.Path);
-            if (i < 0) return;   // the re-commit of the checkpoint the run continues from: no report waits for it
-            S = S with { Pending = S.Pending.SetItem(i, S.Pending[i] with { Committed = true }) };
+            if (S.Pending.IsEmpty || S.Pending[0] is not { Reported: true } head || head.Step != c.Checkpoint.Step || head.Checkpoint != c.Checkpoint.Path)
+                return;   // the re-commit of the checkpoint the run continues from: no step waits for it
+            S = S with { Pending = S.Pending.RemoveAt(0) };
             Flush();
         }
 
         public void Evaluated(RecordEvaluation<TEval> m)
         {
-            var awaiting = S.Pending.IsEmpty ? null : S.Pending[0] is { EvalRequested: true } head ? head : null;
+            var awaiting = S.Pending.IsEmpty ? null : S.Pending[0] is { EvalRequested: true, Reported: false } head ? head : null;
             if (m.Step == 0 && awaiting is null)
             {
                 Effects.Add(new ReportBaseline<TEval>(m.Evaluation));
@@ -252,13 +257,16 @@ public sealed record CoordinatorState<TSampler, TTrained, TEval>
             if (S.Started && !S.Done && S.Samplers.IsEmpty && !S.Queue.IsEmpty) Effects.Add(WaitingForSamplers.Instance);
         }
 
-        /// <summary>Reports trained steps in order while the oldest is committed and evaluated; continues the run once none waits.</summary>
+        /// <summary>
+        /// Reports trained steps in order while the oldest is evaluated (when due) and no earlier commit is being written;
+        /// continues the run once none waits.
+        /// </summary>
         private void Flush()
         {
             while (!S.Pending.IsEmpty)
             {
                 var head = S.Pending[0];
-                if (!head.Committed) return;
+                if (head.Reported) return;   // its checkpoint's commit is being written
                 if (head.EvalDue)
                 {
                     if (!head.EvalRequested)
@@ -273,10 +281,22 @@ public sealed record CoordinatorState<TSampler, TTrained, TEval>
             Continue();
         }
 
+        /// <summary>
+        /// Reports the oldest pending step; a step with a checkpoint stays (as reported) until the commit decided here,
+        /// written after the report, is durable.
+        /// </summary>
         private void Report(PendingReport<TTrained> p, TEval? evaluation)
         {
-            S = S with { Pending = S.Pending.RemoveAt(0) };
             Effects.Add(new ReportStep<TTrained, TEval>(p.Step, p.Trained, evaluation, p.Cursor, p.Seconds, p.Checkpoint));
+            if (p.Checkpoint is { } path)
+            {
+                S = S with { Pending = S.Pending.SetItem(0, p with { Reported = true }) };
+                Events.Add(new CheckpointCommitted(new RunCheckpoint(p.Step, p.Cursor, p.PolicyVersion, path)));
+            }
+            else
+            {
+                S = S with { Pending = S.Pending.RemoveAt(0) };
+            }
         }
 
         /// <summary>Finishes the run, or opens the steps the policy lag allows and grants what waits.</summary>

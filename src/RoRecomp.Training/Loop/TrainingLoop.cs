@@ -87,7 +87,7 @@ public static class TrainingLoop
                 var sampleSeconds = clock.Elapsed.TotalSeconds;
                 var online = promptIds.Select(id => scored[id]).ToList();
                 var (recomposed, metrics) = StepRecomposer.Recompose(online, recomposition, s.Run.Seed, step, version);
-                if (!recomposed.Compensation.IsEmpty) buffer.Handle(new StoreResponses(recomposed.Compensation));
+                if (!recomposed.Compensation.IsEmpty) buffer.Handle(new StoreResponses(recomposed.Compensation, step));
                 var learnerClock = Stopwatch.StartNew();
                 // Completes synchronously: the in-memory buffer answers at once.
                 var update = learnerThread.Run(() => PolicyUpdate.RunAsync(

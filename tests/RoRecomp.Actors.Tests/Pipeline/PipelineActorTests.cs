@@ -219,6 +219,8 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         var publisher = Sys.ActorOf(PolicyPublisherActor.Props(context.Settings.Cluster));
         var learner = Sys.ActorOf(LearnerActor.Props(context, buffer, publisher));
         learner.Tell(new LoadPolicy([], 4));
+        Assert.Equal(new RewindTo(0), buffer.ExpectMsg<RewindTo>(TimeSpan.FromSeconds(30)));   // the buffer goes back to where the run starts
+        buffer.Reply(new Rewound(0, 0, 0));
         var loaded = ExpectMsg<PolicyLoaded>(TimeSpan.FromSeconds(30));
         Assert.Null(loaded.From);
         Assert.Equal(0, loaded.PolicyVersion);
@@ -286,6 +288,8 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         // A new learner continues from the checkpoint (model + optimizer): version 1.
         var resumed = Sys.ActorOf(LearnerActor.Props(context, buffer, publisher));
         resumed.Tell(new LoadPolicy([new RunCheckpoint(1, 2, 1, trained.CheckpointPath!)], 4));
+        Assert.Equal(new RewindTo(1), buffer.ExpectMsg<RewindTo>(TimeSpan.FromSeconds(30)));
+        buffer.Reply(new Rewound(1, 3, 5));
         var reloaded = ExpectMsg<PolicyLoaded>(TimeSpan.FromSeconds(30));
         Assert.Equal(1, reloaded.PolicyVersion);
         Assert.Equal(1, reloaded.From!.Step);
