@@ -20,7 +20,7 @@ namespace RoRecomp.Actors.Bench;
 /// <param name="BatchSize">Responses per <see cref="StoreResponses"/> (one journal event each).</param>
 /// <param name="Tokens">Response length: token ids and log-probs per response (the prompt is 256 tokens).</param>
 /// <param name="Capacity">Buffer capacity: older responses are evicted past it, so this many are held at the end.</param>
-/// <param name="SnapshotEvery">Events between snapshots (rorecomp.buffer.snapshot-every); responses stored between snapshots are at most capacity / 2.</param>
+/// <param name="SnapshotEvery">Events between snapshots (rorecomp.buffer.snapshot-every); responses stored between snapshots are at most the capacity.</param>
 /// <param name="Journal">sqlite | postgresql.</param>
 /// <param name="ConnectionString">PostgreSQL connection string (ignored for SQLite, which uses a file in the run directory).</param>
 /// <param name="InFlight">Store requests outstanding at once (as several samplers' groups arrive together).</param>

@@ -67,14 +67,15 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
     /// <param name="options">Capacity, staleness, draw order and seed (from <c>SettingsMapping.ReplayBuffer</c>).</param>
     /// <param name="snapshotEvery">Snapshot after this many journaled events (rorecomp.buffer.snapshot-every).</param>
     /// <param name="snapshotAfterStored">
-    /// Also snapshot once this many responses were stored since the last snapshot; default half the capacity, which
-    /// bounds the live journal to about 1.5 x a full buffer.
+    /// Also snapshot once this many responses were stored since the last snapshot; default the capacity: each
+    /// response is then written about twice (its event, one snapshot) and the live journal stays under 2 x a full buffer
+    /// (the snapshot + fewer than a buffer's worth of events) once the cycles catch up.
     /// </param>
     public static Props Props(string persistenceId, ReplayBufferOptions options, int snapshotEvery, int? snapshotAfterStored = null) =>
         Akka.Actor.Props.Create(() => new ReplayBufferActor(persistenceId, options, snapshotEvery, snapshotAfterStored ?? DefaultSnapshotAfterStored(options)));
 
-    /// <summary>Half the capacity (at least 1): responses stored between two snapshots by default.</summary>
-    public static int DefaultSnapshotAfterStored(ReplayBufferOptions options) => Math.Max(1, options.Capacity / 2);
+    /// <summary>The capacity: responses stored between two snapshots by default.</summary>
+    public static int DefaultSnapshotAfterStored(ReplayBufferOptions options) => options.Capacity;
 
     private void Handle(IReplayBufferCommand command)
     {

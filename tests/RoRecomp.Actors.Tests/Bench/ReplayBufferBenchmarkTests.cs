@@ -15,7 +15,8 @@ public sealed class ReplayBufferBenchmarkTests
             Assert.Equal(40, r.Recovered);
             Assert.True(r.ResponsesPerSecond > 0 && r.RecoverySeconds > 0 && r.JournalMbPerSecond > 0);
             Assert.True(r.JournaledBytes > 20 * r.HeldBytes, $"{r.JournaledBytes} journaled, {r.HeldBytes} held");
-            Assert.InRange(r.JournalBytesRatio, 1.0, 2.0);
+            // A snapshot (1 x) + fewer than a buffer's worth of events since it + the one event the SQL journal keeps as its marker.
+            Assert.InRange(r.JournalBytesRatio, 1.0, 2.0 + 8.0 / 40);
         }
         finally
         {
