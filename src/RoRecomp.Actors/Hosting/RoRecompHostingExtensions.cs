@@ -66,7 +66,9 @@ public static class RoRecompHostingExtensions
     /// Adds remoting, clustering and the replay buffer singleton (on role <see cref="BufferRole"/>; a proxy elsewhere,
     /// registered under <see cref="ReplayBufferKey"/>). Even a single node runs the cluster code paths: with no
     /// <c>rorecomp.cluster.seed-nodes</c> it joins itself. Remoting binds to <c>rorecomp.cluster.hostname</c>
-    /// (127.0.0.1 unless configured) and refuses frames over 8 MiB: policy weights travel beside it (WeightServer).
+    /// (127.0.0.1 unless configured) and refuses frames over <c>akka.remote.dot-netty.tcp.maximum-frame-size</c> when the
+    /// HOCON sets it (hocon/cluster.conf), else over <see cref="DefaultFrameSize"/>: policy weights travel beside it
+    /// (WeightServer); a protocol message over it fails in the sender naming the setting (see <see cref="RoRecompSerializer"/>).
     /// </summary>
     /// <param name="builder">The Akka.Hosting builder.</param>
     /// <param name="settings">Loaded settings (<see cref="SettingsLoader"/>).</param>
@@ -76,7 +78,7 @@ public static class RoRecompHostingExtensions
         var c = settings.Cluster;
         builder
             .AddHocon(persistenceHocon.WithFallback(SerializationHocon.Config).WithFallback(PipelineHocon.Cluster(c.StableAfterSeconds)), HoconAddMode.Prepend)
-            .WithRemoting(new RemoteOptions { HostName = c.Hostname, Port = c.Port, MaxFrameSize = 8 * 1024 * 1024 })
+            .WithRemoting(new RemoteOptions { HostName = c.Hostname, Port = c.Port, MaxFrameSize = FrameSize(persistenceHocon) })
             .WithClustering(new ClusterOptions
             {
                 Roles = [.. c.Roles],
@@ -139,6 +141,15 @@ public static class RoRecompHostingExtensions
                 system.ActorOf(SamplerActor.Props(context, $"{node}/sampler-{i}", coordinator, publisher, verifiers), $"sampler-{i}");
         });
     }
+
+    /// <summary>Akka.Remote's frame limit when the HOCON does not set one: 8 MiB.</summary>
+    public const int DefaultFrameSize = 8 * 1024 * 1024;
+
+    /// <summary>The frame limit the node uses: the HOCON's <see cref="RoRecompSerializer.FrameSizeKey"/> (every node reads the same cluster.conf) or <see cref="DefaultFrameSize"/>.</summary>
+    public static int FrameSize(Config hocon) =>
+        hocon.HasPath(RoRecompSerializer.FrameSizeKey) && hocon.GetByteSize(RoRecompSerializer.FrameSizeKey) is { } bytes
+            ? (int)Math.Min(bytes, int.MaxValue)
+            : DefaultFrameSize;
 
     private static void Singleton<TKey>(AkkaConfigurationBuilder builder, RoRecompSettings settings, string name, string role, Func<ActorSystem, IActorRegistry, Props> props)
     {

@@ -23,4 +23,8 @@ public sealed record GetBufferStats(bool IncludeIds) : IRoRecompMessage
 }
 
 /// <summary>Reply to <see cref="GetBufferStats"/>: held responses (ids oldest first when asked for) and the journal position.</summary>
-public sealed record BufferStats(int Count, ImmutableArray<string> Ids, long LastSequenceNr) : IRoRecompMessage;
+/// <param name="Count">Responses held.</param>
+/// <param name="Ids">Held ids, oldest first (empty for <see cref="GetBufferStats.CountOnly"/>).</param>
+/// <param name="LastSequenceNr">The journal's last sequence number.</param>
+/// <param name="Compacting">Whether a journal compaction cycle (snapshot, delete events, delete older snapshots) is under way.</param>
+public sealed record BufferStats(int Count, ImmutableArray<string> Ids, long LastSequenceNr, bool Compacting = false) : IRoRecompMessage;

@@ -231,8 +231,8 @@ internal static class MessageCodecs
         Add<BufferStats>(
             "BS",
             1,
-            (w, m) => w.Int(1, m.Count).Strings(2, m.Ids).Long(3, m.LastSequenceNr),
-            r => new(Count: r.Int(1, "Count"), Ids: r.Strings(2, "Ids"), LastSequenceNr: r.Long(3, "LastSequenceNr"))),
+            (w, m) => w.Int(1, m.Count).Strings(2, m.Ids).Long(3, m.LastSequenceNr).Bool(4, m.Compacting),
+            r => new(Count: r.Int(1, "Count"), Ids: r.Strings(2, "Ids"), LastSequenceNr: r.Long(3, "LastSequenceNr"), Compacting: r.Bool(4, "Compacting", false))),
 
         // Run coordinator.
         Add<RequestWork>(

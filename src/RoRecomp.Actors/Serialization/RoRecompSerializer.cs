@@ -1,6 +1,8 @@
 using SerializationException = System.Runtime.Serialization.SerializationException;
 using Akka.Actor;
 using Akka.Serialization;
+using RoRecomp.Core.Coordination;
+using RoRecomp.Core.Replay;
 
 namespace RoRecomp.Actors.Serialization;
 
@@ -11,9 +13,28 @@ namespace RoRecomp.Actors.Serialization;
 /// wire kind, then the value), so reordering, adding or removing fields can never shift another field's bytes; token
 /// ids, log-probs, masks and weights stay raw little-endian arrays. Bodies of format 1 (positional, written before
 /// format 2) are still read for the journaled and snapshotted types, so existing journals recover.
+/// <para>
+/// Messages between nodes: Akka.Remote drops a message larger than <see cref="FrameSizeKey"/> (logging only its byte
+/// count) and a receiver with a smaller limit than its sender closes the connection. Messages of the protocol are
+/// serialized only to cross nodes (journal events and snapshots are other types), so one over the limit fails here, in
+/// the sending node, with an error that names the message, its size, the setting and the value it needs; Akka.Remote
+/// logs it and keeps the association. Rollouts grow with response length: set the limit on every node (hocon/cluster.conf).
+/// </para>
 /// </summary>
 public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
 {
+    /// <summary>The Akka.Remote setting that caps one message between nodes.</summary>
+    public const string FrameSizeKey = "akka.remote.dot-netty.tcp.maximum-frame-size";
+
+    // The limit of this node's transport (0 when it has no remoting); Akka.Remote's own framing needs some bytes.
+    private readonly long _frameLimit = system.Settings.Config.HasPath(FrameSizeKey)
+        && (system.Settings.ProviderClass.Contains("Remote", StringComparison.Ordinal) || system.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal))
+        ? system.Settings.Config.GetByteSize(FrameSizeKey) ?? 0
+        : 0;
+
+    /// <summary>Bytes reserved for Akka.Remote's envelope (recipient and sender paths, manifest) inside one frame.</summary>
+    public const int EnvelopeReserve = 4096;
+
     /// <summary>Serializer id (must be unique in the actor system; Akka reserves 0-100).</summary>
     public const int Id = 5271;
 
@@ -33,12 +54,40 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
     public override byte[] ToBinary(object obj)
     {
         var codec = Codec(obj);
-        var w = new TaggedWriter();
+        var w = new TaggedWriter(SizeHint(obj));
         w.RawByte(FormatVersion);
         w.RawVarint((ulong)codec.Version);
         w.LengthPrefixed(obj, codec.Write);
-        return w.ToArray();
+        var bytes = w.ToArray();
+        if (_frameLimit > 0 && bytes.Length > _frameLimit - EnvelopeReserve && obj is not (IReplayBufferEvent or ReplayBufferSnapshot or IRunEvent))
+            throw new SerializationException(TooLarge(obj, bytes.Length, _frameLimit));
+        return bytes;
     }
+
+    // Messages that carry responses are sized up front (raw arrays + a generous allowance per response for ids and
+    // scalars), so a snapshot of a full buffer of long responses is written into one buffer instead of growing through
+    // copies of up to twice its size; the slack is cut by one copy at the end.
+    private static int SizeHint(object o) => (int)Math.Min(System.Array.MaxLength, o switch
+    {
+        ReplayBufferSnapshot s => Bytes(s.Entries) + (s.RecentDraws.IsDefault ? 0 : s.RecentDraws.Sum(d => Bytes(d.Responses))) + 64L * (s.RecentlySeenIds.IsDefault ? 0 : s.RecentlySeenIds.Length),
+        ResponsesStored e => Bytes(e.Responses),
+        StoreResponses c => Bytes(c.Responses),
+        CompensationDrawn d => Bytes(d.Responses),
+        _ => 256,
+    });
+
+    private static long Bytes(System.Collections.Immutable.ImmutableArray<Core.Rollouts.Response> responses) =>
+        responses.IsDefault ? 0 : responses.Sum(r => 4L * (Length(r.PromptTokens) + Length(r.Tokens) + Length(r.LogProbs))
+            + Length(r.ActionMask) + 2L * ((r.Id?.Length ?? 0) + (r.PromptId?.Length ?? 0)) + 128);
+
+    private static int Length<T>(System.Collections.Immutable.ImmutableArray<T> a) => a.IsDefault ? 0 : a.Length;
+
+    /// <summary>The error for a message of <paramref name="bytes"/> over a frame limit of <paramref name="limit"/> bytes.</summary>
+    public static string TooLarge(object message, long bytes, long limit) =>
+        $"{message.GetType().Name} is {bytes:N0} bytes, over {FrameSizeKey} = {limit:N0} bytes (less {EnvelopeReserve:N0} for Akka.Remote's envelope), "
+        + $"so it cannot travel to another node. Set {FrameSizeKey} to at least {bytes + EnvelopeReserve:N0}b on every node "
+        + "(hocon/cluster.conf; a receiver with a lower limit drops the connection), or make the message smaller "
+        + "(rorecomp.sampling.lease-size, rorecomp.sampling.max-new-tokens, rorecomp.compensation.batch-size).";
 
     /// <inheritdoc />
     public override object FromBinary(byte[] bytes, string manifest)

@@ -31,11 +31,14 @@ internal enum WireKind
 internal sealed class TaggedWriter
 {
     private const int PaddedLength = 5;
-    private byte[] _buffer = new byte[256];
+    private byte[] _buffer;
     private int _length;
 
-    /// <summary>The bytes written so far.</summary>
-    public byte[] ToArray() => _buffer.AsSpan(0, _length).ToArray();
+    /// <summary>A writer whose buffer starts at <paramref name="capacity"/> bytes (a good estimate saves the copies of growing).</summary>
+    public TaggedWriter(int capacity = 256) => _buffer = new byte[Math.Clamp(capacity, 256, System.Array.MaxLength)];
+
+    /// <summary>The bytes written so far (the buffer itself when the estimate was exact).</summary>
+    public byte[] ToArray() => _length == _buffer.Length ? _buffer : _buffer.AsSpan(0, _length).ToArray();
 
     /// <summary>Appends one raw byte (the envelope's format version).</summary>
     public void RawByte(byte b) => Reserve(1)[0] = b;

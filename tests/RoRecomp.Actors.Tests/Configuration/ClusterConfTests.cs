@@ -37,7 +37,7 @@ public sealed class ClusterConfTests
     public void Cluster_conf_carries_the_akka_remote_frame_size_and_the_downing_strategy()
     {
         var config = SettingsLoader.Resolve(new SettingsOverrides(ClusterConf)).Akka;
-        Assert.Equal(4L * 1024 * 1024, config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size"));
+        Assert.Equal(16L * 1024 * 1024, config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size"));
         Assert.Equal("keep-oldest", config.GetString("akka.cluster.split-brain-resolver.active-strategy"));
         Assert.False(config.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
     }
