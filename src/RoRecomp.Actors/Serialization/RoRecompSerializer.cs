@@ -40,9 +40,18 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         return w.ToArray();
     }
 
+    /// <summary>
+    /// Bytes of RoRecomp messages this process has deserialized: what reached it through Akka.Remote, plus journal and
+    /// snapshot reads on recovery (none on a fresh run). Read by <c>bench coordination</c>.
+    /// </summary>
+    public static long BytesRead => Interlocked.Read(ref _bytesRead);
+
+    private static long _bytesRead;
+
     /// <inheritdoc />
     public override object FromBinary(byte[] bytes, string manifest)
     {
+        Interlocked.Add(ref _bytesRead, bytes.Length);
         if (!MessageCodecs.ByManifest.TryGetValue(manifest, out var codec))
             throw new SerializationException($"{nameof(RoRecompSerializer)}: unknown manifest '{manifest}'");
         if (bytes.Length == 0)
