@@ -42,11 +42,13 @@ public sealed record CoordinationBenchOptions(
 /// <param name="RemoteBytes">RoRecomp message bytes deserialized by every process of the cluster over the whole run.</param>
 /// <param name="TrainedSteps">Steps the learner finished in the run (warm-up and measured; the denominator of <see cref="BytesPerStep"/>).</param>
 /// <param name="PayloadBytesPerStep">Token ids and log-probs of one step's responses (4 + 4 bytes a token).</param>
-/// <param name="CpuSeconds">CPU seconds per process over the run: the learner node first, then each sampler process.</param>
+/// <param name="LearnerBufferSeconds">Mean seconds a measured step's learner waited for the replay buffer (inside its busy time).</param>
+/// <param name="WindowResponses">Responses in the online batches of the measured steps (every group accounted for: steps x groups x samples).</param>
+/// <param name="CpuSeconds">CPU seconds per process over the measured window: the learner node first, then each sampler process.</param>
 public sealed record CoordinationPoint(
     int Samplers, int Processes, int GroupsPerStep, int Steps, double WallSeconds, double GroupsPerSecond, double IdealStepSeconds,
     double OverheadMsPerGroup, double LearnerIdleFraction, double LearnerIdleForCoordination, long RemoteBytes, int TrainedSteps,
-    long PayloadBytesPerStep, IReadOnlyList<double> CpuSeconds)
+    long PayloadBytesPerStep, double LearnerBufferSeconds, int WindowResponses, IReadOnlyList<double> CpuSeconds)
 {
     /// <summary>Remote bytes per trained step (join and shutdown traffic included).</summary>
     public long BytesPerStep => TrainedSteps == 0 ? 0 : RemoteBytes / TrainedSteps;
@@ -73,7 +75,7 @@ public sealed record CoordinationBenchResult(
 /// </summary>
 public static class CoordinationBenchmark
 {
-    /// <summary>The line a worker prints when it stops: its deserialized bytes and CPU seconds.</summary>
+    /// <summary>The line a worker prints when it stops: its deserialized bytes.</summary>
     public const string WorkerReport = "bench coordination worker:";
 
     /// <summary>Runs every sampler count in <paramref name="workDir"/> (one run directory each).</summary>
@@ -90,7 +92,8 @@ public static class CoordinationBenchmark
             var p = await RunPointAsync(o, n, Path.Combine(workDir, $"samplers-{n}"), log, cancellationToken);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"bench coordination: {n} samplers / {p.Processes} processes: {p.GroupsPerSecond:F1} groups/s, overhead {p.OverheadMsPerGroup:F2} ms/group, " +
-                $"learner idle {p.LearnerIdleFraction:P1} ({p.LearnerIdleForCoordination:P1} for coordination), {p.BytesPerStep / 1e6:F2} MB/step remote"));
+                $"learner idle {p.LearnerIdleFraction:P1} ({p.LearnerIdleForCoordination:P1} for coordination), learner waits {p.LearnerBufferSeconds * 1000:F0} ms a step for the buffer, " +
+                $"{p.BytesPerStep / 1e6:F2} MB/step remote"));
             points.Add(p);
         }
         var best = points.Max(p => p.GroupsPerSecond);
@@ -102,14 +105,16 @@ public static class CoordinationBenchmark
     /// <summary>What the ceiling point's figures say limits it.</summary>
     private static string Limit(CoordinationPoint p, CoordinationBenchOptions o, bool reached)
     {
-        var wall = p.WallSeconds * (p.TrainedSteps / (double)Math.Max(1, p.Steps));
+        var wall = p.WallSeconds;
         var cores = Environment.ProcessorCount;
         var total = p.CpuSeconds.Sum();
         var learnerShare = p.CpuSeconds[0] / Math.Max(1e-9, wall);
         var totalShare = total / Math.Max(1e-9, wall);
         var cpu = string.Create(CultureInfo.InvariantCulture,
-            $"CPU over the run: learner node {learnerShare:F2} cores, all processes {totalShare:F2} of {cores} cores");
+            $"CPU in the measured window: learner node {learnerShare:F2} cores, all processes {totalShare:F2} of {cores} cores");
         if (!reached) return $"not reached: groups/s still grew up to {p.Samplers} samplers, the most measured ({cpu})";
+        if (p.LearnerIdleForCoordination < 0.05 && p.LearnerBufferSeconds * 1000 > 0.5 * o.UpdateMs)
+            return string.Create(CultureInfo.InvariantCulture, $"the replay buffer: the learner waited {p.LearnerBufferSeconds * 1000:F0} ms a step for it beside its {o.UpdateMs} ms update ({cpu})");
         if (p.LearnerIdleForCoordination < 0.05) return $"the learner's update time ({o.UpdateMs} ms a step): it was busy ({cpu})";
         if (totalShare >= 0.8 * cores) return $"the machine's {cores} cores, saturated by the cluster's processes ({cpu})";
         if (learnerShare >= 0.8) return $"the learner node's actors (coordinator, recomposer, verifier, buffer: one core's worth) ({cpu})";
@@ -147,7 +152,6 @@ public static class CoordinationBenchmark
         var probe = new LearnerProbe();
         var reporter = new Reporter();
         var bytesBefore = RoRecompSerializer.BytesRead;
-        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var node = await RoRecompNode.StartAsync(
             b => b.AddRoRecompActors(context.Settings, loaded.Akka.WithFallback(hocon))
                 .AddRoRecompPipeline(context, reporter, new PipelineStandIns(Learner: SimulatedLearnerActor.Factory(o.UpdateMs, probe))),
@@ -190,8 +194,11 @@ public static class CoordinationBenchmark
             var ideal = o.Lag == 0 ? generation + update : Math.Max(generation, update);
             var deadline = TimeSpan.FromSeconds(120 + (o.Steps + 1) * Math.Max(20 * ideal, 5));
             var run = Stopwatch.StartNew();
+            List<TimeSpan>? cpuAtWarmup = null;
             while (probe.Intervals.Count < o.Steps + 1)
             {
+                // CPU of every process from the end of the warm-up step (20 ms resolution) to the end of the window.
+                if (cpuAtWarmup is null && probe.Intervals.Count >= 1) cpuAtWarmup = CpuTimes(workers);
                 cancellationToken.ThrowIfCancellationRequested();
                 if (reporter.Failure is { } failure) throw new InvalidOperationException($"the run failed: {failure}");
                 if (workers.FirstOrDefault(w => w.HasExited) is { } dead) throw new InvalidOperationException($"a sampler process exited early: {dead.Output}");
@@ -203,23 +210,26 @@ public static class CoordinationBenchmark
             var wall = Stopwatch.GetElapsedTime(window[0].End, window[^1].End).TotalSeconds;
             var busy = window.Skip(1).Sum(i => Stopwatch.GetElapsedTime(i.Start, i.End).TotalSeconds);
             var groups = o.Steps * groupsPerStep;
+            var responses = window.Skip(1).Sum(i => i.Responses);
+            if (window.Any(i => i.Responses != groupsPerStep * o.SamplesPerPrompt))
+            {
+                throw new InvalidOperationException($"a step reached the learner without all its groups: responses per step " +
+                    $"{string.Join(", ", window.Select(i => i.Responses))}, expected {groupsPerStep * o.SamplesPerPrompt}");
+            }
             var idle = Math.Max(0, 1 - (busy / wall));
             var explainedIdle = o.Lag == 0 ? generation : Math.Max(0, generation - update);
             var idleForCoordination = Math.Max(0, idle - (o.Steps * explainedIdle / wall));
 
+            var cpuAtEnd = CpuTimes(workers);
+            cpuAtWarmup ??= cpuAtEnd;
+            var cpu = cpuAtEnd.Zip(cpuAtWarmup, (end, start) => (end - start).TotalSeconds).ToList();
             var trained = probe.Intervals.Count;
-            var cpu = new List<double> { (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds };
             var driverBytes = RoRecompSerializer.BytesRead - bytesBefore;
             long workerBytes = 0;
-            foreach (var w in workers)
-            {
-                var (bytes, cpuSeconds) = await w.StopAsync();
-                workerBytes += bytes;
-                cpu.Add(cpuSeconds);
-            }
+            foreach (var w in workers) workerBytes += await w.StopAsync();
             return new CoordinationPoint(
                 samplers, processes, groupsPerStep, o.Steps, wall, groups / wall, ideal, (wall - (o.Steps * ideal)) / groups * 1000, idle,
-                idleForCoordination, driverBytes + workerBytes, trained, (long)groupsPerStep * o.SamplesPerPrompt * o.ResponseTokens * 8, cpu);
+                idleForCoordination, driverBytes + workerBytes, trained, (long)groupsPerStep * o.SamplesPerPrompt * o.ResponseTokens * 8, window.Skip(1).Average(i => i.BufferSeconds), responses, cpu);
         }
         finally
         {
@@ -230,7 +240,7 @@ public static class CoordinationBenchmark
     /// <summary>
     /// The sampler process (<c>bench coordination --worker</c>): joins <paramref name="layers"/>' seed with roles sampler
     /// and verifier and stand-in samplers, until <paramref name="stop"/> completes; then prints <see cref="WorkerReport"/>
-    /// with its deserialized bytes and CPU seconds, and leaves.
+    /// with its deserialized bytes, and leaves.
     /// </summary>
     public static async Task RunWorkerAsync(SettingsOverrides layers, SimulatedSampling sim, Task stop, TextWriter output)
     {
@@ -246,10 +256,13 @@ public static class CoordinationBenchmark
             output.WriteLine($"bench coordination worker {Akka.Cluster.Cluster.Get(node.System).SelfAddress}: {settings.Sampling.Samplers} samplers");
             await Task.WhenAny(stop, node.System.WhenTerminated);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{WorkerReport} bytes {RoRecompSerializer.BytesRead - bytesBefore} cpu-s {Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F3}"));
+                $"{WorkerReport} bytes {RoRecompSerializer.BytesRead - bytesBefore}"));
             output.Flush();
         }
     }
+
+    /// <summary>CPU time of this process, then of each sampler process.</summary>
+    private static List<TimeSpan> CpuTimes(List<Worker> workers) => [Process.GetCurrentProcess().TotalProcessorTime, .. workers.Select(w => w.CpuTime)];
 
     private static int FreePort()
     {
@@ -306,6 +319,15 @@ public static class CoordinationBenchmark
 
         public bool HasExited => _process.HasExited;
 
+        public TimeSpan CpuTime
+        {
+            get
+            {
+                _process.Refresh();
+                return _process.HasExited ? TimeSpan.Zero : _process.TotalProcessorTime;
+            }
+        }
+
         public string Output
         {
             get
@@ -343,14 +365,13 @@ public static class CoordinationBenchmark
             return new Worker(Process.Start(psi) ?? throw new InvalidOperationException("could not start a sampler process"));
         }
 
-        /// <summary>Closes its input, and reads the bytes and CPU seconds it reports as it stops.</summary>
-        public async Task<(long Bytes, double CpuSeconds)> StopAsync()
+        /// <summary>Closes its input, and reads the bytes it reports as it stops.</summary>
+        public async Task<long> StopAsync()
         {
             _process.StandardInput.Close();
             var report = await _report.Task.WaitAsync(TimeSpan.FromSeconds(60));
             var parts = report.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            return (long.Parse(parts[Array.IndexOf(parts, "bytes") + 1], CultureInfo.InvariantCulture),
-                double.Parse(parts[Array.IndexOf(parts, "cpu-s") + 1], CultureInfo.InvariantCulture));
+            return long.Parse(parts[Array.IndexOf(parts, "bytes") + 1], CultureInfo.InvariantCulture);
         }
 
         public void Dispose()

@@ -14,7 +14,8 @@ namespace RoRecomp.Actors.Bench;
 /// <param name="Start">When its <see cref="TrainOnStep"/> was taken up.</param>
 /// <param name="End">When its <see cref="StepTrained"/> was sent.</param>
 /// <param name="Responses">Responses of its online batch.</param>
-public sealed record LearnerInterval(long Step, long Start, long End, int Responses);
+/// <param name="BufferSeconds">Of that, seconds waiting for the replay buffer (the compensation draw and the size).</param>
+public sealed record LearnerInterval(long Step, long Start, long End, int Responses, double BufferSeconds);
 
 /// <summary>
 /// What the bench and its stand-in learner share (same process): the gate that holds the run until every sampler has
@@ -90,17 +91,19 @@ public sealed class SimulatedLearnerActor : ReceiveActor
         var start = Stopwatch.GetTimestamp();
         var step = m.Online.Step;
         await Task.Delay(_update);
+        var buffer = Stopwatch.GetTimestamp();
         var compensation = 0;
         if (_schedule.Enabled && step % _schedule.Every == 0)
         {
             var reply = await _buffer.Ask<IReplayBufferReply>(new DrawCompensationBatch(_schedule.BatchSize, _version, step), BufferTimeout);
             if (reply is CompensationDrawn drawn) compensation = drawn.Responses.Length;
         }
-        _version++;
         var stats = await _buffer.Ask<BufferStats>(GetBufferStats.CountOnly, BufferTimeout);
+        var bufferSeconds = Stopwatch.GetElapsedTime(buffer).TotalSeconds;
+        _version++;
         var online = m.Online with { PolicyVersion = _version, CompensationSize = compensation, BufferSize = stats.Count };
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        _probe.Add(new LearnerInterval(step, start, Stopwatch.GetTimestamp(), m.Online.Responses));
+        _probe.Add(new LearnerInterval(step, start, Stopwatch.GetTimestamp(), m.Online.Responses, bufferSeconds));
         _coordinator.Tell(new StepTrained(online, new LearnerMetrics(0, 0, 0, 0, 0, 0, 0, 0, seconds), null));
     }
 }

@@ -124,12 +124,12 @@ public static class BenchCommand
             if (r is null) return code;
         }
         Console.WriteLine();
-        Console.WriteLine($"  {"samplers",8} {"procs",5} {"groups/s",9} {"ideal s",8} {"overhead ms/group",18} {"learner idle",13} {"(coordination)",15} {"MB/step",8} {"payload MB/step",16}");
+        Console.WriteLine($"  {"samplers",8} {"procs",5} {"groups/s",9} {"ideal s",8} {"overhead ms/group",18} {"learner idle",13} {"(coordination)",15} {"MB/step",8} {"payload MB/step",16} {"buffer wait ms",15}");
         foreach (var p in r.Points)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {p.Samplers,8} {p.Processes,5} {p.GroupsPerSecond,9:F1} {p.IdealStepSeconds,8:F3} {p.OverheadMsPerGroup,18:F2} {p.LearnerIdleFraction,13:P1} {p.LearnerIdleForCoordination,15:P1} " +
-                $"{p.BytesPerStep / 1e6,8:F2} {p.PayloadBytesPerStep / 1e6,16:F2}"));
+                $"{p.BytesPerStep / 1e6,8:F2} {p.PayloadBytesPerStep / 1e6,16:F2} {p.LearnerBufferSeconds * 1000,15:F0}"));
         }
         var at64 = r.Points.FirstOrDefault(p => p.Samplers == 64 && p.Processes >= 4);
         Console.WriteLine(at64 is null
@@ -157,6 +157,7 @@ public static class BenchCommand
             ["learner_idle_coordination_fraction"] = r.Points.Select(p => p.LearnerIdleForCoordination).ToList(),
             ["remote_bytes_per_step"] = r.Points.Select(p => p.BytesPerStep).ToList(),
             ["payload_bytes_per_step"] = r.Points.Select(p => p.PayloadBytesPerStep).ToList(),
+            ["learner_buffer_wait_s"] = r.Points.Select(p => p.LearnerBufferSeconds).ToList(),
             ["trained_steps"] = r.Points.Select(p => p.TrainedSteps).ToList(),
             ["cpu_s_per_process"] = r.Points.Select(p => p.CpuSeconds).ToList(),
             ["ceiling_samplers"] = r.CeilingSamplers,
