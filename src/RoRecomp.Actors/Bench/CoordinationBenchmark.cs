@@ -78,12 +78,20 @@ public static class CoordinationBenchmark
     /// <summary>The line a worker prints when it stops: its deserialized bytes.</summary>
     public const string WorkerReport = "bench coordination worker:";
 
+    /// <summary>The most samplers one process runs (the upper bound of <c>rorecomp.sampling.samplers</c>).</summary>
+    public const int MaxSamplersPerProcess = 64;
+
     /// <summary>Runs every sampler count in <paramref name="workDir"/> (one run directory each).</summary>
     public static async Task<CoordinationBenchResult> RunAsync(CoordinationBenchOptions o, string workDir, TextWriter log, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(o.Steps, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(o.Processes, 1);
         if (o.Samplers.Count == 0 || o.Samplers.Any(n => n < 1)) throw new ArgumentException("sampler counts must be >= 1", nameof(o));
+        if (o.Samplers.Max() is var most && (most + o.Processes - 1) / o.Processes > MaxSamplersPerProcess)
+        {
+            throw new SettingsException($"{most} samplers over {o.Processes} processes is more than {MaxSamplersPerProcess} a process " +
+                $"(rorecomp.sampling.samplers allows 1-{MaxSamplersPerProcess}): give --processes {(most + MaxSamplersPerProcess - 1) / MaxSamplersPerProcess} or more");
+        }
         if (!File.Exists(o.WorkerDll)) throw new FileNotFoundException($"the worker program {o.WorkerDll} is missing", o.WorkerDll);
         var points = new List<CoordinationPoint>();
         foreach (var n in o.Samplers.Distinct().Order())
