@@ -147,7 +147,12 @@ public static class CoordinationBenchmark
         var seed = TrainRunner.SeedAddress("127.0.0.1", port);
         var layers = o.Settings with
         {
-            Sets = sets, Steps = totalSteps, RunDir = runDir, Hostname = "127.0.0.1", Port = port, SeedNodes = [seed],
+            Sets = sets,
+            Steps = totalSteps,
+            RunDir = runDir,
+            Hostname = "127.0.0.1",
+            Port = port,
+            SeedNodes = [seed],
             Roles = [RoRecompHostingExtensions.LearnerRole, RoRecompHostingExtensions.BufferRole, RoRecompHostingExtensions.VerifierRole],
         };
         var loaded = SettingsLoader.Resolve(layers);
@@ -348,7 +353,10 @@ public static class CoordinationBenchmark
         {
             var psi = new ProcessStartInfo("dotnet")
             {
-                RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
             };
             psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
             foreach (var a in new[]
