@@ -110,16 +110,17 @@ public static class RoRecompHostingExtensions
     /// Adds the training pipeline by role (after <see cref="AddRoRecompActors"/>): on <see cref="LearnerRole"/> the
     /// learner, policy publisher, evaluator, recomposer and run coordinator (persistent) as cluster singletons, reporting to
     /// <paramref name="reporter"/>; proxies to them on other nodes. On <see cref="VerifierRole"/> a verifier at
-    /// <c>/user/verifier</c>; on <see cref="SamplerRole"/> <c>sampling.samplers</c> samplers that send to the verifiers
-    /// of the cluster (a round-robin cluster router group, this node's own verifier included).
+    /// <c>/user/verifier</c>; on <see cref="SamplerRole"/> <c>sampling.samplers</c> samplers that send to this node's own
+    /// verifier when it has the verifier role, else to the verifiers of the cluster (a round-robin cluster router group).
+    /// <paramref name="standIns"/> replaces the model-backed sampler and learner (<c>bench coordination</c> only).
     /// </summary>
-    public static AkkaConfigurationBuilder AddRoRecompPipeline(this AkkaConfigurationBuilder builder, RunContext context, IRunReporter? reporter)
+    public static AkkaConfigurationBuilder AddRoRecompPipeline(this AkkaConfigurationBuilder builder, RunContext context, IRunReporter? reporter, PipelineStandIns? standIns = null)
     {
         var s = context.Settings;
         if (s.Cluster.Has(LearnerRole) && reporter is null)
             throw new ArgumentException("a node with the learner role runs the run coordinator and needs a reporter (run it with `train`)", nameof(reporter));
         Singleton<PolicyPublisherKey>(builder, s, "policy-publisher", LearnerRole, (_, _) => PolicyPublisherActor.Props(s.Cluster));
-        Singleton<LearnerKey>(builder, s, "learner", LearnerRole, (_, r) => LearnerActor.Props(context, r.Get<ReplayBufferKey>(), r.Get<PolicyPublisherKey>()));
+        Singleton<LearnerKey>(builder, s, "learner", LearnerRole, (_, r) => (standIns?.Learner ?? LearnerActor.Props)(context, r.Get<ReplayBufferKey>(), r.Get<PolicyPublisherKey>()));
         Singleton<EvaluatorKey>(builder, s, "evaluator", LearnerRole, (_, r) => EvaluatorActor.Props(context, r.Get<PolicyPublisherKey>()));
         Singleton<RecomposerKey>(builder, s, "recomposer", LearnerRole, (_, r) => RecomposerActor.Props(context, r.Get<ReplayBufferKey>(), r.Get<LearnerKey>()));
         Singleton<RunCoordinatorKey>(builder, s, RunCoordinatorActor.Id, LearnerRole,
@@ -127,9 +128,12 @@ public static class RoRecompHostingExtensions
         return builder.WithActors((system, registry) =>
         {
             if (reporter is not null) system.ActorOf(Persistence.JournalFaultWatcher.Props(s, reporter), "journal-fault-watcher");
-            if (s.Cluster.Has(VerifierRole)) system.ActorOf(VerifierActor.Props(context, registry.Get<RecomposerKey>()), "verifier");
+            IActorRef? local = null;
+            if (s.Cluster.Has(VerifierRole)) local = system.ActorOf(VerifierActor.Props(context, registry.Get<RecomposerKey>()), "verifier");
             if (!s.Cluster.Has(SamplerRole)) return;
-            var verifiers = system.ActorOf(
+            // A node's own verifier, when it has one: a lease's responses then cross the network once (verifier ->
+            // recomposer) instead of twice (bench coordination measured the round-robin hop as half the remote bytes).
+            var verifiers = local ?? system.ActorOf(
                 Props.Empty.WithRouter(new ClusterRouterGroup(
                     new RoundRobinGroup(["/user/verifier"]),
                     new ClusterRouterGroupSettings(1000, ["/user/verifier"], allowLocalRoutees: true, useRole: VerifierRole))),
@@ -138,7 +142,7 @@ public static class RoRecompHostingExtensions
             var publisher = registry.Get<PolicyPublisherKey>();
             var node = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
             for (var i = 0; i < s.Sampling.Samplers; i++)
-                system.ActorOf(SamplerActor.Props(context, $"{node}/sampler-{i}", coordinator, publisher, verifiers), $"sampler-{i}");
+                system.ActorOf((standIns?.Sampler ?? SamplerActor.Props)(context, $"{node}/sampler-{i}", coordinator, publisher, verifiers), $"sampler-{i}");
         });
     }
 

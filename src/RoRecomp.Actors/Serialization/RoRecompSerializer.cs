@@ -88,10 +88,18 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         + $"so it cannot travel to another node. Set {FrameSizeKey} to at least {bytes + EnvelopeReserve:N0}b on every node "
         + "(hocon/cluster.conf; a receiver with a lower limit drops the connection), or make the message smaller "
         + "(rorecomp.sampling.lease-size, rorecomp.sampling.max-new-tokens, rorecomp.compensation.batch-size).";
+    /// <summary>
+    /// Bytes of RoRecomp messages this process has deserialized: what reached it through Akka.Remote, plus journal and
+    /// snapshot reads on recovery (none on a fresh run). Read by <c>bench coordination</c>.
+    /// </summary>
+    public static long BytesRead => Interlocked.Read(ref _bytesRead);
+
+    private static long _bytesRead;
 
     /// <inheritdoc />
     public override object FromBinary(byte[] bytes, string manifest)
     {
+        Interlocked.Add(ref _bytesRead, bytes.Length);
         if (!MessageCodecs.ByManifest.TryGetValue(manifest, out var codec))
             throw new SerializationException($"{nameof(RoRecompSerializer)}: unknown manifest '{manifest}'");
         if (bytes.Length == 0)

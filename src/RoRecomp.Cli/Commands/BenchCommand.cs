@@ -23,6 +23,7 @@ public static class BenchCommand
     {
         var command = new Command("bench", "benchmarks of the DESIGN.md §4 targets; each prints a table and, with --json, writes its figures as one JSON object");
         command.Add(BufferCommand());
+        command.Add(CoordinationCommand());
         command.Add(ModelCommand());
         command.Add(PipelineCommand());
         command.Add(ScaleCommand());
@@ -58,6 +59,131 @@ public static class BenchCommand
             p.GetValue(dir),
             p.GetValue(json)));
         return command;
+    }
+
+    private static Command CoordinationCommand()
+    {
+        var samplers = CliKit.Text("--samplers", "N[,N...]", "sampler counts to measure, one cluster each (default 1,4,16,64,256)");
+        var processes = CliKit.Positive("--processes", 4, "sampler processes (at most one per sampler)");
+        var generationMs = CliKit.Positive("--generation-ms", 200, "wall ms a stand-in sampler takes per lease");
+        var updateMs = CliKit.Positive("--update-ms", 250, "wall ms the stand-in learner takes per step");
+        var responseTokens = CliKit.Positive("--response-tokens", 1024, "tokens per response (token ids and log-probs)");
+        var samplesPerPrompt = CliKit.Positive("--samples-per-prompt", 8, "responses per group");
+        var steps = CliKit.Positive("--steps", 5, "measured steps per sampler count (after one warm-up step)");
+        var lag = new Option<int>("--lag") { Description = "async.max-policy-lag (0 = synchronous)", HelpName = "L", DefaultValueFactory = _ => 1 };
+        var config = CliKit.Config();
+        var set = CliKit.Set();
+        var dir = Dir("the run directories");
+        var json = Json();
+        var worker = new Option<bool>("--worker") { Hidden = true, Arity = System.CommandLine.ArgumentArity.Zero };
+        var seed = new Option<string?>("--seed") { Hidden = true };
+        var command = new Command("coordination",
+            "coordination path: stand-in samplers (a timed wait, responses of real size) in sampler processes on 127.0.0.1 and a stand-in " +
+            "learner (a fixed update time) through the real coordinator, verifiers, recomposer and replay buffer; groups/s, overhead per " +
+            "group, learner idle share and remote bytes per step for each sampler count, and the ceiling")
+        {
+            samplers, processes, generationMs, updateMs, responseTokens, samplesPerPrompt, steps, lag, config, set, dir, json, worker, seed,
+        };
+        command.SetAction(p =>
+        {
+            var layers = new SettingsOverrides(p.GetValue(config), p.GetValue(set));
+            var sim = new SimulatedSampling(p.GetValue(generationMs), p.GetValue(responseTokens));
+            if (p.GetValue(worker))
+            {
+                if (p.GetValue(seed) is not { } address) return Fail("--worker needs --seed");
+                var stop = Task.Run(() =>
+                {
+                    while (Console.In.ReadLine() is not null)
+                    {
+                    }
+                });
+                return CliKit.Handle("bench coordination --worker", () =>
+                {
+                    CoordinationBenchmark.RunWorkerAsync(layers with { SeedNodes = [address] }, sim, stop, Console.Out).GetAwaiter().GetResult();
+                    return 0;
+                });
+            }
+            var counts = new List<int>();
+            foreach (var item in CliKit.List(p.GetValue(samplers) ?? "1,4,16,64,256"))
+            {
+                if (!int.TryParse(item, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1)
+                    return Fail($"--samplers: '{item}' is not a positive integer");
+                counts.Add(n);
+            }
+            if (p.GetValue(lag) < 0) return Fail($"--lag {p.GetValue(lag)}: expected >= 0");
+            var options = new CoordinationBenchOptions(
+                counts, p.GetValue(processes), sim.GenerationMs, p.GetValue(updateMs), sim.ResponseTokens, p.GetValue(steps), p.GetValue(lag),
+                p.GetValue(samplesPerPrompt), typeof(BenchCommand).Assembly.Location, layers);
+            return Coordination(options, p.GetValue(dir), p.GetValue(json));
+        });
+        return command;
+    }
+
+    private static int Coordination(CoordinationBenchOptions options, string? workDir, string? json)
+    {
+        var dir = workDir ?? Path.Combine(Path.GetTempPath(), $"rorecomp-bench-coordination-{Guid.NewGuid():N}");
+        if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
+            return Fail($"--dir {dir} is not empty: the benchmark needs fresh run directories");
+        Console.WriteLine($"bench coordination: samplers {string.Join(",", options.Samplers)} over up to {options.Processes} processes, generation {options.GenerationMs} ms, " +
+            $"update {options.UpdateMs} ms, {options.SamplesPerPrompt} x {options.ResponseTokens}-token responses a group, lag {options.Lag}, {options.Steps} measured steps, in {dir} ...");
+        CoordinationBenchResult? r = null;
+        using (var signals = new StopSignals("bench coordination: stopping ({signal})"))
+        {
+            var code = CliKit.Handle("bench coordination", () =>
+            {
+                r = CoordinationBenchmark.RunAsync(options, dir, Console.Out, signals.Token).GetAwaiter().GetResult();
+                return 0;
+            });
+            if (r is null) return code;
+        }
+        Console.WriteLine();
+        Console.WriteLine($"  {"samplers",8} {"procs",5} {"groups/s",9} {"ideal s",8} {"overhead ms/group",18} {"learner idle",13} {"(coordination)",15} {"MB/step",8} {"payload MB/step",16} {"buffer wait ms",15}");
+        foreach (var p in r.Points)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {p.Samplers,8} {p.Processes,5} {p.GroupsPerSecond,9:F1} {p.IdealStepSeconds,8:F3} {p.OverheadMsPerGroup,18:F2} {p.LearnerIdleFraction,13:P1} {p.LearnerIdleForCoordination,15:P1} " +
+                $"{p.BytesPerStep / 1e6,8:F2} {p.PayloadBytesPerStep / 1e6,16:F2} {p.LearnerBufferSeconds * 1000,15:F0}"));
+        }
+        var at64 = r.Points.FirstOrDefault(p => p.Samplers == 64 && p.Processes >= 4);
+        Console.WriteLine(at64 is null
+            ? "  overhead at 64 samplers / 4 processes: not measured (give --samplers with 64 and --processes >= 4)"
+            : string.Create(CultureInfo.InvariantCulture,
+                $"  overhead at 64 samplers / 4 processes  {at64.OverheadMsPerGroup,8:F2} ms/group (target < 1)  {(at64.OverheadMsPerGroup < 1 ? "met" : "MISSED")}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  ceiling  {(r.CeilingReached ? "" : ">= ")}{r.CeilingSamplers} samplers, {r.CeilingGroupsPerSecond:F1} groups/s; limited by {r.Limit}"));
+        var figures = new Dictionary<string, object>
+        {
+            ["samplers"] = r.Points.Select(p => p.Samplers).ToList(),
+            ["processes"] = r.Points.Select(p => p.Processes).ToList(),
+            ["generation_ms"] = options.GenerationMs,
+            ["update_ms"] = options.UpdateMs,
+            ["response_tokens"] = options.ResponseTokens,
+            ["samples_per_prompt"] = options.SamplesPerPrompt,
+            ["lag"] = options.Lag,
+            ["steps"] = options.Steps,
+            ["groups_per_step"] = r.Points.Select(p => p.GroupsPerStep).ToList(),
+            ["wall_s"] = r.Points.Select(p => p.WallSeconds).ToList(),
+            ["groups_per_s"] = r.Points.Select(p => p.GroupsPerSecond).ToList(),
+            ["ideal_step_s"] = r.Points.Select(p => p.IdealStepSeconds).ToList(),
+            ["overhead_ms_per_group_by_samplers"] = r.Points.Select(p => p.OverheadMsPerGroup).ToList(),
+            ["learner_idle_fraction"] = r.Points.Select(p => p.LearnerIdleFraction).ToList(),
+            ["learner_idle_coordination_fraction"] = r.Points.Select(p => p.LearnerIdleForCoordination).ToList(),
+            ["remote_bytes_per_step"] = r.Points.Select(p => p.BytesPerStep).ToList(),
+            ["payload_bytes_per_step"] = r.Points.Select(p => p.PayloadBytesPerStep).ToList(),
+            ["learner_buffer_wait_s"] = r.Points.Select(p => p.LearnerBufferSeconds).ToList(),
+            ["trained_steps"] = r.Points.Select(p => p.TrainedSteps).ToList(),
+            ["cpu_s_per_process"] = r.Points.Select(p => p.CpuSeconds).ToList(),
+            ["ceiling_samplers"] = r.CeilingSamplers,
+            ["ceiling_groups_per_s"] = r.CeilingGroupsPerSecond,
+            ["ceiling_reached"] = r.CeilingReached,
+            ["ceiling_limit"] = r.Limit,
+        };
+        if (at64 is not null) figures["overhead_ms_per_group"] = at64.OverheadMsPerGroup;
+        else figures["overhead_ms_per_group"] = r.Points[^1].OverheadMsPerGroup;
+        figures["overhead_ms_per_group_at_samplers"] = (at64 ?? r.Points[^1]).Samplers;
+        WriteJson(json, figures);
+        if (workDir == null) Directory.Delete(dir, recursive: true);
+        return 0;
     }
 
     private static Command ModelCommand()
