@@ -119,7 +119,8 @@ public sealed record PersistenceSettings(string Provider, string ConnectionStrin
 public sealed record CheckpointSettings(int Every, int KeepLast);
 
 /// <summary><c>rorecomp.cluster</c>: this node's roles and Akka.Remote address; no seed nodes means the node joins itself.</summary>
-public sealed record ClusterSettings(ImmutableArray<string> Roles, string Hostname, int Port, ImmutableArray<string> SeedNodes, int StableAfterSeconds, int WeightsPort)
+public sealed record ClusterSettings(
+    ImmutableArray<string> Roles, string Hostname, int Port, ImmutableArray<string> SeedNodes, int StableAfterSeconds, int WeightsPort, int WeightsRelayFanout)
 {
     /// <summary>The roles a node can have.</summary>
     public static readonly ImmutableArray<string> KnownRoles = ["learner", "sampler", "verifier", "buffer"];

@@ -179,7 +179,8 @@ public static class SettingsLoader
             new CheckpointSettings(r.Int("checkpoint.every", 0), r.Int("checkpoint.keep-last", 1)),
             new ClusterSettings(
                 r.Roles("cluster.roles"), r.String("cluster.hostname", nonEmpty: true), r.Int("cluster.port", 0, 65535),
-                r.SeedNodes("cluster.seed-nodes"), r.Int("cluster.stable-after", 1), r.Int("cluster.weights-port", 0, 65535)));
+                r.SeedNodes("cluster.seed-nodes"), r.Int("cluster.stable-after", 1), r.Int("cluster.weights-port", 0, 65535),
+                r.Int("cluster.weights-relay-fanout", 0, 64)));
         if (settings.Model.IsHuggingFace && settings.Model.Path.Length == 0)
             throw r.Bad("model.path", "", $"a Hugging Face model directory with rorecomp.model.source = hf ({r.Source("model.source")})");
         if (settings.Run.Task == "jsonl" && settings.TaskData.TrainPath.Length == 0)

@@ -8,7 +8,6 @@ using RoRecomp.Actors.Runners;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Training.Steps;
 using RoRecomp.Weights;
-using System.Net;
 using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Tokenizers;
 using RoRecomp.Model.Transformer;
@@ -32,6 +31,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IRlTask _task;
     private readonly ITokenizer _tokenizer;
+    private readonly PolicyRelay _relay;
     private PolicyTransformer? _model;
     private long _version = -1;
     private long _wanted;
@@ -48,6 +48,8 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
         _verifier = verifier;
         _task = context.CreateTask();
         _tokenizer = RunContext.Tokenizer(_task);
+        // A sampler on the learner's node gets the weights in process; elsewhere it relays what it fetches to its peers.
+        _relay = new PolicyRelay(context.Settings.Cluster, context.Settings.Cluster.WeightsRelayFanout > 0 && !context.Settings.Cluster.Has(RoRecompHostingExtensions.LearnerRole));
         Ready();
     }
 
@@ -62,7 +64,11 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     protected override void PreStart() => _coordinator.Tell(new RequestWork(_id));
 
     /// <inheritdoc />
-    protected override void PostStop() => _model?.Dispose();
+    protected override void PostStop()
+    {
+        _relay.Dispose();
+        _model?.Dispose();
+    }
 
     private void Ready()
     {
@@ -80,7 +86,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             }
             Stash.Stash();
             _wanted = granted.Lease.PolicyVersion;
-            _publisher.Tell(new FetchPolicy(_wanted));
+            _publisher.Tell(_relay.Request(_wanted));
             Become(AwaitingPolicy);
         });
         Receive<PolicySnapshot>(Load);
@@ -107,12 +113,11 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             var self = Self;
             var events = Context.System.EventStream;
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            new WeightClient().FetchAsync(new DnsEndPoint(m.Host, m.Port), m.Version).PipeTo(self,
+            // Relay peers may send the chunks: each is checked against the digest the learner named, so they need no trust.
+            _relay.FetchAsync(m).PipeTo(self,
                 success: blob =>
                 {
-                    if (blob.Sha256 != m.Sha256)
-                        return new WeightsFailed($"policy v{m.Version}: SHA-256 {blob.Sha256} differs from the learner's {m.Sha256}");
-                    events.Publish(new PolicyFetched(_id, blob.Version, blob.Bytes.Length, $"{m.Host}:{m.Port}", sw.Elapsed.TotalSeconds));
+                    events.Publish(new PolicyFetched(_id, blob.Version, blob.Bytes.Length, blob.Source, sw.Elapsed.TotalSeconds));
                     return new PolicySnapshot(blob.Version, blob.Bytes, m.ModelConfigJson);
                 },
                 failure: e => new WeightsFailed(e.Message));
@@ -126,7 +131,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
                 return;
             }
             _log.Warning("Sampler {0} could not fetch the policy ({1}); asking the learner again", _id, f.Reason);
-            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromSeconds(2), _publisher, new FetchPolicy(_wanted), Self);
+            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromSeconds(2), _publisher, _relay.Request(_wanted), Self);
         });
         ReceiveAny(_ => Stash.Stash());
     }
