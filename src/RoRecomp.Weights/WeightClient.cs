@@ -67,7 +67,7 @@ public sealed class WeightClient(WeightClientOptions? options = null)
                     {
                         await FetchOnceAsync(fetch, state, cancellationToken).ConfigureAwait(false);
                         var blob = state.Blob!;
-                        return new WeightBlob(blob.Version, blob.Bytes, blob.Info.Digest, sources[s].ToString()!, state.BytesBySource);
+                        return new WeightBlob(blob.Version, blob.Bytes, blob.Info.Digest, Describe(sources[s]), state.BytesBySource);
                     }
                     catch (WeightTransferException) when (!origin)
                     {
@@ -189,7 +189,7 @@ public sealed class WeightClient(WeightClientOptions? options = null)
     private async Task ReceiveChunksAsync(Fetch fetch, Socket socket, ServedBlob blob, int firstChunk, FetchState state, CancellationTokenSource timeout)
     {
         blob.ForgetPastPrefix();
-        var source = fetch.Server.ToString()!;
+        var source = Describe(fetch.Server);
         var verification = new Verification(blob, timeout);
         var queue = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleWriter = true });
         var workers = Enumerable.Range(0, Math.Clamp(Environment.ProcessorCount, 1, 8)).Select(_ => Task.Run(() => verification.RunAsync(queue.Reader))).ToList();
@@ -226,6 +226,9 @@ public sealed class WeightClient(WeightClientOptions? options = null)
         if (verification.BadChunk is >= 0 and var bad)
             throw fetch.Fail(WeightTransferFailure.ChecksumMismatch, $"chunk {bad} of {blob.Chunks} (version {blob.Version}) failed its SHA-256", chunk: bad);
     }
+
+    /// <summary>"host:port" of an endpoint (a <see cref="DnsEndPoint"/>'s ToString would prefix its address family).</summary>
+    internal static string Describe(EndPoint endPoint) => endPoint is DnsEndPoint dns ? $"{dns.Host}:{dns.Port}" : endPoint.ToString()!;
 
     private static WeightClientOptions Validate(WeightClientOptions o)
     {

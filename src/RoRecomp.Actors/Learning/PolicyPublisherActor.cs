@@ -29,6 +29,7 @@ public sealed class PolicyPublisherActor : ReceiveActor
     private long _uploadedBefore; // the server's BlobBytesSent when _served was published
     private int _remoteFetchers;
     private int _relayedFetchers;
+    private bool _reported;
 
     /// <summary>Creates the publisher; use <see cref="Props"/>.</summary>
     public PolicyPublisherActor(ClusterSettings cluster)
@@ -36,6 +37,7 @@ public sealed class PolicyPublisherActor : ReceiveActor
         _cluster = cluster;
         Receive<PublishPolicy>(m =>
         {
+            ReportUploads();
             _latest = m;
             for (var i = _waiting.Count - 1; i >= 0; i--)
             {
@@ -74,15 +76,21 @@ public sealed class PolicyPublisherActor : ReceiveActor
 
     private void Publish(PublishPolicy policy)
     {
-        if (_served is not null)
-        {
-            Context.System.EventStream.Publish(
-                new PolicyUploaded(_served.Version, _served.Length, _server!.BlobBytesSent - _uploadedBefore, _remoteFetchers, _relayedFetchers));
-        }
+        ReportUploads();
         _uploadedBefore = _server!.BlobBytesSent;
         _served = _server.Publish(policy.Version, policy.Weights);
         _relays.Clear();
         _remoteFetchers = _relayedFetchers = 0;
+        _reported = false;
+    }
+
+    /// <summary>Once per served version, when a newer one arrives: what the learner uploaded for it.</summary>
+    private void ReportUploads()
+    {
+        if (_served is null || _reported) return;
+        _reported = true;
+        Context.System.EventStream.Publish(
+            new PolicyUploaded(_served.Version, _served.Length, _server!.BlobBytesSent - _uploadedBefore, _remoteFetchers, _relayedFetchers));
     }
 
     /// <summary>The relay peers the requester should fetch from before the learner, nearest first (none: straight from the learner).</summary>
