@@ -9,7 +9,7 @@ namespace RoRecomp.Weights;
 /// </summary>
 internal sealed class UploadLimiter(long bytesPerSecond)
 {
-    private const double BurstSeconds = 0.005;
+    private const double BurstSeconds = 0.05; // enough to ride out a timer that fires late on a loaded machine
     private readonly Lock _gate = new();
     private readonly long _start = Stopwatch.GetTimestamp();
     private double _next; // seconds since _start at which the link is free again

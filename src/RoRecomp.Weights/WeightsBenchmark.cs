@@ -38,9 +38,11 @@ public sealed record WeightsBenchmarkResult(long BlobBytes, int ChunkBytes, stri
 /// <param name="AllFetchSeconds">From the start of all fetches until the last fetcher holds the verified version.</param>
 /// <param name="LearnerBytesUploaded">Blob bytes the learner's server sent while the fetchers fetched together.</param>
 /// <param name="FetcherSeconds">Each fetcher's own fetch time, by fetcher index.</param>
+/// <param name="AllFetchCpuSeconds">CPU time this process used while all fetched: above cores x <paramref name="AllFetchSeconds"/>
+/// the emulation was bound by this machine's cores (hashing and copying every node's bytes), not by the capped links.</param>
 public sealed record WeightsFanOutResult(
     long BlobBytes, int Fetchers, int FanOut, long LinkBytesPerSecond, double SingleFetchSeconds, double AllFetchSeconds, long LearnerBytesUploaded,
-    IReadOnlyList<double> FetcherSeconds)
+    IReadOnlyList<double> FetcherSeconds, double AllFetchCpuSeconds)
 {
     /// <summary>Learner upload per version, in copies of the blob (target &lt;= 2).</summary>
     public double LearnerUploadCopies => (double)LearnerBytesUploaded / BlobBytes;
@@ -110,6 +112,7 @@ public static class WeightsBenchmark
         try
         {
             var uploadedBefore = learner.BlobBytesSent;
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var all = Stopwatch.StartNew();
             var fetches = Enumerable.Range(0, fetchers).Select(i => Task.Run(async () =>
             {
@@ -120,10 +123,11 @@ public static class WeightsBenchmark
             })).ToArray();
             var results = Task.WhenAll(fetches).GetAwaiter().GetResult();
             var allSeconds = all.Elapsed.TotalSeconds;
+            var cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
             var uploaded = learner.BlobBytesSent - uploadedBefore;
             progress?.Invoke($"{fetchers} fetchers, fan-out {fanOut}: all hold the version after {allSeconds:N2} s; the learner uploaded {uploaded / (double)blobBytes:N2} copies");
             foreach (var r in results) Check(r.Fetched, v2, blob);
-            return new WeightsFanOutResult(blobBytes, fetchers, fanOut, linkBytesPerSecond, singleSeconds, allSeconds, uploaded, [.. results.Select(r => r.Seconds)]);
+            return new WeightsFanOutResult(blobBytes, fetchers, fanOut, linkBytesPerSecond, singleSeconds, allSeconds, uploaded, [.. results.Select(r => r.Seconds)], cpuSeconds);
         }
         finally
         {

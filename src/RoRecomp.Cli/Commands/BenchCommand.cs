@@ -305,7 +305,10 @@ public static class BenchCommand
                 (long)mb * 1024 * 1024, fetchers, fanOut, linkMbPerS * 1_000_000L, (int)chunkBytes, line => Console.WriteLine($"  {line}"));
             Console.WriteLine($"  learner upload   {f.LearnerUploadCopies,8:N2} copies per version  (target <= 2)    {(f.LearnerUploadCopies <= 2 ? "met" : "MISSED")}");
             Console.WriteLine($"  all vs one fetch {f.AllFetchRatio,8:N2} x  ({f.AllFetchSeconds:N2} s vs {f.SingleFetchSeconds:N2} s; target <= 1.5)  {(f.AllFetchRatio <= 1.5 ? "met" : "MISSED")}");
+            Console.WriteLine($"  cpu while all    {f.AllFetchCpuSeconds,8:N1} s on {Environment.ProcessorCount} cores ({f.AllFetchCpuSeconds / f.AllFetchSeconds / Environment.ProcessorCount:P0} busy: near 100% = bound by this machine, not by the links)");
             figures["fetchers"] = f.Fetchers;
+            figures["all_fetch_cpu_s"] = f.AllFetchCpuSeconds;
+            figures["cores"] = Environment.ProcessorCount;
             figures["fan_out"] = f.FanOut;
             figures["link_mb_per_s"] = linkMbPerS;
             figures["single_capped_fetch_s"] = f.SingleFetchSeconds;
