@@ -95,7 +95,10 @@ public static class WeightsBenchmark
         var blob = RandomBlob(blobBytes);
         WeightServerOptions Capped(int keep, TimeSpan await) => new()
         {
-            ChunkBytes = chunkBytes, UploadBytesPerSecond = linkBytesPerSecond, KeepVersions = keep, AwaitVersion = await,
+            ChunkBytes = chunkBytes,
+            UploadBytesPerSecond = linkBytesPerSecond,
+            KeepVersions = keep,
+            AwaitVersion = await,
         };
         using var learner = new WeightServer(Capped(1, TimeSpan.Zero));
         var client = new WeightClient();
