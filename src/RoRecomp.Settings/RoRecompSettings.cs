@@ -18,7 +18,14 @@ public sealed record RoRecompSettings(
     AsyncSettings Async,
     PersistenceSettings Persistence,
     CheckpointSettings Checkpoint,
-    ClusterSettings Cluster);
+    ClusterSettings Cluster)
+{
+    /// <summary>
+    /// What identifies the run's configuration across nodes (the keys that change what a node computes), set by
+    /// <see cref="SettingsLoader.Resolve"/>; null for settings built by hand (no check).
+    /// </summary>
+    public RunFingerprint? Fingerprint { get; init; }
+}
 
 /// <summary>
 /// <c>rorecomp.run</c>: where the run lives, how long it runs and the online batch shape (B x G); <paramref name="TensorBoard"/>
@@ -119,8 +126,11 @@ public sealed record PersistenceSettings(string Provider, string ConnectionStrin
 public sealed record CheckpointSettings(int Every, int KeepLast);
 
 /// <summary><c>rorecomp.cluster</c>: this node's roles and Akka.Remote address; no seed nodes means the node joins itself.</summary>
+/// <param name="WeightsRelayFanout">Samplers' relay tree fan-out for policy weights (0 = every sampler fetches from the learner).</param>
+/// <param name="JoinTimeoutSeconds">How long <c>node</c> waits to join its seed before it gives up with exit code 1 (0 = forever).</param>
 public sealed record ClusterSettings(
-    ImmutableArray<string> Roles, string Hostname, int Port, ImmutableArray<string> SeedNodes, int StableAfterSeconds, int WeightsPort, int WeightsRelayFanout)
+    ImmutableArray<string> Roles, string Hostname, int Port, ImmutableArray<string> SeedNodes, int StableAfterSeconds, int WeightsPort,
+    int WeightsRelayFanout, int JoinTimeoutSeconds = 120)
 {
     /// <summary>The roles a node can have.</summary>
     public static readonly ImmutableArray<string> KnownRoles = ["learner", "sampler", "verifier", "buffer"];

@@ -102,11 +102,17 @@ public static class SettingsLoader
         return (key, set[(eq + 1)..].Trim());
     }
 
+    /// <summary>Largest config file the loader reads (1 MiB): a real one is a few KB; a bigger one is the wrong file.</summary>
+    public const long MaxConfigFileBytes = 1024 * 1024;
+
     private static Layer ParseFile(string path, string what)
     {
         var full = Path.GetFullPath(path);
         if (!File.Exists(full))
             throw new SettingsException($"{what} not found: {full}");
+        var size = new FileInfo(full).Length;
+        if (size > MaxConfigFileBytes)
+            throw new SettingsException($"{what} {full} has {size:N0} bytes, more than the {MaxConfigFileBytes:N0} a config file may have: is it the right file?");
         var text = File.ReadAllText(full);
         HoconSyntax.Check(text, full);
         Config file;
@@ -180,7 +186,8 @@ public static class SettingsLoader
             new ClusterSettings(
                 r.Roles("cluster.roles"), r.String("cluster.hostname", nonEmpty: true), r.Int("cluster.port", 0, 65535),
                 r.SeedNodes("cluster.seed-nodes"), r.Int("cluster.stable-after", 1), r.Int("cluster.weights-port", 0, 65535),
-                r.Int("cluster.weights-relay-fanout", 0, 64)));
+                r.Int("cluster.weights-relay-fanout", 0, 64), r.Int("cluster.join-timeout", 0)));
+        settings = settings with { Fingerprint = RunFingerprint.Of(settings) };
         if (settings.Model.IsHuggingFace && settings.Model.Path.Length == 0)
             throw r.Bad("model.path", "", $"a Hugging Face model directory with rorecomp.model.source = hf ({r.Source("model.source")})");
         if (settings.Run.Task == "jsonl" && settings.TaskData.TrainPath.Length == 0)

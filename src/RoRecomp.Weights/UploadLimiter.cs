@@ -22,7 +22,7 @@ internal sealed class UploadLimiter(long bytesPerSecond)
         {
             var now = Stopwatch.GetElapsedTime(_start).TotalSeconds;
             _next = Math.Max(_next, now - BurstSeconds) + (double)bytes / bytesPerSecond;
-            wait = _next - now - BurstSeconds;
+            wait = _next - now; // an idle link starts BurstSeconds behind: that much goes out at once, no more
         }
         if (wait > 0) await Task.Delay(TimeSpan.FromSeconds(wait), cancellationToken).ConfigureAwait(false);
     }

@@ -111,27 +111,48 @@ public sealed class WeightClient(WeightClientOptions? options = null)
         try
         {
             var firstChunk = state.Blob?.VerifiedPrefix ?? 0;
-            var request = new byte[WeightWire.RequestBytes];
-            WeightWire.WriteRequest(request, fetch.Version, firstChunk);
             timeout.CancelAfter(_options.ReadTimeout);
-            await socket.SendAsync(request, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            await using var stream = await OpenAsync(fetch, socket, timeout.Token).ConfigureAwait(false);
+            var request = new byte[WeightWire.RequestBytes];
+            WeightWire.WriteRequest(request, fetch.Version, firstChunk, _options.Credential.Span);
+            await stream.WriteAsync(request, timeout.Token).ConfigureAwait(false);
 
             var headerBytes = new byte[WeightWire.HeaderBytes];
-            if (!await ReceiveExactlyAsync(socket, headerBytes, timeout).ConfigureAwait(false))
+            if (!await ReceiveExactlyAsync(stream, headerBytes, timeout).ConfigureAwait(false))
                 throw fetch.Fail(WeightTransferFailure.ConnectionLost, "the server closed the connection before answering");
             var header = WeightWire.ReadHeader(headerBytes)
                 ?? throw fetch.Fail(WeightTransferFailure.Protocol, "the answer is not a weight-server header (wrong magic or protocol version)");
             CheckHeader(fetch, header);
-            var blob = await ReceiveManifestAsync(fetch, socket, header, state, timeout).ConfigureAwait(false);
-            await ReceiveChunksAsync(fetch, socket, blob, firstChunk, state, timeout).ConfigureAwait(false);
+            var blob = await ReceiveManifestAsync(fetch, stream, header, state, timeout).ConfigureAwait(false);
+            await ReceiveChunksAsync(fetch, stream, blob, firstChunk, state, timeout).ConfigureAwait(false);
         }
-        catch (SocketException ex)
+        catch (Exception ex) when (ex is SocketException or IOException && ex is not WeightTransferException)
         {
             throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"connection lost: {ex.Message}", ex);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
             throw fetch.Fail(WeightTransferFailure.Timeout, $"nothing received for {_options.ReadTimeout.TotalSeconds:0.##} s", ex);
+        }
+    }
+
+    /// <summary>The connection's stream: plain, or TLS after a handshake when <see cref="WeightClientOptions.Certificate"/> is set.</summary>
+    private async Task<Stream> OpenAsync(Fetch fetch, Socket socket, CancellationToken token)
+    {
+        if (_options.Certificate is not { } certificate) return new NetworkStream(socket, ownsSocket: false);
+        var host = fetch.Server switch
+        {
+            DnsEndPoint d => d.Host,
+            IPEndPoint i => i.Address.ToString(),
+            _ => fetch.Server.ToString() ?? "",
+        };
+        try
+        {
+            return await WeightTls.ConnectAsync(socket, certificate, host, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (WeightTls.IsHandshakeFailure(e))
+        {
+            throw fetch.Fail(WeightTransferFailure.Unauthorized, $"the TLS handshake failed (is the server's certificate the cluster's?): {e.Message}", e);
         }
     }
 
@@ -146,6 +167,9 @@ public sealed class WeightClient(WeightClientOptions? options = null)
                 throw fetch.Fail(WeightTransferFailure.VersionUnavailable, $"the server does not have it ({newest})");
             case WeightStatus.Evicted:
                 throw fetch.Fail(WeightTransferFailure.VersionUnavailable, $"the server evicted it ({newest})");
+            case WeightStatus.Unauthorized:
+                throw fetch.Fail(WeightTransferFailure.Unauthorized,
+                    "the server refused this client's credential (only the learner's cluster members, which it tells the credential, may fetch)");
             case WeightStatus.BadRequest:
                 throw fetch.Fail(WeightTransferFailure.Protocol, "the server rejected the request as malformed");
             default:
@@ -161,7 +185,7 @@ public sealed class WeightClient(WeightClientOptions? options = null)
     }
 
     /// <summary>Receives the manifest and checks it against the header's digest and the one the fetch holds to; the first time, allocates the blob (and offers it to the relay).</summary>
-    private async Task<ServedBlob> ReceiveManifestAsync(Fetch fetch, Socket socket, WireHeader header, FetchState state, CancellationTokenSource timeout)
+    private async Task<ServedBlob> ReceiveManifestAsync(Fetch fetch, Stream socket, WireHeader header, FetchState state, CancellationTokenSource timeout)
     {
         var hashes = new byte[WeightWire.ChunkCount(header.Length, header.ChunkBytes) * WeightWire.ChunkHashBytes];
         if (!await ReceiveExactlyAsync(socket, hashes, timeout).ConfigureAwait(false))
@@ -186,7 +210,7 @@ public sealed class WeightClient(WeightClientOptions? options = null)
         return blob;
     }
 
-    private async Task ReceiveChunksAsync(Fetch fetch, Socket socket, ServedBlob blob, int firstChunk, FetchState state, CancellationTokenSource timeout)
+    private async Task ReceiveChunksAsync(Fetch fetch, Stream socket, ServedBlob blob, int firstChunk, FetchState state, CancellationTokenSource timeout)
     {
         blob.ForgetPastPrefix();
         var source = Describe(fetch.Server);
@@ -201,7 +225,7 @@ public sealed class WeightClient(WeightClientOptions? options = null)
                 for (var offset = 0; offset < target.Length;)
                 {
                     timeout.CancelAfter(_options.ReadTimeout);
-                    var n = await socket.ReceiveAsync(target.Slice(offset, Math.Min(target.Length - offset, ReceiveSliceBytes)), SocketFlags.None, timeout.Token)
+                    var n = await socket.ReadAsync(target.Slice(offset, Math.Min(target.Length - offset, ReceiveSliceBytes)), timeout.Token)
                         .ConfigureAwait(false);
                     if (n == 0)
                     {
@@ -238,12 +262,12 @@ public sealed class WeightClient(WeightClientOptions? options = null)
     }
 
     /// <summary>Fills <paramref name="buffer"/>; false when the server closed the connection first.</summary>
-    private async ValueTask<bool> ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationTokenSource timeout)
+    private async ValueTask<bool> ReceiveExactlyAsync(Stream socket, Memory<byte> buffer, CancellationTokenSource timeout)
     {
         for (var read = 0; read < buffer.Length;)
         {
             timeout.CancelAfter(_options.ReadTimeout);
-            var n = await socket.ReceiveAsync(buffer[read..], SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            var n = await socket.ReadAsync(buffer[read..], timeout.Token).ConfigureAwait(false);
             if (n == 0) return false;
             read += n;
         }

@@ -18,4 +18,16 @@ public sealed record WeightClientOptions
 
     /// <summary>Largest blob the client accepts; a header announcing more fails before anything is allocated. Default 2 GiB - 57 B (<see cref="Array.MaxLength"/>).</summary>
     public long MaxBlobBytes { get; init; } = Array.MaxLength;
+
+    /// <summary>
+    /// The server's credential (<see cref="WeightServer.Credential"/>, 32 bytes), sent with each request; the learner hands
+    /// it to cluster members with the version to fetch. Empty = none (the server refuses the request).
+    /// </summary>
+    public ReadOnlyMemory<byte> Credential { get; init; }
+
+    /// <summary>
+    /// A certificate with its private key: the client then speaks TLS, presents it, and accepts the server's certificate
+    /// when it is the same or trusted by the machine. Null (the default) = plain TCP.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
 }

@@ -3,6 +3,8 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
 
 namespace RoRecomp.Weights;
 
@@ -16,8 +18,11 @@ namespace RoRecomp.Weights;
 /// <remarks>
 /// <para>Wire protocol, version 2 (integers little-endian; one request per connection):</para>
 /// <list type="number">
-/// <item><description>Client to server, exactly 18 bytes: magic <c>"RRWT"</c> (u32 0x54575252), protocol version
-/// (u16, 2), wanted version (i64; -1 = the newest), first chunk wanted (i32; 0 = all, more to resume a fetch).</description></item>
+/// <item><description>Client to server, exactly 50 bytes: magic <c>"RRWT"</c> (u32 0x54575252), protocol version
+/// (u16, 2), wanted version (i64; -1 = the newest), first chunk wanted (i32; 0 = all, more to resume a fetch), the
+/// server's <see cref="Credential"/> (32 bytes). A wrong credential is answered <see cref="WeightStatus.Unauthorized"/>
+/// (compared in constant time) before the server looks for the version; a relay's server checks the same run credential
+/// as the learner's.</description></item>
 /// <item><description>Server to client, a 60-byte header: magic (u32), protocol version (u16), status (u16,
 /// <see cref="WeightStatus"/>), version (i64), length in bytes (i64), chunk size in bytes (i32), manifest digest (32
 /// bytes: SHA-256 over the length, the chunk size and the manifest). Unless the status is <see cref="WeightStatus.Ok"/>
@@ -29,10 +34,14 @@ namespace RoRecomp.Weights;
 /// in its control message) and every chunk against the manifest as it arrives.</description></item>
 /// </list>
 /// <para>A request that is malformed (wrong magic or protocol version, a version below -1, a first chunk past the end)
-/// or longer than 18 bytes is answered <see cref="WeightStatus.BadRequest"/> and the connection closed; one that is not
-/// complete within <see cref="WeightServerOptions.RequestTimeout"/> is dropped. The server reads nothing else from the
-/// network: no request names a file or selects code. Chunk hashes are computed once, at publish; a relayed blob
-/// (<see cref="Relay"/>) carries the manifest it was fetched with, and its chunks go out only once verified.</para>
+/// or longer than 50 bytes is answered <see cref="WeightStatus.BadRequest"/> and the connection closed; garbage is
+/// rejected on its first 6 bytes, not after a timeout. One that is not complete within
+/// <see cref="WeightServerOptions.RequestTimeout"/> is dropped. Refused requests are counted (<see cref="BadRequests"/>,
+/// <see cref="UnauthorizedRequests"/>) and logged sparingly (<see cref="WeightServerOptions.Log"/>). With
+/// <see cref="WeightServerOptions.Certificate"/> set all of this runs inside TLS (<see cref="WeightTls"/>). The server
+/// reads nothing else from the network: no request names a file or selects code. Chunk hashes are computed once, at
+/// publish; a relayed blob (<see cref="Relay"/>) carries the manifest it was fetched with, and its chunks go out only
+/// once verified.</para>
 /// </remarks>
 public sealed class WeightServer : IDisposable, IAsyncDisposable
 {
@@ -51,6 +60,9 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
     private readonly Task _acceptLoop;
     private TaskCompletionSource _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _blobBytesSent;
+    private volatile byte[] _credential;
+    private long _badRequests;
+    private long _unauthorized;
 
     /// <summary>Binds and starts listening at once; <see cref="EndPoint"/> is the bound address.</summary>
     public WeightServer(WeightServerOptions? options = null)
@@ -64,6 +76,9 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
             ArgumentOutOfRangeException.ThrowIfLessThan(rate, 1, nameof(options));
             _limiter = new UploadLimiter(rate);
         }
+        _credential = _options.Credential?.ToArray() ?? RandomNumberGenerator.GetBytes(WeightWire.CredentialBytes);
+        if (_credential.Length != WeightWire.CredentialBytes)
+            throw new ArgumentException($"the credential must have {WeightWire.CredentialBytes} bytes, not {_credential.Length}", nameof(options));
         var address = IPAddress.TryParse(_options.Host, out var literal)
             ? literal
             : Dns.GetHostAddresses(_options.Host).FirstOrDefault() ?? throw new ArgumentException($"host '{_options.Host}' has no address", nameof(options));
@@ -87,6 +102,30 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
 
     /// <summary>The port the server listens on.</summary>
     public int Port => EndPoint.Port;
+
+    /// <summary>
+    /// The 32 bytes a client must send with each request (<see cref="WeightClientOptions.Credential"/>): hand them only to
+    /// those who may fetch the policy (the learner sends them to cluster members with <c>PolicyAvailable</c>).
+    /// </summary>
+    public ReadOnlyMemory<byte> Credential => _credential;
+
+    /// <summary>
+    /// Requires <paramref name="credential"/> (32 bytes) of every request from now on. A relay calls it with the run's
+    /// credential the learner handed it: its server then accepts exactly the clients the learner's does.
+    /// </summary>
+    /// <exception cref="ArgumentException">The credential is not 32 bytes long.</exception>
+    public void RequireCredential(ReadOnlySpan<byte> credential)
+    {
+        if (credential.Length != WeightWire.CredentialBytes)
+            throw new ArgumentException($"the credential must have {WeightWire.CredentialBytes} bytes, not {credential.Length}", nameof(credential));
+        if (!credential.SequenceEqual(_credential)) _credential = credential.ToArray();
+    }
+
+    /// <summary>Requests refused as malformed (garbage, another protocol version, an oversized request) since start.</summary>
+    public long BadRequests => Interlocked.Read(ref _badRequests);
+
+    /// <summary>Well-formed requests refused for a wrong or missing credential since start.</summary>
+    public long UnauthorizedRequests => Interlocked.Read(ref _unauthorized);
 
     /// <summary>The bytes per chunk on the wire.</summary>
     public int ChunkBytes => _options.ChunkBytes;
@@ -199,17 +238,23 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
             client.NoDelay = true;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             timeout.CancelAfter(_options.RequestTimeout);
-            var (closed, request) = await ReadRequestAsync(client, timeout.Token).ConfigureAwait(false);
+            await using var stream = await OpenAsync(client, timeout.Token).ConfigureAwait(false);
+            if (stream is null) return;
+            var (closed, request) = await ReadRequestAsync(stream, client, timeout.Token).ConfigureAwait(false);
             if (closed) return;
-            var (header, blob) = await LookupAsync(request, timeout.Token).ConfigureAwait(false);
+            var (header, blob) = request is { } r && !CryptographicOperations.FixedTimeEquals(r.Credential, _credential)
+                ? Refuse(WeightStatus.Unauthorized, client, ref _unauthorized, "its credential is not this server's")
+                : await LookupAsync(request, timeout.Token).ConfigureAwait(false);
+            if (header.Status == WeightStatus.BadRequest)
+                Refused(client, ref _badRequests, "it is not a weight request of protocol version 2 (or asks for a chunk past the end)");
             var headerBytes = new byte[WeightWire.HeaderBytes];
             WeightWire.WriteHeader(headerBytes, header);
-            await SendAsync(client, headerBytes, timeout).ConfigureAwait(false);
+            await SendAsync(stream, headerBytes, timeout).ConfigureAwait(false);
             if (blob is null) return;
-            await SendAsync(client, blob.ChunkHashes, timeout).ConfigureAwait(false);
-            await SendChunksAsync(client, blob, request!.Value.FirstChunk, timeout).ConfigureAwait(false);
+            await SendAsync(stream, blob.ChunkHashes, timeout).ConfigureAwait(false);
+            await SendChunksAsync(stream, blob, request!.Value.FirstChunk, timeout).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
         {
             // A request or send timeout, a client that went away, a relayed blob abandoned, or the server stopping: drop the connection.
         }
@@ -221,25 +266,71 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
+    /// The connection's stream: plain, or TLS after a handshake (<see cref="WeightServerOptions.Certificate"/>); null when
+    /// the client failed the handshake (no certificate, a foreign one, not TLS at all), which is counted and logged.
+    /// </summary>
+    private async Task<Stream?> OpenAsync(Socket client, CancellationToken token)
+    {
+        if (_options.Certificate is not { } certificate) return new NetworkStream(client, ownsSocket: false);
+        try
+        {
+            return await WeightTls.AcceptAsync(client, certificate, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)   // the peer's fault or a reset: counted alike
+        {
+            Refused(client, ref _unauthorized, $"the TLS handshake failed (a client without the cluster's certificate?): {e.Message}");
+            return null;
+        }
+    }
+
+    private (WireHeader Header, ServedBlob? Blob) Refuse(WeightStatus status, Socket client, ref long count, string why)
+    {
+        Refused(client, ref count, why);
+        return (new WireHeader(status, -1, 0, 0, NoDigest), null);   // nothing about what the server holds
+    }
+
+    /// <summary>Counts a refused request and logs the 1st, 2nd, 4th, 8th... of its kind (a flood of garbage logs a few lines).</summary>
+    private void Refused(Socket client, ref long count, string why)
+    {
+        var n = Interlocked.Increment(ref count);
+        if ((n & (n - 1)) == 0)
+            _options.Log?.Invoke($"weight server {EndPoint}: refused a request from {SafeRemote(client)}: {why} ({n} such so far)");
+    }
+
+    private static string SafeRemote(Socket client)
+    {
+        try
+        {
+            return client.RemoteEndPoint?.ToString() ?? "?";
+        }
+        catch (SocketException)
+        {
+            return "?";
+        }
+    }
+
+    /// <summary>
     /// Reads and parses the one request of a connection: Closed when the client hung up before sending it all, else the
     /// request, or null when it is malformed (answered <see cref="WeightStatus.BadRequest"/>). All request parsing is here
     /// and in <see cref="WeightWire.ReadRequest"/>.
     /// </summary>
-    private static async Task<(bool Closed, WireRequest? Request)> ReadRequestAsync(Socket client, CancellationToken cancellationToken)
+    private async Task<(bool Closed, WireRequest? Request)> ReadRequestAsync(Stream stream, Socket client, CancellationToken cancellationToken)
     {
         var request = new byte[WeightWire.RequestBytes];
         for (var read = 0; read < request.Length;)
         {
-            var n = await client.ReceiveAsync(request.AsMemory(read), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            var n = await stream.ReadAsync(request.AsMemory(read), cancellationToken).ConfigureAwait(false);
             if (n == 0) return (true, null);
             read += n;
             // A foreign or older client's request may be shorter than ours: reject it on its first bytes, not after a timeout.
             if (read >= WeightWire.RequestPrefixBytes && !WeightWire.IsRequestPrefix(request)) return (false, null);
         }
-        return (false, client.Available == 0 ? WeightWire.ReadRequest(request) : null);
+        // More bytes than a request is malformed too; under TLS the socket's count includes record overhead, so it is not asked.
+        var nothingMore = _options.Certificate is not null || client.Available == 0;
+        return (false, nothingMore ? WeightWire.ReadRequest(request) : null);
     }
 
-    private async Task SendChunksAsync(Socket client, ServedBlob blob, int firstChunk, CancellationTokenSource timeout)
+    private async Task SendChunksAsync(Stream client, ServedBlob blob, int firstChunk, CancellationTokenSource timeout)
     {
         for (var i = firstChunk; i < blob.Chunks; i++)
         {
@@ -264,19 +355,15 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         }
     }
 
-    private async ValueTask SendAsync(Socket client, ReadOnlyMemory<byte> bytes, CancellationTokenSource timeout)
+    private async ValueTask SendAsync(Stream client, ReadOnlyMemory<byte> bytes, CancellationTokenSource timeout)
     {
         while (!bytes.IsEmpty)
         {
             var slice = _limiter is null ? bytes : bytes[..Math.Min(bytes.Length, PacedSliceBytes)];
             if (_limiter is not null) await _limiter.AcquireAsync(slice.Length, timeout.Token).ConfigureAwait(false);
             timeout.CancelAfter(_options.SendTimeout);
-            while (!slice.IsEmpty)
-            {
-                var n = await client.SendAsync(slice, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                slice = slice[n..];
-                bytes = bytes[n..];
-            }
+            await client.WriteAsync(slice, timeout.Token).ConfigureAwait(false);
+            bytes = bytes[slice.Length..];
         }
     }
 

@@ -42,4 +42,17 @@ public sealed record WeightServerOptions
     /// configuration key: `bench weights --link-mb-per-s` sets it to emulate a cluster's per-node uplink on one machine.
     /// </summary>
     public long? UploadBytesPerSecond { get; init; }
+    /// The 32-byte credential a request must carry (compared in constant time); null (the default) = the server draws a
+    /// random one (<see cref="WeightServer.Credential"/>), which only those it is handed to can present.
+    /// </summary>
+    public byte[]? Credential { get; init; }
+
+    /// <summary>Called with a line for refused requests (garbage, a wrong credential): the 1st, 2nd, 4th, 8th... of each kind.</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>
+    /// A certificate with its private key: the server then speaks TLS and requires the client's certificate (its own, or
+    /// one trusted by the machine); a client without one is refused in the handshake. Null (the default) = plain TCP.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
 }

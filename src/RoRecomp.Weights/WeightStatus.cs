@@ -14,4 +14,7 @@ public enum WeightStatus : ushort
 
     /// <summary>The request was malformed (bad magic, protocol version or size); the server closed the connection.</summary>
     BadRequest = 3,
+
+    /// <summary>The request's credential is not the server's (<see cref="WeightServer.Credential"/>); the server closed the connection.</summary>
+    Unauthorized = 4,
 }

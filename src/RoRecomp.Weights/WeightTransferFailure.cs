@@ -26,4 +26,7 @@ public enum WeightTransferFailure
 
     /// <summary>The blob is larger than <see cref="WeightClientOptions.MaxBlobBytes"/>.</summary>
     TooLarge,
+
+    /// <summary>The server refused the client's credential (<see cref="WeightClientOptions.Credential"/>).</summary>
+    Unauthorized,
 }

@@ -12,14 +12,19 @@ internal static class WeightWire
     /// <summary>"RRWT" read as a little-endian uint32; opens both the request and the response header.</summary>
     public const uint Magic = 0x54575252;
 
-    /// <summary>The protocol version this code speaks (2: chunk-hash manifest, resumable requests).</summary>
+    /// <summary>
+    /// The protocol version this code speaks (2: chunk-hash manifest, resumable requests, and a credential in each request).
+    /// </summary>
     public const ushort ProtocolVersion = 2;
 
-    /// <summary>What every request starts with: magic u32, protocol u16; enough to reject a foreign one at once.</summary>
+    /// <summary>What every request starts with: magic u32, protocol u16; enough to reject a foreign one (garbage) at once.</summary>
     public const int RequestPrefixBytes = 6;
 
-    /// <summary>Request: magic u32, protocol u16, wanted version i64 (-1 = newest), first chunk wanted i32.</summary>
-    public const int RequestBytes = 18;
+    /// <summary>Bytes of the credential (<see cref="WeightServer.Credential"/>).</summary>
+    public const int CredentialBytes = 32;
+
+    /// <summary>Request: magic u32, protocol u16, wanted version i64 (-1 = newest), first chunk wanted i32, credential (32 bytes).</summary>
+    public const int RequestBytes = 18 + CredentialBytes;
 
     /// <summary>Response header: magic u32, protocol u16, status u16, version i64, length i64, chunk bytes i32, manifest digest (32 bytes).</summary>
     public const int HeaderBytes = 60;
@@ -27,12 +32,14 @@ internal static class WeightWire
     /// <summary>Bytes of one chunk hash in the manifest (SHA-256).</summary>
     public const int ChunkHashBytes = 32;
 
-    public static void WriteRequest(Span<byte> destination, long version, int firstChunk)
+    public static void WriteRequest(Span<byte> destination, long version, int firstChunk, ReadOnlySpan<byte> credential)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(destination, Magic);
         BinaryPrimitives.WriteUInt16LittleEndian(destination[4..], ProtocolVersion);
         BinaryPrimitives.WriteInt64LittleEndian(destination[6..], version);
         BinaryPrimitives.WriteInt32LittleEndian(destination[14..], firstChunk);
+        destination[18..RequestBytes].Clear();
+        credential[..Math.Min(credential.Length, CredentialBytes)].CopyTo(destination[18..]);
     }
 
     /// <summary>Whether the first <see cref="RequestPrefixBytes"/> bytes open a request this code understands.</summary>
@@ -45,7 +52,7 @@ internal static class WeightWire
         if (!IsRequestPrefix(source)) return null;
         var version = BinaryPrimitives.ReadInt64LittleEndian(source[6..]);
         var firstChunk = BinaryPrimitives.ReadInt32LittleEndian(source[14..]);
-        return version >= -1 && firstChunk >= 0 ? new WireRequest(version, firstChunk) : null;
+        return version >= -1 && firstChunk >= 0 ? new WireRequest(version, firstChunk, source[18..RequestBytes].ToArray()) : null;
     }
 
     public static void WriteHeader(Span<byte> destination, in WireHeader header)

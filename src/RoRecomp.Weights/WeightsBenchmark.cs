@@ -65,7 +65,7 @@ public static class WeightsBenchmark
         ArgumentOutOfRangeException.ThrowIfLessThan(repeat, 1);
         var blob = RandomBlob(blobBytes);
         using var server = new WeightServer(serverOptions);
-        var client = new WeightClient(clientOptions);
+        var client = new WeightClient((clientOptions ?? new WeightClientOptions()) with { Credential = server.Credential });
 
         var sw = Stopwatch.StartNew();
         var published = server.Publish(1, blob);
@@ -93,15 +93,17 @@ public static class WeightsBenchmark
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(fetchers, 1);
         var blob = RandomBlob(blobBytes);
+        var credential = System.Security.Cryptography.RandomNumberGenerator.GetBytes(WeightWire.CredentialBytes); // the run's, as in the cluster
         WeightServerOptions Capped(int keep, TimeSpan await) => new()
         {
+            Credential = credential,
             ChunkBytes = chunkBytes,
             UploadBytesPerSecond = linkBytesPerSecond,
             KeepVersions = keep,
             AwaitVersion = await,
         };
         using var learner = new WeightServer(Capped(1, TimeSpan.Zero));
-        var client = new WeightClient();
+        var client = new WeightClient(new WeightClientOptions { Credential = credential });
 
         var v1 = learner.Publish(1, blob);
         var single = Stopwatch.StartNew();

@@ -8,5 +8,8 @@ namespace RoRecomp.Weights;
 /// <param name="Digest">The blob's manifest digest (<see cref="WeightWire.ManifestDigest"/>; zeros unless Ok).</param>
 internal readonly record struct WireHeader(WeightStatus Status, long Version, long Length, int ChunkBytes, ReadOnlyMemory<byte> Digest);
 
-/// <summary>A request of the weight-transfer protocol: <paramref name="Version"/> (-1 = newest), from chunk <paramref name="FirstChunk"/> on.</summary>
-internal readonly record struct WireRequest(long Version, int FirstChunk);
+/// <summary>
+/// A request of the weight-transfer protocol: <paramref name="Version"/> (-1 = newest), from chunk <paramref name="FirstChunk"/>
+/// on, with the <paramref name="Credential"/> the client presents (<see cref="WeightWire.CredentialBytes"/> bytes).
+/// </summary>
+internal readonly record struct WireRequest(long Version, int FirstChunk, byte[] Credential);

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography;
 
 namespace RoRecomp.Weights.Tests;
 
@@ -6,16 +7,22 @@ namespace RoRecomp.Weights.Tests;
 public sealed class RelayTests
 {
     private const int Chunk = WeightServerOptions.MinChunkBytes;
-    private static readonly WeightClient Client = new(new WeightClientOptions { ConnectTimeout = TimeSpan.FromSeconds(5), ReadTimeout = TimeSpan.FromSeconds(10) });
 
-    private static WeightServer Relay() => new(new WeightServerOptions { ChunkBytes = Chunk, KeepVersions = 1, AwaitVersion = TimeSpan.FromSeconds(5) });
+    /// <summary>The run's credential: the learner's server and every relay's accept it, as in a cluster (the learner hands it out).</summary>
+    private static readonly byte[] Run = RandomNumberGenerator.GetBytes(32);
+
+    private static readonly WeightClient Client = new(new WeightClientOptions { ConnectTimeout = TimeSpan.FromSeconds(5), ReadTimeout = TimeSpan.FromSeconds(10), Credential = Run });
+
+    private static WeightServer Learner() => new(new WeightServerOptions { ChunkBytes = Chunk, Credential = Run });
+
+    private static WeightServer Relay() => new(new WeightServerOptions { ChunkBytes = Chunk, KeepVersions = 1, AwaitVersion = TimeSpan.FromSeconds(5), Credential = Run });
 
     [Fact]
     public async Task A_byte_flipped_in_any_chunk_fails_that_chunk()
     {
-        await using var server = new WeightServer(new WeightServerOptions { ChunkBytes = Chunk });
+        await using var server = Learner();
         var published = server.Publish(1, WeightTransferTests.RandomBlob(7 * Chunk + 1000, 21)); // eight chunks, the last short
-        var once = new WeightClient(new WeightClientOptions { MaxAttempts = 1 });
+        var once = new WeightClient(Client.Options with { MaxAttempts = 1 });
 
         for (var bad = 0; bad < 8; bad++)
         {
@@ -33,7 +40,7 @@ public sealed class RelayTests
     [Fact]
     public async Task A_source_announcing_another_digest_than_the_one_named_is_refused()
     {
-        await using var server = new WeightServer(new WeightServerOptions { ChunkBytes = Chunk });
+        await using var server = Learner();
         server.Publish(1, WeightTransferTests.RandomBlob(3 * Chunk, 22));
         var other = WeightTransferTests.ManifestDigest(WeightTransferTests.RandomBlob(3 * Chunk, 23), Chunk);
 
@@ -49,7 +56,7 @@ public sealed class RelayTests
     [InlineData(3, 6)]
     public async Task A_relay_tree_delivers_identical_bytes_and_the_learner_uploads_one_copy(int fanOut, int fetchers)
     {
-        await using var learner = new WeightServer(new WeightServerOptions { ChunkBytes = Chunk });
+        await using var learner = Learner();
         var blob = WeightTransferTests.RandomBlob(40 * Chunk + 17, 24);
         var published = learner.Publish(3, blob);
         var relays = Enumerable.Range(0, fetchers).Select(_ => Relay()).ToList();
@@ -77,7 +84,7 @@ public sealed class RelayTests
     [Fact]
     public async Task A_relay_dying_mid_transfer_makes_its_child_resume_from_the_learner()
     {
-        await using var learner = new WeightServer(new WeightServerOptions { ChunkBytes = Chunk });
+        await using var learner = Learner();
         var blob = WeightTransferTests.RandomBlob(256 * Chunk, 25); // 16 MiB: more than the socket buffers hold
         var published = learner.Publish(1, blob);
         var parentRelay = Relay();
@@ -104,7 +111,7 @@ public sealed class RelayTests
     [Fact]
     public async Task A_relay_sending_a_corrupted_chunk_is_left_for_the_learner()
     {
-        await using var learner = new WeightServer(new WeightServerOptions { ChunkBytes = Chunk });
+        await using var learner = Learner();
         var blob = WeightTransferTests.RandomBlob(20 * Chunk, 26);
         var published = learner.Publish(1, blob);
         await using var liar = Relay();
@@ -121,15 +128,51 @@ public sealed class RelayTests
     [Fact]
     public async Task A_relay_that_never_gets_the_version_is_waited_for_then_left()
     {
-        await using var learner = new WeightServer(new WeightServerOptions { ChunkBytes = Chunk });
+        await using var learner = Learner();
         var blob = WeightTransferTests.RandomBlob(3 * Chunk, 27);
         var published = learner.Publish(1, blob);
-        await using var empty = new WeightServer(new WeightServerOptions { AwaitVersion = TimeSpan.FromMilliseconds(300) });
+        await using var empty = new WeightServer(new WeightServerOptions { AwaitVersion = TimeSpan.FromMilliseconds(300), Credential = Run });
 
         var fetched = await Client.FetchAsync([empty.EndPoint, learner.EndPoint], 1, published.Digest, relay: null);
 
         Assert.Equal(blob, fetched.Bytes);
         Assert.Single(fetched.BytesBySource);
+    }
+
+    [Fact]
+    public async Task A_relay_serves_only_clients_with_the_run_credential()
+    {
+        await using var learner = Learner();
+        var blob = WeightTransferTests.RandomBlob(4 * Chunk, 28);
+        var published = learner.Publish(1, blob);
+        await using var relay = Relay();
+        await Client.FetchAsync([learner.EndPoint], 1, published.Digest, relay);
+        var stranger = new WeightClient(Client.Options with { Credential = RandomNumberGenerator.GetBytes(32), MaxAttempts = 1 });
+
+        var refused = await Assert.ThrowsAsync<WeightTransferException>(() => stranger.FetchAsync(relay.EndPoint, 1));
+        var sentBefore = learner.BlobBytesSent;
+        var member = await Client.FetchAsync([relay.EndPoint, learner.EndPoint], 1, published.Digest, relay: null);
+
+        Assert.Equal(WeightTransferFailure.Unauthorized, refused.Failure);
+        Assert.Equal(1, relay.UnauthorizedRequests);
+        Assert.Equal(blob, member.Bytes);
+        Assert.Equal(relay.EndPoint.ToString(), member.Source);   // the relay served the member, the learner nothing more
+        Assert.Equal(sentBefore, learner.BlobBytesSent);
+    }
+
+    [Fact]
+    public async Task A_resumed_request_without_the_credential_gets_nothing()
+    {
+        await using var learner = Learner();
+        learner.Publish(1, WeightTransferTests.RandomBlob(4 * Chunk, 29));
+        var request = new byte[50];
+        new byte[] { 0x52, 0x52, 0x57, 0x54, 0x02, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0 }.CopyTo(request, 0); // version 1 from chunk 2, zero credential
+
+        var (status, after) = await WeightTransferTests.RawRequestAsync(learner.EndPoint, request);
+
+        Assert.Equal(WeightStatus.Unauthorized, status);
+        Assert.Equal(0, after);   // the header alone: no manifest, no chunk
+        Assert.Equal(0, learner.BlobBytesSent);
     }
 
     [Fact]

@@ -40,6 +40,7 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     private readonly IRlTask _task;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private State _state;
+    private bool _samplerEverJoined;
 
     /// <summary>Creates the coordinator; use <see cref="Props"/>.</summary>
     public RunCoordinatorActor(RunContext context, IRunReporter reporter, IActorRef recomposer, IActorRef learner, IActorRef evaluator)
@@ -57,7 +58,11 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
         Recover<CheckpointCommitted>(e => _state = _state.Apply(e));
 
         Command<PolicyLoaded>(m => Handle(new StartRun(m.From, m.PolicyVersion, m.Skipped)));
-        Command<RequestWork>(m => Handle(new OfferSampler<IActorRef>(Sender, m.SamplerId)));
+        Command<RequestWork>(m =>
+        {
+            if (Refuses(m)) return;
+            Handle(new OfferSampler<IActorRef>(Sender, m.SamplerId));
+        });
         Command<PollSamplers>(Handle);
         Command<LeaseCompleted>(m => Handle(new CompleteLease(m.LeaseId)));
         Command<ExpireLease>(Handle);
@@ -90,6 +95,35 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     /// <inheritdoc />
     protected override void OnReplaySuccess() => _learner.Tell(new LoadPolicy(_state.ResumeCandidates, _context.TotalSteps));
 
+    /// <summary>
+    /// Refuses a sampler whose run configuration (<see cref="RequestWork.RunKeys"/>) is not this run's: its responses
+    /// would belong to another experiment. Both sides name the keys that differ.
+    /// </summary>
+    private bool Refuses(RequestWork m)
+    {
+        var mine = _context.Settings.Fingerprint;
+        if (mine is null || m.RunKeys.Length == 0 || m.RunKeys == mine.Text) return false;
+        var theirs = new RoRecomp.Settings.RunFingerprint(m.RunKeys);
+        var differences = mine.Differences(theirs, "run", "sampler");
+        _log.Warning("Refused sampler {0} ({1}): its configuration is another run's (fingerprint {2}, this run's {3}); differing keys: {4}",
+            m.SamplerId, Sender.Path, theirs.Hash, mine.Hash, string.Join("; ", differences));
+        _reporter.Notice($"refused sampler {m.SamplerId}: it runs another configuration ({differences.Count} keys differ, e.g. {differences.FirstOrDefault()})");
+        Sender.Tell(new WorkRefused($"the learner's run (fingerprint {mine.Hash}) has another configuration than this node's ({theirs.Hash})", mine.Text));
+        return true;
+    }
+
+    /// <summary>Tells every other node of the cluster that the run is over, so that its <c>node</c> process exits.</summary>
+    private void AnnounceEnd(bool finished, string reason)
+    {
+        if (Context.System is not ExtendedActorSystem { Provider: Akka.Cluster.ClusterActorRefProvider }) return;
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        foreach (var member in cluster.State.Members.Where(m => m.Address != cluster.SelfAddress))
+            Context.ActorSelection(new RootActorPath(member.Address) / "user" / RunWatchName).Tell(new RunEnded(finished, reason));
+    }
+
+    /// <summary>The actor at <c>/user/run-watch</c> on a <c>node</c> process that <see cref="RunEnded"/> is sent to.</summary>
+    public const string RunWatchName = "run-watch";
+
     private void Handle(ICoordinatorCommand command)
     {
         var decision = _state.Process(command);
@@ -108,6 +142,7 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
         switch (effect)
         {
             case SamplerJoined<IActorRef> joined:
+                _samplerEverJoined = true;
                 Context.Watch(joined.Sampler);
                 _reporter.Notice($"sampler joined: {joined.Name} ({joined.Samplers} now)");
                 break;
@@ -148,13 +183,17 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
                 _log.Warning("Ignoring a report for step {0}, which is not open", ignored.Step);
                 break;
             case ReportFinished:
+                AnnounceEnd(true, $"the learner finished the run ({_state.TrainedStep} of {_context.TotalSteps} steps)");
                 _reporter.Finished();
                 break;
             case ReportFailed failed:
+                AnnounceEnd(false, $"the run failed: {failed.Reason}");
                 _reporter.Failed(failed.Reason);
                 break;
             case WaitingForSamplers:
-                _reporter.Notice("waiting for samplers: none has joined yet (start one: rorecomp node --roles sampler,verifier --seed <this node's address>)");
+                _reporter.Notice(_samplerEverJoined
+                    ? "waiting for samplers: every sampler has left (start one: rorecomp node --roles sampler,verifier --seed <this node's address>)"
+                    : "waiting for samplers: none has joined yet (start one: rorecomp node --roles sampler,verifier --seed <this node's address>)");
                 break;
             default:
                 throw new InvalidOperationException($"unknown coordinator effect {effect.GetType().Name}");

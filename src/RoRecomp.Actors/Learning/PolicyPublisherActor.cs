@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using Akka.Event;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Settings;
 using RoRecomp.Weights;
@@ -10,11 +11,14 @@ namespace RoRecomp.Actors.Learning;
 /// The policy publisher: holds the newest weights the learner published and hands them to whoever asks for a version
 /// at least that new. A requester in this process gets the bytes in a <see cref="PolicySnapshot"/>; a remote one gets
 /// <see cref="PolicyAvailable"/> and fetches them from the weight server (started on first use, on
-/// <c>rorecomp.cluster.hostname:weights-port</c>). Requests for a version not yet published wait for it.
+/// <c>rorecomp.cluster.hostname:weights-port</c>) with the server's credential, which the server asks of every request:
+/// only cluster members learn it. With TLS for Akka.Remote the server speaks TLS with the same certificate. Requests for
+/// a version not yet published wait for it.
 /// <para>
 /// Relaying (<c>rorecomp.cluster.weights-relay-fanout</c> &gt; 0): the remote fetchers of a version that name a relay
 /// server are placed in a <see cref="RelayTree"/> in the order they ask; each is told its parent and grandparent, so the
-/// learner uploads about one copy per version. A fetcher asking again for the same version (its fetch failed) is sent
+/// learner uploads about one copy per version. The relays' servers require the same credential (each sampler's adopts
+/// the one in <see cref="PolicyAvailable"/>). A fetcher asking again for the same version (its fetch failed) is sent
 /// straight to the learner. On each new version the publisher publishes <see cref="PolicyUploaded"/> for the last one.
 /// </para>
 /// </summary>
@@ -66,12 +70,23 @@ public sealed class PolicyPublisherActor : ReceiveActor
             requester.Tell(new PolicySnapshot(policy.Version, policy.Weights, policy.ModelConfigJson));
             return;
         }
-        _server ??= new WeightServer(new WeightServerOptions { Host = _cluster.Hostname, Port = _cluster.WeightsPort });
+        if (_server is null)
+        {
+            var log = Context.GetLogger();
+            _server = new WeightServer(new WeightServerOptions
+            {
+                Host = _cluster.Hostname,
+                Port = _cluster.WeightsPort,
+                Log = line => log.Warning(line),
+                Certificate = Hosting.RemoteCertificate.Load(Context.System.Settings.Config),   // TLS when remoting has it
+            });
+        }
         if (_served is null || _served.Version != policy.Version) Publish(policy);
         var relays = RelaysFor(request);
         _remoteFetchers++;
         if (relays.Length > 0) _relayedFetchers++;
-        requester.Tell(new PolicyAvailable(_served!.Version, _cluster.Hostname, _server.Port, _served.Digest, _served.Length, policy.ModelConfigJson, relays));
+        requester.Tell(new PolicyAvailable(_served!.Version, _cluster.Hostname, _server.Port, _served.Digest, _served.Length, policy.ModelConfigJson, relays,
+            Convert.ToHexString(_server.Credential.Span)));
     }
 
     private void Publish(PublishPolicy policy)

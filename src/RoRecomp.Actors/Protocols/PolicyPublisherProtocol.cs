@@ -30,8 +30,11 @@ public sealed record PolicySnapshot(long Version, byte[] Weights, string ModelCo
 /// <paramref name="Host"/>:<paramref name="Port"/> (a byte stream beside remoting); <paramref name="Digest"/> is the blob's
 /// manifest digest, which every chunk is verified against whoever sends it. <paramref name="Relays"/> ("host:port",
 /// nearest first) are the sampler's relay parent and grandparent: fetch from them first, the learner last.
+/// <paramref name="Credential"/> (hex) is what the weight servers (the learner's and every relay's) ask of a client: only
+/// cluster members are told it, and a sampler's relay server accepts the same one.
 /// </summary>
-public sealed record PolicyAvailable(long Version, string Host, int Port, string Digest, long Bytes, string ModelConfigJson, ImmutableArray<string> Relays)
+public sealed record PolicyAvailable(
+    long Version, string Host, int Port, string Digest, long Bytes, string ModelConfigJson, ImmutableArray<string> Relays, string Credential = "")
     : IRoRecompMessage;
 
 /// <summary>

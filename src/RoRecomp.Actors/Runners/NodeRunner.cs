@@ -1,5 +1,6 @@
 using System.Globalization;
 using RoRecomp.Settings;
+using RoRecomp.Actors.Coordination;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Training;
@@ -18,17 +19,23 @@ public sealed record NodeOptions(SettingsOverrides Settings);
 
 /// <summary>
 /// The <c>node</c> job: joins a running cluster with the given roles and works until stopped (Ctrl+C / SIGTERM: the
-/// node leaves the cluster gracefully). If the node is removed from the cluster (e.g. the learner node crashed and the
-/// split-brain resolver downed the rest), it starts again and rejoins the seeds, so a restarted learner finds its
-/// samplers again.
+/// node leaves the cluster gracefully), until the learner announces that the run finished (exit 0), or until it gives
+/// up: no seed answered within <c>cluster.join-timeout</c> (saying every 10 s what it waits for), or the learner refused
+/// this node's configuration (exit 1). If the node is removed from the cluster (e.g. the learner node crashed and the
+/// split-brain resolver downed the rest), or the learner left before the run finished, it starts again and rejoins the
+/// seeds, so a restarted learner finds its samplers again (<see cref="NodeWatchActor"/>).
 /// </summary>
 public static class NodeRunner
 {
     /// <summary>Seconds between a lost membership and the next join attempt.</summary>
     public const int RejoinDelaySeconds = 5;
 
-    /// <summary>Runs the node until <paramref name="cancellationToken"/> is cancelled.</summary>
-    public static async Task RunAsync(NodeOptions o, TextWriter output, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the node until <paramref name="cancellationToken"/> is cancelled (returns 0), the learner announces the run
+    /// finished (0), or the node gives up: it could not join within <c>cluster.join-timeout</c>, or the learner refused its
+    /// configuration (1). Returns the process's exit code.
+    /// </summary>
+    public static async Task<int> RunAsync(NodeOptions o, TextWriter output, CancellationToken cancellationToken)
     {
         if (o.Settings.Roles is not { IsDefaultOrEmpty: false } roles) throw new SettingsException("--roles is required (sampler, verifier, buffer; comma-separated)");
         if (roles.Contains(RoRecompHostingExtensions.LearnerRole))
@@ -43,21 +50,35 @@ public static class NodeRunner
             (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);   // the buffer journals here: lock it
         using var _ = runLock;
         hocon = loaded.Akka.WithFallback(hocon);   // akka.* keys of the config file (e.g. TLS) win
+        RemoteCertificate.Load(loaded.Akka)?.Dispose();   // TLS on without a readable .pfx fails here, not at the first weight fetch
         if (settings.Cluster.Has(RoRecompHostingExtensions.SamplerRole)) TorchRuntime.EnsureLoaded();
         var context = RunContext.ForWorker(settings);
+        var seeds = string.Join(", ", settings.Cluster.SeedNodes);
         while (!cancellationToken.IsCancellationRequested)
         {
+            var outcome = new TaskCompletionSource<NodeOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             await using (var node = await RoRecompNode.StartAsync(b => b.AddRoRecompActors(settings, hocon).AddRoRecompPipeline(context, null), cancellationToken))
             {
-                output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {string.Join(", ", settings.Cluster.SeedNodes)}");
+                output.WriteLine($"node {Akka.Cluster.Cluster.Get(node.System).SelfAddress} (roles {string.Join(", ", settings.Cluster.Roles)}) joining {seeds}");
+                node.System.ActorOf(NodeWatchActor.Props(output, seeds, settings.Cluster.JoinTimeoutSeconds, outcome), RunCoordinatorActor.RunWatchName);
                 var printer = node.System.ActorOf(Akka.Actor.Props.Create(() => new LeasePrinter(output)), "lease-printer");
                 node.System.EventStream.Subscribe(printer, typeof(LeaseSampled));
                 node.System.EventStream.Subscribe(printer, typeof(PolicyFetched));
                 using var stopped = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Stopped);
-                await Task.WhenAny(node.System.WhenTerminated, Task.Delay(Timeout.Infinite, stopped.Token)).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.WhenAny(node.System.WhenTerminated, outcome.Task, Task.Delay(Timeout.Infinite, stopped.Token)).ContinueWith(_ => { }, TaskScheduler.Default);
             }
             if (cancellationToken.IsCancellationRequested) break;
-            output.WriteLine($"node: no longer a cluster member (the learner node left or crashed?); rejoining in {RejoinDelaySeconds} s");
+            if (outcome.Task.IsCompleted)
+            {
+                var (code, line) = outcome.Task.Result;
+                output.WriteLine(line);
+                if (code is { } exit) return exit;
+            }
+            else
+            {
+                output.WriteLine("node: no longer a cluster member (the learner node left or crashed?)");
+            }
+            output.WriteLine($"node: rejoining {seeds} in {RejoinDelaySeconds} s");
             try
             {
                 await Task.Delay(TimeSpan.FromSeconds(RejoinDelaySeconds), cancellationToken);
@@ -67,6 +88,7 @@ public static class NodeRunner
                 break;
             }
         }
+        return 0;
     }
 
     /// <summary>Prints one line per sampled lease (the node's progress).</summary>

@@ -76,6 +76,7 @@ public static class TrainRunner
         TorchRuntime.EnsureLoaded();
         WarmStart.CheckFits(settings, runDir);
         CheckEndpoint(settings.Cluster);
+        RemoteCertificate.Load(loaded.Akka)?.Dispose();   // TLS on without a readable .pfx fails here, not at the first weight fetch
 
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
         using var _ = runLock;

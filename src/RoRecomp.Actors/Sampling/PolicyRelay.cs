@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Settings;
 using RoRecomp.Weights;
@@ -11,6 +12,12 @@ namespace RoRecomp.Actors.Sampling;
 /// <see cref="FetchPolicy"/>, which serves the version being fetched to the samplers placed below this one (each chunk
 /// once verified) and keeps the newest fetched blob to serve. Fetches try the relay peers <see cref="PolicyAvailable"/>
 /// names, then the learner, every chunk checked against the learner's digest whoever sends it.
+/// <para>
+/// Every request, to the learner or to a relay, carries the run's credential from <see cref="PolicyAvailable.Credential"/>;
+/// the relay server adopts that credential too (until then it has a random one and refuses everybody), so it serves
+/// exactly the members the learner serves. With remoting's TLS on, the relay server and every fetch speak TLS with
+/// remoting's certificate, as the learner's server does.
+/// </para>
 /// </summary>
 internal sealed class PolicyRelay : IDisposable
 {
@@ -19,13 +26,28 @@ internal sealed class PolicyRelay : IDisposable
 
     private readonly string _host;
     private readonly WeightServer? _server;
-    private readonly WeightClient _client = new();
+    private readonly X509Certificate2? _certificate;
 
-    /// <summary>Starts the relay server when <paramref name="relay"/>.</summary>
-    public PolicyRelay(ClusterSettings cluster, bool relay)
+    /// <summary>
+    /// Starts the relay server when <paramref name="relay"/>; <paramref name="certificate"/> (remoting's, null = plain TCP)
+    /// secures the relay server and every fetch; <paramref name="log"/> gets the relay server's lines about refused requests.
+    /// </summary>
+    public PolicyRelay(ClusterSettings cluster, bool relay, X509Certificate2? certificate = null, Action<string>? log = null)
     {
         _host = cluster.Hostname;
-        if (relay) _server = new WeightServer(new WeightServerOptions { Host = cluster.Hostname, Port = 0, KeepVersions = 1, AwaitVersion = AwaitVersion });
+        _certificate = certificate;
+        if (relay)
+        {
+            _server = new WeightServer(new WeightServerOptions
+            {
+                Host = cluster.Hostname,
+                Port = 0,
+                KeepVersions = 1,
+                AwaitVersion = AwaitVersion,
+                Certificate = certificate,
+                Log = log,
+            });
+        }
     }
 
     /// <summary>The request for at least <paramref name="minVersion"/>, naming the relay server if there is one.</summary>
@@ -35,7 +57,10 @@ internal sealed class PolicyRelay : IDisposable
     public Task<WeightBlob> FetchAsync(PolicyAvailable offer)
     {
         var sources = offer.Relays.Select(Parse).Append(new DnsEndPoint(offer.Host, offer.Port)).ToList();
-        return _client.FetchAsync(sources, offer.Version, offer.Digest, _server);
+        var credential = Convert.FromHexString(offer.Credential);
+        if (credential.Length > 0) _server?.RequireCredential(credential);
+        var client = new WeightClient(new WeightClientOptions { Credential = credential, Certificate = _certificate });
+        return client.FetchAsync(sources, offer.Version, offer.Digest, _server);
     }
 
     /// <inheritdoc />

@@ -49,7 +49,12 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
         _task = context.CreateTask();
         _tokenizer = RunContext.Tokenizer(_task);
         // A sampler on the learner's node gets the weights in process; elsewhere it relays what it fetches to its peers.
-        _relay = new PolicyRelay(context.Settings.Cluster, context.Settings.Cluster.WeightsRelayFanout > 0 && !context.Settings.Cluster.Has(RoRecompHostingExtensions.LearnerRole));
+        // The weight stream (fetches and the relay server) speaks TLS with remoting's certificate when remoting has TLS on.
+        _relay = new PolicyRelay(
+            context.Settings.Cluster,
+            context.Settings.Cluster.WeightsRelayFanout > 0 && !context.Settings.Cluster.Has(RoRecompHostingExtensions.LearnerRole),
+            RemoteCertificate.Load(Context.System.Settings.Config),
+            line => _log.Warning(line));
         Ready();
     }
 
@@ -61,7 +66,10 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
         Akka.Actor.Props.Create(() => new SamplerActor(context, id, coordinator, publisher, verifier)).WithDispatcher(PipelineHocon.ComputeDispatcher);
 
     /// <inheritdoc />
-    protected override void PreStart() => _coordinator.Tell(new RequestWork(_id));
+    protected override void PreStart() => _coordinator.Tell(new RequestWork(_id, RunKeys));
+
+    /// <summary>This node's run configuration, which the coordinator compares with the run's.</summary>
+    private string RunKeys => _context.Settings.Fingerprint?.Text ?? "";
 
     /// <inheritdoc />
     protected override void PostStop()
@@ -90,6 +98,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             Become(AwaitingPolicy);
         });
         Receive<PolicySnapshot>(Load);
+        Receive<WorkRefused>(Refused);
     }
 
     private void AwaitingPolicy()
@@ -114,6 +123,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             var events = Context.System.EventStream;
             var sw = System.Diagnostics.Stopwatch.StartNew();
             // Relay peers may send the chunks: each is checked against the digest the learner named, so they need no trust.
+            // Every request carries the run's credential (m.Credential); with remoting's TLS on, every connection is TLS.
             _relay.FetchAsync(m).PipeTo(self,
                 success: blob =>
                 {
@@ -163,6 +173,15 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             _coordinator.Tell(new RunFailed($"sampler {_id} failed on lease {lease.LeaseId}: {e.Message}"));
             return;
         }
-        _coordinator.Tell(new RequestWork(_id));
+        _coordinator.Tell(new RequestWork(_id, RunKeys));
+    }
+
+    private void Refused(WorkRefused m)
+    {
+        var mine = _context.Settings.Fingerprint ?? new RunFingerprint("");
+        var differences = mine.Differences(new RunFingerprint(m.RunKeys), "node", "learner");
+        _log.Error("Sampler {0} was refused by the learner: {1}; differing keys: {2}", _id, m.Reason, string.Join("; ", differences));
+        Context.System.EventStream.Publish(new SamplerRefused(_id, m.Reason, differences));
+        Context.Stop(Self);
     }
 }

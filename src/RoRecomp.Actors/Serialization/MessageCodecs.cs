@@ -204,7 +204,21 @@ internal static class MessageCodecs
             r => new(Count: r.Int(1, "Count"), Ids: r.Strings(2, "Ids"), LastSequenceNr: r.Long(3, "LastSequenceNr"))),
 
         // Run coordinator.
-        Add<RequestWork>("RW", 1, (w, m) => w.String(1, m.SamplerId), r => new(r.String(1, "SamplerId"))),
+        Add<RequestWork>(
+            "RW",
+            1,
+            (w, m) => w.String(1, m.SamplerId).String(2, m.RunKeys),
+            r => new(SamplerId: r.String(1, "SamplerId"), RunKeys: r.NullableString(2, "RunKeys") ?? "")),
+        Add<WorkRefused>(
+            "WR",
+            1,
+            (w, m) => w.String(1, m.Reason).String(2, m.RunKeys),
+            r => new(Reason: r.String(1, "Reason"), RunKeys: r.String(2, "RunKeys"))),
+        Add<RunEnded>(
+            "RE",
+            1,
+            (w, m) => w.Bool(1, m.Finished).String(2, m.Reason),
+            r => new(Finished: r.Bool(1, "Finished"), Reason: r.String(2, "Reason"))),
         Add<LeaseGranted>(
             "LG",
             1,
@@ -297,8 +311,9 @@ internal static class MessageCodecs
             "PA",
             1,
             // Field 4 (the whole blob's SHA-256) was replaced by 7 (the manifest digest) with wire protocol 2: never reuse 4.
+            // Field 9, the weight servers' credential (hex), was added after 8 and reads as "" when absent.
             (w, m) => w.Long(1, m.Version).String(2, m.Host).Int(3, m.Port).Long(5, m.Bytes).String(6, m.ModelConfigJson).String(7, m.Digest)
-                .Strings(8, m.Relays),
+                .Strings(8, m.Relays).String(9, m.Credential),
             r => new(
                 Version: r.Long(1, "Version"),
                 Host: r.String(2, "Host"),
@@ -306,7 +321,8 @@ internal static class MessageCodecs
                 Digest: r.String(7, "Digest"),
                 Bytes: r.Long(5, "Bytes"),
                 ModelConfigJson: r.String(6, "ModelConfigJson"),
-                Relays: r.Strings(8, "Relays"))),
+                Relays: r.Strings(8, "Relays"),
+                Credential: r.NullableString(9, "Credential") ?? "")),
     ];
 
     /// <summary>Codecs by manifest.</summary>

@@ -41,16 +41,17 @@ public static class NodeCommand
             using var signals = new StopSignals(null);
             return CliKit.Handle("node", () =>
             {
+                var code = 0;
                 try
                 {
-                    NodeRunner.RunAsync(options, Console.Out, signals.Token).GetAwaiter().GetResult();
+                    code = NodeRunner.RunAsync(options, Console.Out, signals.Token).GetAwaiter().GetResult();
                 }
                 catch (OperationCanceledException)
                 {
                     // Stopped by a signal: the node left the cluster.
                 }
                 Console.WriteLine("node: left the cluster");
-                return 0;
+                return code;
             });
         });
         return command;

@@ -56,7 +56,7 @@ public sealed class ClusterTests : IDisposable
         return File.Exists(path) ? File.ReadAllLines(path).Length : 0;
     }
 
-    private static async Task Until(Func<bool> condition, string what, params NodeProcess[] show)
+    internal static async Task Until(Func<bool> condition, string what, params NodeProcess[] show)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (!condition())
@@ -67,7 +67,7 @@ public sealed class ClusterTests : IDisposable
         }
     }
 
-    private static string Tail(string s) => s.Length > 4000 ? s[^4000..] : s;
+    internal static string Tail(string s) => s.Length > 4000 ? s[^4000..] : s;
 
     /// <summary>Each step once, in order, with the data cursor moving by one step's prompts: no prompt lost or counted twice.</summary>
     private static void AssertEveryStepOnce(string runDir, int steps)

@@ -28,6 +28,9 @@ internal sealed class NodeProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The program's own process id (it runs as `dotnet rorecomp.dll`, no wrapper).</summary>
+    public int Pid => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     public string Output

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using RoRecomp.Settings;
 using Akka.Actor;
 using Akka.TestKit;
 using RoRecomp.Actors.Coordination;
@@ -306,9 +307,47 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("not inside this run's checkpoint folder", failed.Reason);
     }
 
+    [Fact]
+    public void A_sampler_of_another_run_is_refused_naming_the_keys_and_the_last_sampler_leaving_is_not_none_joined()
+    {
+        var context = Context();
+        var learner = CreateTestProbe();
+        var evaluator = CreateTestProbe();
+        var recomposer = CreateTestProbe();
+        var reporter = new FakeReporter();
+        var coordinator = Sys.ActorOf(RunCoordinatorActor.Props(context, reporter, recomposer, learner, evaluator));
+        learner.ExpectMsg<LoadPolicy>(TimeSpan.FromSeconds(30));
+        learner.Reply(new PolicyLoaded(null, 0, []));
+        evaluator.ExpectMsg<EvaluatePolicy>();
+        evaluator.Reply(new PolicyEvaluated(new HeldOutEvaluation(0, 0.5, 40, 0, 1, 8)));
+        recomposer.ExpectMsg<StepOpened>();
+
+        coordinator.Tell(PollSamplers.Instance, TestActor);
+        AwaitAssert(() => Assert.Contains(reporter.Notices, l => l.Contains("none has joined yet", StringComparison.Ordinal)));
+
+        var run = context.Settings.Fingerprint!;
+        var other = SettingsLoader.Load(null, [.. PipelineFixture.Sets(_dir, _warm, "sampling.top-k=5")]).Fingerprint!;
+        var stranger = CreateTestProbe();
+        coordinator.Tell(new RequestWork("stranger", other.Text), stranger);
+        var refused = stranger.ExpectMsg<WorkRefused>();
+        Assert.Equal(run.Text, refused.RunKeys);
+        Assert.Equal(["sampling.top-k: node 5, learner 0"], other.Differences(new RunFingerprint(refused.RunKeys), "node", "learner"));
+        AwaitAssert(() => Assert.Contains(reporter.Notices, l => l.Contains("refused sampler stranger", StringComparison.Ordinal)));
+
+        var member = CreateTestProbe();
+        coordinator.Tell(new RequestWork("member", run.Text), member);
+        member.ExpectMsg<LeaseGranted>();
+        Sys.Stop(member.Ref);
+        AwaitAssert(() => Assert.Contains(reporter.Notices, l => l.Contains("sampler left", StringComparison.Ordinal)));
+        coordinator.Tell(PollSamplers.Instance, TestActor);
+        AwaitAssert(() => Assert.Contains(reporter.Notices, l => l.Contains("every sampler has left", StringComparison.Ordinal)));
+    }
+
     private sealed class FakeReporter : IRunReporter
     {
         public List<StepRecord> Steps { get; } = [];
+
+        public System.Collections.Concurrent.ConcurrentQueue<string> Notices { get; } = new();
 
         public void Started(RunStart start)
         {
@@ -320,9 +359,7 @@ public sealed class PipelineActorTests : Akka.TestKit.Xunit2.TestKit
 
         public void StepCompleted(StepRecord record) => Steps.Add(record);
 
-        public void Notice(string message)
-        {
-        }
+        public void Notice(string message) => Notices.Enqueue(message);
 
         public void Finished()
         {

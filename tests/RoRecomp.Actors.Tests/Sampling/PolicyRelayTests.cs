@@ -56,6 +56,7 @@ public sealed class PolicyRelayTests : TestKit
             }
             var endpoints = relays.Select(r => r.Request(1)).Select(r => $"{r.RelayHost}:{r.RelayPort}").ToList();
             Assert.Empty(offers[0].Relays);
+            Assert.All(offers, o => Assert.Equal(64, o.Credential.Length)); // the run's 32-byte credential, which the relays adopt
             Assert.Equal<IEnumerable<string>>([endpoints[0]], offers[1].Relays);
             Assert.Equal<IEnumerable<string>>([.. Weights.RelayTree.Sources(samplers - 1, fanOut).Select(k => endpoints[k])], offers[^1].Relays);
 
