@@ -126,10 +126,11 @@ public sealed record PersistenceSettings(string Provider, string ConnectionStrin
 public sealed record CheckpointSettings(int Every, int KeepLast);
 
 /// <summary><c>rorecomp.cluster</c>: this node's roles and Akka.Remote address; no seed nodes means the node joins itself.</summary>
+/// <param name="WeightsRelayFanout">Samplers' relay tree fan-out for policy weights (0 = every sampler fetches from the learner).</param>
 /// <param name="JoinTimeoutSeconds">How long <c>node</c> waits to join its seed before it gives up with exit code 1 (0 = forever).</param>
 public sealed record ClusterSettings(
     ImmutableArray<string> Roles, string Hostname, int Port, ImmutableArray<string> SeedNodes, int StableAfterSeconds, int WeightsPort,
-    int JoinTimeoutSeconds = 120)
+    int WeightsRelayFanout, int JoinTimeoutSeconds = 120)
 {
     /// <summary>The roles a node can have.</summary>
     public static readonly ImmutableArray<string> KnownRoles = ["learner", "sampler", "verifier", "buffer"];

@@ -186,7 +186,7 @@ public static class SettingsLoader
             new ClusterSettings(
                 r.Roles("cluster.roles"), r.String("cluster.hostname", nonEmpty: true), r.Int("cluster.port", 0, 65535),
                 r.SeedNodes("cluster.seed-nodes"), r.Int("cluster.stable-after", 1), r.Int("cluster.weights-port", 0, 65535),
-                r.Int("cluster.join-timeout", 0)));
+                r.Int("cluster.weights-relay-fanout", 0, 64), r.Int("cluster.join-timeout", 0)));
         settings = settings with { Fingerprint = RunFingerprint.Of(settings) };
         if (settings.Model.IsHuggingFace && settings.Model.Path.Length == 0)
             throw r.Bad("model.path", "", $"a Hugging Face model directory with rorecomp.model.source = hf ({r.Source("model.source")})");

@@ -1,7 +1,8 @@
 namespace RoRecomp.Weights;
 
-/// <summary>A blob <see cref="WeightServer.Publish"/> now serves: what a learner tells samplers beside the server's endpoint.</summary>
+/// <summary>A blob a <see cref="WeightServer"/> now serves: what a learner tells samplers beside the server's endpoint.</summary>
 /// <param name="Version">The policy version.</param>
 /// <param name="Length">The blob's size in bytes.</param>
-/// <param name="Sha256">The blob's SHA-256, lowercase hex.</param>
-public sealed record PublishedWeights(long Version, long Length, string Sha256);
+/// <param name="Digest">The blob's manifest digest, lowercase hex: SHA-256 over its length, chunk size and the SHA-256 of every chunk.</param>
+/// <param name="ChunkBytes">Bytes per chunk.</param>
+public sealed record PublishedWeights(long Version, long Length, string Digest, int ChunkBytes);

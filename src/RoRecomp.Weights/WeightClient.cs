@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -8,15 +6,22 @@ using System.Threading.Channels;
 namespace RoRecomp.Weights;
 
 /// <summary>
-/// Fetches policy-weight blobs from a <see cref="WeightServer"/> (its XML doc describes the wire protocol). Verifies
-/// every chunk's checksum and, unless <see cref="WeightClientOptions.VerifySha256"/> is off, the whole blob's SHA-256,
-/// both while the bytes arrive; a mismatch or a connection lost mid-blob starts the fetch again, up to
-/// <see cref="WeightClientOptions.MaxAttempts"/> attempts. Thread-safe; it holds no connection between fetches.
+/// Fetches policy-weight blobs from a <see cref="WeightServer"/> (its XML doc describes the wire protocol). Checks the
+/// manifest against its digest, then each chunk's SHA-256 against the manifest on verify workers (one per core) while
+/// the socket keeps receiving, so hashing is not one core's sequential pass over the blob.
+/// <para>
+/// A fetch may name several sources (<see cref="FetchAsync(IReadOnlyList{EndPoint}, long, string?, WeightServer?, CancellationToken)"/>):
+/// relay peers first, the origin (the learner) last. A relay that fails (refused, lost, unavailable, a bad chunk) is
+/// left for the next source, which resumes from the first chunk not yet verified; the origin gets
+/// <see cref="WeightClientOptions.MaxAttempts"/> attempts, a chunk or digest mismatch or a connection lost mid-blob
+/// starting it again (from the first unverified chunk). With a relay server given, the blob is served to others while
+/// it arrives, each chunk once verified. Thread-safe; it holds no connection between fetches.
+/// </para>
 /// </summary>
 public sealed class WeightClient(WeightClientOptions? options = null)
 {
-    /// <summary>Bytes handed to one receive call: small enough that the chunk checksum reads them while they are still in cache.</summary>
-    private const int ReceiveSliceBytes = 256 * 1024;
+    /// <summary>Bytes handed to one receive call.</summary>
+    private const int ReceiveSliceBytes = 1024 * 1024;
 
     private readonly WeightClientOptions _options = Validate(options ?? new WeightClientOptions());
 
@@ -29,26 +34,62 @@ public sealed class WeightClient(WeightClientOptions? options = null)
     /// </summary>
     /// <exception cref="WeightTransferException">The fetch failed; <see cref="WeightTransferException.Failure"/> says why.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<WeightBlob> FetchAsync(EndPoint server, long version, CancellationToken cancellationToken = default)
+    public Task<WeightBlob> FetchAsync(EndPoint server, long version, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(server);
+        return FetchAsync([server], version, digest: null, relay: null, cancellationToken);
+    }
+
+    /// <summary>
+    /// Fetches <paramref name="version"/> from the first of <paramref name="sources"/> that delivers it (relay peers
+    /// first, the origin last), resuming where a failed source stopped. When <paramref name="digest"/> is given (the
+    /// manifest digest the learner named), any source announcing another fails; without it the first answer's digest is
+    /// held to. When <paramref name="relay"/> is given, it serves the blob to other fetchers while it arrives.
+    /// </summary>
+    /// <exception cref="WeightTransferException">Every source failed; the exception is the origin's (the last source's).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<WeightBlob> FetchAsync(
+        IReadOnlyList<EndPoint> sources, long version, string? digest, WeightServer? relay, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentOutOfRangeException.ThrowIfZero(sources.Count);
         ArgumentOutOfRangeException.ThrowIfLessThan(version, -1);
-        for (var attempt = 1; ; attempt++)
+        var state = new FetchState(version, digest is null ? null : Convert.FromHexString(digest), relay);
+        try
         {
-            var fetch = new Fetch(server, version, attempt, _options.MaxAttempts);
-            try
+            for (var s = 0; s < sources.Count; s++)
             {
-                return await FetchOnceAsync(fetch, cancellationToken).ConfigureAwait(false);
+                var origin = s == sources.Count - 1;
+                for (var attempt = 1; ; attempt++)
+                {
+                    var fetch = new Fetch(sources[s], state.Version, attempt, origin ? _options.MaxAttempts : 1);
+                    try
+                    {
+                        await FetchOnceAsync(fetch, state, cancellationToken).ConfigureAwait(false);
+                        var blob = state.Blob!;
+                        return new WeightBlob(blob.Version, blob.Bytes, blob.Info.Digest, Describe(sources[s]), state.BytesBySource);
+                    }
+                    catch (WeightTransferException) when (!origin)
+                    {
+                        break; // a relay failed: the next source resumes from the first unverified chunk
+                    }
+                    catch (WeightTransferException ex) when (attempt < _options.MaxAttempts && ex.Failure is
+                        WeightTransferFailure.ChecksumMismatch or WeightTransferFailure.DigestMismatch or WeightTransferFailure.ConnectionLost)
+                    {
+                        // Start again: a fresh connection, the same version, from the first unverified chunk.
+                    }
+                }
             }
-            catch (WeightTransferException ex) when (attempt < _options.MaxAttempts && ex.Failure is
-                WeightTransferFailure.ChecksumMismatch or WeightTransferFailure.DigestMismatch or WeightTransferFailure.ConnectionLost)
-            {
-                // Start again: a fresh connection, the same version.
-            }
+            throw new InvalidOperationException("unreachable: the origin's last attempt either returns or throws");
+        }
+        catch when (state.Blob is not null && relay is not null)
+        {
+            relay.Withdraw(state.Blob);
+            throw;
         }
     }
 
-    private async Task<WeightBlob> FetchOnceAsync(Fetch fetch, CancellationToken cancellationToken)
+    private async Task FetchOnceAsync(Fetch fetch, FetchState state, CancellationToken cancellationToken)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -69,10 +110,11 @@ public sealed class WeightClient(WeightClientOptions? options = null)
 
         try
         {
+            var firstChunk = state.Blob?.VerifiedPrefix ?? 0;
             timeout.CancelAfter(_options.ReadTimeout);
             await using var stream = await OpenAsync(fetch, socket, timeout.Token).ConfigureAwait(false);
             var request = new byte[WeightWire.RequestBytes];
-            WeightWire.WriteRequest(request, fetch.Version, _options.Credential.Span);
+            WeightWire.WriteRequest(request, fetch.Version, firstChunk, _options.Credential.Span);
             await stream.WriteAsync(request, timeout.Token).ConfigureAwait(false);
 
             var headerBytes = new byte[WeightWire.HeaderBytes];
@@ -81,7 +123,8 @@ public sealed class WeightClient(WeightClientOptions? options = null)
             var header = WeightWire.ReadHeader(headerBytes)
                 ?? throw fetch.Fail(WeightTransferFailure.Protocol, "the answer is not a weight-server header (wrong magic or protocol version)");
             CheckHeader(fetch, header);
-            return await ReceiveBlobAsync(fetch, stream, header, timeout).ConfigureAwait(false);
+            var blob = await ReceiveManifestAsync(fetch, stream, header, state, timeout).ConfigureAwait(false);
+            await ReceiveChunksAsync(fetch, stream, blob, firstChunk, state, timeout).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or IOException && ex is not WeightTransferException)
         {
@@ -141,56 +184,75 @@ public sealed class WeightClient(WeightClientOptions? options = null)
             throw fetch.Fail(WeightTransferFailure.TooLarge, $"the blob has {header.Length:N0} bytes, more than the {max:N0} allowed");
     }
 
-    private async Task<WeightBlob> ReceiveBlobAsync(Fetch fetch, Stream socket, WireHeader header, CancellationTokenSource timeout)
+    /// <summary>Receives the manifest and checks it against the header's digest and the one the fetch holds to; the first time, allocates the blob (and offers it to the relay).</summary>
+    private async Task<ServedBlob> ReceiveManifestAsync(Fetch fetch, Stream socket, WireHeader header, FetchState state, CancellationTokenSource timeout)
     {
-        var bytes = GC.AllocateUninitializedArray<byte>((int)header.Length);
-        // SHA-256, the costliest step, runs on another thread a chunk behind the socket: inline, it held a 1 GiB fetch
-        // over loopback to about 1.0 GB/s on the 2-core machine; beside the receive loop, 1.5-1.7 GB/s.
-        var toHash = Channel.CreateUnbounded<ReadOnlyMemory<byte>>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var hashing = _options.VerifySha256 ? Task.Run(() => Sha256Async(toHash.Reader)) : null;
+        var hashes = new byte[WeightWire.ChunkCount(header.Length, header.ChunkBytes) * WeightWire.ChunkHashBytes];
+        if (!await ReceiveExactlyAsync(socket, hashes, timeout).ConfigureAwait(false))
+            throw fetch.Fail(WeightTransferFailure.ConnectionLost, "the server closed the connection in the manifest");
+        var digest = WeightWire.ManifestDigest(header.Length, header.ChunkBytes, hashes);
+        if (!digest.AsSpan().SequenceEqual(header.Digest.Span))
+            throw fetch.Fail(WeightTransferFailure.DigestMismatch, $"the manifest of version {header.Version} does not match the header's digest {Convert.ToHexStringLower(header.Digest.Span)}");
+        if (state.Digest is { } expected && !digest.AsSpan().SequenceEqual(expected))
+            throw fetch.Fail(WeightTransferFailure.DigestMismatch, $"version {header.Version} has digest {Convert.ToHexStringLower(digest)}, not the {Convert.ToHexStringLower(expected)} named for it");
+        if (state.Blob is { } held) return held;
+
+        var blob = new ServedBlob(header.Version, GC.AllocateUninitializedArray<byte>((int)header.Length), header.ChunkBytes, hashes, digest, complete: false);
+        state.Pin(blob);
         try
         {
-            var xxh = new XxHash3();
-            var trailer = new byte[WeightWire.ChecksumBytes];
-            var chunks = (int)((header.Length + header.ChunkBytes - 1) / header.ChunkBytes);
-            var offset = 0;
-            for (var chunk = 0; chunk < chunks; chunk++)
+            state.Relay?.Relay(blob);
+        }
+        catch (ArgumentException)
+        {
+            // The relay already serves this version or a newer one: fetch without relaying.
+        }
+        return blob;
+    }
+
+    private async Task ReceiveChunksAsync(Fetch fetch, Stream socket, ServedBlob blob, int firstChunk, FetchState state, CancellationTokenSource timeout)
+    {
+        blob.ForgetPastPrefix();
+        var source = Describe(fetch.Server);
+        var verification = new Verification(blob, timeout);
+        var queue = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleWriter = true });
+        var workers = Enumerable.Range(0, Math.Clamp(Environment.ProcessorCount, 1, 8)).Select(_ => Task.Run(() => verification.RunAsync(queue.Reader))).ToList();
+        try
+        {
+            for (var chunk = firstChunk; chunk < blob.Chunks; chunk++)
             {
-                var start = offset;
-                var end = (int)Math.Min(offset + (long)header.ChunkBytes, header.Length);
-                while (offset < end)
+                var target = blob.ChunkToFill(chunk);
+                for (var offset = 0; offset < target.Length;)
                 {
                     timeout.CancelAfter(_options.ReadTimeout);
-                    var n = await socket.ReadAsync(bytes.AsMemory(offset, Math.Min(end - offset, ReceiveSliceBytes)), timeout.Token)
+                    var n = await socket.ReadAsync(target.Slice(offset, Math.Min(target.Length - offset, ReceiveSliceBytes)), timeout.Token)
                         .ConfigureAwait(false);
-                    if (n == 0) throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"the server closed the connection after {offset:N0} of {header.Length:N0} bytes");
-                    xxh.Append(bytes.AsSpan(offset, n));
+                    if (n == 0)
+                    {
+                        var received = (long)chunk * blob.ChunkBytes + offset;
+                        throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"the server closed the connection after {received:N0} of {blob.Bytes.Length:N0} bytes");
+                    }
                     offset += n;
+                    state.Count(source, n);
                 }
-                if (!await ReceiveExactlyAsync(socket, trailer, timeout).ConfigureAwait(false))
-                    throw fetch.Fail(WeightTransferFailure.ConnectionLost, $"the server closed the connection after {offset:N0} of {header.Length:N0} bytes");
-                if (xxh.GetCurrentHashAsUInt64() != BinaryPrimitives.ReadUInt64LittleEndian(trailer))
-                    throw fetch.Fail(WeightTransferFailure.ChecksumMismatch, $"chunk {chunk} of {chunks} (version {header.Version}) failed its checksum", chunk: chunk);
-                xxh.Reset();
-                if (hashing is not null) toHash.Writer.TryWrite(bytes.AsMemory(start, end - start));
+                queue.Writer.TryWrite(chunk);
             }
+        }
+        catch (OperationCanceledException) when (verification.BadChunk >= 0)
+        {
+            // A verify worker found a bad chunk and stopped the receive: reported below.
         }
         finally
         {
-            toHash.Writer.Complete(); // on a failure too, so that the hashing task ends
+            queue.Writer.Complete(); // on a failure too, so that the workers end
+            await Task.WhenAll(workers).ConfigureAwait(false);
         }
-        var digest = Convert.ToHexStringLower(header.Sha256.Span);
-        if (hashing is not null && !(await hashing.ConfigureAwait(false)).AsSpan().SequenceEqual(header.Sha256.Span))
-            throw fetch.Fail(WeightTransferFailure.DigestMismatch, $"the SHA-256 of version {header.Version} does not match the header's {digest}");
-        return new WeightBlob(header.Version, bytes, digest, hashing is not null);
+        if (verification.BadChunk is >= 0 and var bad)
+            throw fetch.Fail(WeightTransferFailure.ChecksumMismatch, $"chunk {bad} of {blob.Chunks} (version {blob.Version}) failed its SHA-256", chunk: bad);
     }
 
-    private static async Task<byte[]> Sha256Async(ChannelReader<ReadOnlyMemory<byte>> chunks)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        await foreach (var chunk in chunks.ReadAllAsync().ConfigureAwait(false)) sha.AppendData(chunk.Span);
-        return sha.GetHashAndReset();
-    }
+    /// <summary>"host:port" of an endpoint (a <see cref="DnsEndPoint"/>'s ToString would prefix its address family).</summary>
+    internal static string Describe(EndPoint endPoint) => endPoint is DnsEndPoint dns ? $"{dns.Host}:{dns.Port}" : endPoint.ToString()!;
 
     private static WeightClientOptions Validate(WeightClientOptions o)
     {
@@ -210,6 +272,78 @@ public sealed class WeightClient(WeightClientOptions? options = null)
             read += n;
         }
         return true;
+    }
+
+    /// <summary>What a fetch holds across its attempts and sources: the version and digest it settled on, the blob so far, bytes per source.</summary>
+    private sealed class FetchState(long version, byte[]? digest, WeightServer? relay)
+    {
+        private readonly List<(string Source, long Bytes)> _bytesBySource = [];
+
+        public long Version { get; private set; } = version;
+
+        public byte[]? Digest { get; private set; } = digest;
+
+        public WeightServer? Relay { get; } = relay;
+
+        public ServedBlob? Blob { get; private set; }
+
+        public IReadOnlyList<(string Source, long Bytes)> BytesBySource
+        {
+            get
+            {
+                lock (_bytesBySource) return [.. _bytesBySource];
+            }
+        }
+
+        public void Pin(ServedBlob blob)
+        {
+            Blob = blob;
+            Version = blob.Version;
+            Digest = blob.Digest;
+        }
+
+        public void Count(string source, int bytes)
+        {
+            lock (_bytesBySource)
+            {
+                if (_bytesBySource.Count > 0 && _bytesBySource[^1].Source == source) _bytesBySource[^1] = (source, _bytesBySource[^1].Bytes + bytes);
+                else _bytesBySource.Add((source, bytes));
+            }
+        }
+    }
+
+    /// <summary>The verify workers of one attempt: hash each received chunk, mark it verified, or record the first bad one and stop the receive.</summary>
+    private sealed class Verification(ServedBlob blob, CancellationTokenSource receive)
+    {
+        private int _badChunk = -1;
+
+        public int BadChunk => Volatile.Read(ref _badChunk);
+
+        public async Task RunAsync(ChannelReader<int> chunks)
+        {
+            var hash = new byte[WeightWire.ChunkHashBytes];
+            await foreach (var chunk in chunks.ReadAllAsync().ConfigureAwait(false))
+            {
+                if (BadChunk >= 0) continue; // drain: the attempt has failed
+                SHA256.HashData(blob.Chunk(chunk).Span, hash);
+                if (hash.AsSpan().SequenceEqual(blob.ChunkHash(chunk)))
+                {
+                    blob.MarkVerified(chunk);
+                    continue;
+                }
+                if (Interlocked.CompareExchange(ref _badChunk, chunk, -1) == -1)
+                {
+                    try
+                    {
+                        receive.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // the attempt already ended
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>One attempt at a fetch: what its error messages name.</summary>

@@ -10,20 +10,14 @@ public sealed record WeightClientOptions
     public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Fetch attempts in all (default 3): a chunk checksum or SHA-256 mismatch, or a connection lost mid-blob, starts the
-    /// fetch again until this many attempts have failed.
+    /// Fetch attempts at the origin (the last source; default 3): a chunk or manifest digest mismatch, or a connection
+    /// lost mid-blob, starts the fetch again (from the first unverified chunk) until this many attempts have failed. A
+    /// relay peer gets one attempt before the next source takes over.
     /// </summary>
     public int MaxAttempts { get; init; } = 3;
 
     /// <summary>Largest blob the client accepts; a header announcing more fails before anything is allocated. Default 2 GiB - 57 B (<see cref="Array.MaxLength"/>).</summary>
     public long MaxBlobBytes { get; init; } = Array.MaxLength;
-
-    /// <summary>
-    /// Recompute the whole blob's SHA-256 while receiving (on a second thread, a chunk behind the socket) and compare it
-    /// with the header's (default true). Chunk checksums are always verified. SHA-256 bounds the rate: on the project's
-    /// 2-core machine a 1 GiB fetch over loopback ran at 1.5-1.7 GB/s with it and 3.5-4.2 GB/s without (`bench weights`).
-    /// </summary>
-    public bool VerifySha256 { get; init; } = true;
 
     /// <summary>
     /// The server's credential (<see cref="WeightServer.Credential"/>, 32 bytes), sent with each request; the learner hands

@@ -16,26 +16,39 @@ namespace RoRecomp.Weights;
 /// once, and a fetch in progress keeps its blob even when a newer publish evicts it.
 /// </summary>
 /// <remarks>
-/// <para>Wire protocol, version 1 (integers little-endian; one request per connection):</para>
+/// <para>Wire protocol, version 2 (integers little-endian; one request per connection):</para>
 /// <list type="number">
-/// <item><description>Client to server, exactly 46 bytes: magic <c>"RRWT"</c> (u32 0x54575252), protocol version
-/// (u16, 2), wanted version (i64; -1 = the newest), the server's <see cref="Credential"/> (32 bytes). A wrong
-/// credential is answered <see cref="WeightStatus.Unauthorized"/> (compared in constant time).</description></item>
+/// <item><description>Client to server, exactly 50 bytes: magic <c>"RRWT"</c> (u32 0x54575252), protocol version
+/// (u16, 2), wanted version (i64; -1 = the newest), first chunk wanted (i32; 0 = all, more to resume a fetch), the
+/// server's <see cref="Credential"/> (32 bytes). A wrong credential is answered <see cref="WeightStatus.Unauthorized"/>
+/// (compared in constant time) before the server looks for the version; a relay's server checks the same run credential
+/// as the learner's.</description></item>
 /// <item><description>Server to client, a 60-byte header: magic (u32), protocol version (u16), status (u16,
-/// <see cref="WeightStatus"/>), version (i64), length in bytes (i64), chunk size in bytes (i32), SHA-256 of the whole
-/// blob (32 bytes). Unless the status is <see cref="WeightStatus.Ok"/> the server closes the connection after the
-/// header; the version field then holds the newest version the server has (-1 = none) and the rest is zero.</description></item>
-/// <item><description>Then ceil(length / chunk size) chunks in order, each the chunk's bytes (the last may be shorter)
-/// followed by the XxHash3-64 (seed 0) of those bytes as a u64; then the server closes the connection.</description></item>
+/// <see cref="WeightStatus"/>), version (i64), length in bytes (i64), chunk size in bytes (i32), manifest digest (32
+/// bytes: SHA-256 over the length, the chunk size and the manifest). Unless the status is <see cref="WeightStatus.Ok"/>
+/// the server closes the connection after the header; the version field then holds the newest version the server has
+/// (-1 = none) and the rest is zero.</description></item>
+/// <item><description>The manifest: the SHA-256 of every chunk, 32 bytes each, ceil(length / chunk size) of them.</description></item>
+/// <item><description>Then the chunks from the first wanted to the last, in order, bare (the last may be shorter); then
+/// the server closes the connection. The client checks the manifest against the digest (which the learner also names
+/// in its control message) and every chunk against the manifest as it arrives.</description></item>
 /// </list>
-/// <para>A request that is malformed (wrong magic or protocol version, a version below -1) or longer than 46 bytes is
-/// answered <see cref="WeightStatus.BadRequest"/> and the connection closed; one that is not complete within
-/// <see cref="WeightServerOptions.RequestTimeout"/> is dropped. The server reads nothing else from the network: no
-/// request names a file or selects code. Per-chunk checksums and the SHA-256 are computed once, at publish.</para>
+/// <para>A request that is malformed (wrong magic or protocol version, a version below -1, a first chunk past the end)
+/// or longer than 50 bytes is answered <see cref="WeightStatus.BadRequest"/> and the connection closed; garbage is
+/// rejected on its first 6 bytes, not after a timeout. One that is not complete within
+/// <see cref="WeightServerOptions.RequestTimeout"/> is dropped. Refused requests are counted (<see cref="BadRequests"/>,
+/// <see cref="UnauthorizedRequests"/>) and logged sparingly (<see cref="WeightServerOptions.Log"/>). With
+/// <see cref="WeightServerOptions.Certificate"/> set all of this runs inside TLS (<see cref="WeightTls"/>). The server
+/// reads nothing else from the network: no request names a file or selects code. Chunk hashes are computed once, at
+/// publish; a relayed blob (<see cref="Relay"/>) carries the manifest it was fetched with, and its chunks go out only
+/// once verified.</para>
 /// </remarks>
 public sealed class WeightServer : IDisposable, IAsyncDisposable
 {
     private static readonly byte[] NoDigest = new byte[32];
+
+    /// <summary>Bytes handed to one send call while an upload cap is on (so that pacing is smooth).</summary>
+    private const int PacedSliceBytes = 256 * 1024;
 
     private readonly WeightServerOptions _options;
     private readonly Socket _listener;
@@ -43,8 +56,11 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly List<ServedBlob> _blobs = []; // oldest first
     private readonly ConcurrentDictionary<Socket, Task> _connections = new();
+    private readonly UploadLimiter? _limiter;
     private readonly Task _acceptLoop;
-    private readonly byte[] _credential;
+    private TaskCompletionSource _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _blobBytesSent;
+    private volatile byte[] _credential;
     private long _badRequests;
     private long _unauthorized;
 
@@ -55,6 +71,11 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.KeepVersions, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.ChunkBytes, WeightServerOptions.MinChunkBytes, nameof(options));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(_options.ChunkBytes, WeightServerOptions.MaxChunkBytes, nameof(options));
+        if (_options.UploadBytesPerSecond is { } rate)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(rate, 1, nameof(options));
+            _limiter = new UploadLimiter(rate);
+        }
         _credential = _options.Credential?.ToArray() ?? RandomNumberGenerator.GetBytes(WeightWire.CredentialBytes);
         if (_credential.Length != WeightWire.CredentialBytes)
             throw new ArgumentException($"the credential must have {WeightWire.CredentialBytes} bytes, not {_credential.Length}", nameof(options));
@@ -88,6 +109,18 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
     /// </summary>
     public ReadOnlyMemory<byte> Credential => _credential;
 
+    /// <summary>
+    /// Requires <paramref name="credential"/> (32 bytes) of every request from now on. A relay calls it with the run's
+    /// credential the learner handed it: its server then accepts exactly the clients the learner's does.
+    /// </summary>
+    /// <exception cref="ArgumentException">The credential is not 32 bytes long.</exception>
+    public void RequireCredential(ReadOnlySpan<byte> credential)
+    {
+        if (credential.Length != WeightWire.CredentialBytes)
+            throw new ArgumentException($"the credential must have {WeightWire.CredentialBytes} bytes, not {credential.Length}", nameof(credential));
+        if (!credential.SequenceEqual(_credential)) _credential = credential.ToArray();
+    }
+
     /// <summary>Requests refused as malformed (garbage, another protocol version, an oversized request) since start.</summary>
     public long BadRequests => Interlocked.Read(ref _badRequests);
 
@@ -96,6 +129,9 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
 
     /// <summary>The bytes per chunk on the wire.</summary>
     public int ChunkBytes => _options.ChunkBytes;
+
+    /// <summary>Blob bytes (chunks, not headers or manifests) sent so far over all connections: what this node uploaded.</summary>
+    public long BlobBytesSent => Interlocked.Read(ref _blobBytesSent);
 
     /// <summary>The newest published blob, or null before the first <see cref="Publish"/>.</summary>
     public PublishedWeights? Latest
@@ -108,14 +144,14 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Test hook: called with each chunk index as it is sent; when it returns true the server sends that chunk with one
-    /// byte flipped (and the checksum of the true bytes), as a corrupting network would.
+    /// byte flipped (the manifest keeps the hash of the true bytes), as a corrupting network would.
     /// </summary>
     internal Func<int, bool>? CorruptChunk { get; set; }
 
     /// <summary>
     /// Serves <paramref name="blob"/> as <paramref name="version"/> from now on and evicts versions beyond the newest
-    /// <see cref="WeightServerOptions.KeepVersions"/>. Computes the chunk checksums and the SHA-256 here, on the calling
-    /// thread (about 0.7 s per GB). The server keeps the array: do not change it afterwards.
+    /// <see cref="WeightServerOptions.KeepVersions"/>. Computes the chunk hashes here (SHA-256, one chunk per thread-pool
+    /// task). The server keeps the array: do not change it afterwards.
     /// </summary>
     /// <exception cref="ArgumentException">The version is not newer than the newest published.</exception>
     public PublishedWeights Publish(long version, byte[] blob)
@@ -124,14 +160,21 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(version);
         ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
         var served = ServedBlob.Create(version, blob, _options.ChunkBytes);
-        lock (_gate)
-        {
-            if (_blobs.Count > 0 && version <= _blobs[^1].Version)
-                throw new ArgumentException($"version {version} is not newer than the newest published, {_blobs[^1].Version}", nameof(version));
-            _blobs.Add(served);
-            if (_blobs.Count > _options.KeepVersions) _blobs.RemoveRange(0, _blobs.Count - _options.KeepVersions);
-        }
+        Add(served);
         return served.Info;
+    }
+
+    /// <summary>
+    /// Serves a blob that is still being fetched (by <see cref="WeightClient"/> with this server as its relay): its chunks
+    /// go out as the fetch verifies them. Versions must increase as with <see cref="Publish"/>.
+    /// </summary>
+    internal void Relay(ServedBlob blob) => Add(blob);
+
+    /// <summary>Stops serving <paramref name="blob"/> (its fetch failed for good); connections waiting for its chunks drop.</summary>
+    internal void Withdraw(ServedBlob blob)
+    {
+        lock (_gate) _blobs.Remove(blob);
+        blob.Abort();
     }
 
     /// <summary>Stops listening and drops every connection (clients in the middle of a fetch see it fail).</summary>
@@ -149,6 +192,20 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         Dispose();
         await _acceptLoop.ConfigureAwait(false);
         await Task.WhenAll(_connections.Values).ConfigureAwait(false);
+    }
+
+    private void Add(ServedBlob served)
+    {
+        TaskCompletionSource added;
+        lock (_gate)
+        {
+            if (_blobs.Count > 0 && served.Version <= _blobs[^1].Version)
+                throw new ArgumentException($"version {served.Version} is not newer than the newest published, {_blobs[^1].Version}", nameof(served));
+            _blobs.Add(served);
+            if (_blobs.Count > _options.KeepVersions) _blobs.RemoveRange(0, _blobs.Count - _options.KeepVersions);
+            (added, _added) = (_added, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        }
+        added.TrySetResult();
     }
 
     private async Task AcceptLoopAsync()
@@ -180,27 +237,26 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         {
             client.NoDelay = true;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            var request = new byte[WeightWire.RequestBytes];
             timeout.CancelAfter(_options.RequestTimeout);
             await using var stream = await OpenAsync(client, timeout.Token).ConfigureAwait(false);
             if (stream is null) return;
-            if (!await ReceiveRequestAsync(stream, request.AsMemory(0, WeightWire.RequestPrefixBytes), timeout.Token).ConfigureAwait(false)) return;
-            var wellFormed = WeightWire.IsRequestPrefix(request)   // garbage is answered at once, not after the timeout
-                && await ReceiveRequestAsync(stream, request.AsMemory(WeightWire.RequestPrefixBytes), timeout.Token).ConfigureAwait(false)
-                && (_options.Certificate is not null || client.Available == 0);
-            var wanted = wellFormed ? WeightWire.ReadRequest(request) : null;
-            var (header, blob) = wanted is not null && !CryptographicOperations.FixedTimeEquals(WeightWire.RequestCredential(request), _credential)
+            var (closed, request) = await ReadRequestAsync(stream, client, timeout.Token).ConfigureAwait(false);
+            if (closed) return;
+            var (header, blob) = request is { } r && !CryptographicOperations.FixedTimeEquals(r.Credential, _credential)
                 ? Refuse(WeightStatus.Unauthorized, client, ref _unauthorized, "its credential is not this server's")
-                : Lookup(wanted);
-            if (header.Status == WeightStatus.BadRequest) Refused(client, ref _badRequests, "it is not a weight request of protocol version 2");
+                : await LookupAsync(request, timeout.Token).ConfigureAwait(false);
+            if (header.Status == WeightStatus.BadRequest)
+                Refused(client, ref _badRequests, "it is not a weight request of protocol version 2 (or asks for a chunk past the end)");
             var headerBytes = new byte[WeightWire.HeaderBytes];
             WeightWire.WriteHeader(headerBytes, header);
             await SendAsync(stream, headerBytes, timeout).ConfigureAwait(false);
-            if (blob is not null) await SendChunksAsync(stream, blob, timeout).ConfigureAwait(false);
+            if (blob is null) return;
+            await SendAsync(stream, blob.ChunkHashes, timeout).ConfigureAwait(false);
+            await SendChunksAsync(stream, blob, request!.Value.FirstChunk, timeout).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
         {
-            // A request or send timeout, a client that went away, or the server stopping: drop the connection.
+            // A request or send timeout, a client that went away, a relayed blob abandoned, or the server stopping: drop the connection.
         }
         finally
         {
@@ -225,18 +281,6 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
             Refused(client, ref _unauthorized, $"the TLS handshake failed (a client without the cluster's certificate?): {e.Message}");
             return null;
         }
-    }
-
-    /// <summary>Fills <paramref name="buffer"/> from the client; false when it closed the connection first.</summary>
-    private static async ValueTask<bool> ReceiveRequestAsync(Stream client, Memory<byte> buffer, CancellationToken token)
-    {
-        for (var read = 0; read < buffer.Length;)
-        {
-            var n = await client.ReadAsync(buffer[read..], token).ConfigureAwait(false);
-            if (n == 0) return false;
-            read += n;
-        }
-        return true;
     }
 
     private (WireHeader Header, ServedBlob? Blob) Refuse(WeightStatus status, Socket client, ref long count, string why)
@@ -265,11 +309,32 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
         }
     }
 
-    private async Task SendChunksAsync(Stream client, ServedBlob blob, CancellationTokenSource timeout)
+    /// <summary>
+    /// Reads and parses the one request of a connection: Closed when the client hung up before sending it all, else the
+    /// request, or null when it is malformed (answered <see cref="WeightStatus.BadRequest"/>). All request parsing is here
+    /// and in <see cref="WeightWire.ReadRequest"/>.
+    /// </summary>
+    private async Task<(bool Closed, WireRequest? Request)> ReadRequestAsync(Stream stream, Socket client, CancellationToken cancellationToken)
     {
-        var trailer = new byte[WeightWire.ChecksumBytes];
-        for (var i = 0; i < blob.ChunkChecksums.Length; i++)
+        var request = new byte[WeightWire.RequestBytes];
+        for (var read = 0; read < request.Length;)
         {
+            var n = await stream.ReadAsync(request.AsMemory(read), cancellationToken).ConfigureAwait(false);
+            if (n == 0) return (true, null);
+            read += n;
+            // A foreign or older client's request may be shorter than ours: reject it on its first bytes, not after a timeout.
+            if (read >= WeightWire.RequestPrefixBytes && !WeightWire.IsRequestPrefix(request)) return (false, null);
+        }
+        // More bytes than a request is malformed too; under TLS the socket's count includes record overhead, so it is not asked.
+        var nothingMore = _options.Certificate is not null || client.Available == 0;
+        return (false, nothingMore ? WeightWire.ReadRequest(request) : null);
+    }
+
+    private async Task SendChunksAsync(Stream client, ServedBlob blob, int firstChunk, CancellationTokenSource timeout)
+    {
+        for (var i = firstChunk; i < blob.Chunks; i++)
+        {
+            await blob.WaitVerifiedAsync(i, _stop.Token).ConfigureAwait(false);
             var chunk = blob.Chunk(i);
             byte[]? corrupted = null;
             if (CorruptChunk?.Invoke(i) == true)
@@ -286,27 +351,54 @@ public sealed class WeightServer : IDisposable, IAsyncDisposable
             {
                 if (corrupted is not null) ArrayPool<byte>.Shared.Return(corrupted);
             }
-            BinaryPrimitives.WriteUInt64LittleEndian(trailer, blob.ChunkChecksums[i]);
-            await SendAsync(client, trailer, timeout).ConfigureAwait(false);
+            Interlocked.Add(ref _blobBytesSent, chunk.Length);
         }
     }
 
     private async ValueTask SendAsync(Stream client, ReadOnlyMemory<byte> bytes, CancellationTokenSource timeout)
     {
-        timeout.CancelAfter(_options.SendTimeout);
-        await client.WriteAsync(bytes, timeout.Token).ConfigureAwait(false);
+        while (!bytes.IsEmpty)
+        {
+            var slice = _limiter is null ? bytes : bytes[..Math.Min(bytes.Length, PacedSliceBytes)];
+            if (_limiter is not null) await _limiter.AcquireAsync(slice.Length, timeout.Token).ConfigureAwait(false);
+            timeout.CancelAfter(_options.SendTimeout);
+            await client.WriteAsync(slice, timeout.Token).ConfigureAwait(false);
+            bytes = bytes[slice.Length..];
+        }
     }
 
-    private (WireHeader Header, ServedBlob? Blob) Lookup(long? wanted)
+    /// <summary>The answer to <paramref name="request"/>, waiting up to <see cref="WeightServerOptions.AwaitVersion"/> for a version not held yet.</summary>
+    private async Task<(WireHeader Header, ServedBlob? Blob)> LookupAsync(WireRequest? request, CancellationToken cancellationToken)
     {
-        lock (_gate)
+        var deadline = DateTime.UtcNow + _options.AwaitVersion;
+        while (true)
         {
-            var newest = _blobs.Count == 0 ? -1 : _blobs[^1].Version;
-            if (wanted is not { } version) return (new WireHeader(WeightStatus.BadRequest, newest, 0, 0, NoDigest), null);
-            var blob = version == -1 ? _blobs.LastOrDefault() : _blobs.Find(b => b.Version == version);
-            if (blob is not null) return (new WireHeader(WeightStatus.Ok, blob.Version, blob.Bytes.Length, blob.ChunkBytes, blob.Sha256), blob);
-            var status = _blobs.Count > 0 && version < _blobs[0].Version ? WeightStatus.Evicted : WeightStatus.NotPublished;
-            return (new WireHeader(status, newest, 0, 0, NoDigest), null);
+            Task added;
+            lock (_gate)
+            {
+                var newest = _blobs.Count == 0 ? -1 : _blobs[^1].Version;
+                if (request is not { } r) return (new WireHeader(WeightStatus.BadRequest, newest, 0, 0, NoDigest), null);
+                var blob = r.Version == -1 ? _blobs.LastOrDefault() : _blobs.Find(b => b.Version == r.Version);
+                if (blob is not null)
+                {
+                    return r.FirstChunk > blob.Chunks
+                        ? (new WireHeader(WeightStatus.BadRequest, newest, 0, 0, NoDigest), null)
+                        : (new WireHeader(WeightStatus.Ok, blob.Version, blob.Bytes.Length, blob.ChunkBytes, blob.Digest), blob);
+                }
+                var evicted = _blobs.Count > 0 && r.Version != -1 && r.Version < _blobs[0].Version;
+                var wait = deadline - DateTime.UtcNow;
+                if (evicted || wait <= TimeSpan.Zero)
+                    return (new WireHeader(evicted ? WeightStatus.Evicted : WeightStatus.NotPublished, newest, 0, 0, NoDigest), null);
+                added = _added.Task;
+            }
+            try
+            {
+                await added.WaitAsync(deadline - DateTime.UtcNow, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Look once more, then answer NotPublished.
+            }
         }
     }
 }

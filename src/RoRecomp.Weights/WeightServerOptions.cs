@@ -18,8 +18,11 @@ public sealed record WeightServerOptions
     /// <summary>How many of the newest published versions stay fetchable (default 2).</summary>
     public int KeepVersions { get; init; } = 2;
 
-    /// <summary>Bytes per chunk (each followed by its checksum on the wire); default 1 MiB.</summary>
-    public int ChunkBytes { get; init; } = 1024 * 1024;
+    /// <summary>
+    /// Bytes per chunk, the unit each client verifies (SHA-256, in parallel with receiving) and a relay forwards as soon
+    /// as it has verified it; default 4 MiB.
+    /// </summary>
+    public int ChunkBytes { get; init; } = 4 * 1024 * 1024;
 
     /// <summary>How long a client may take to send its request after connecting (default 10 s).</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
@@ -28,6 +31,17 @@ public sealed record WeightServerOptions
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// How long a request for a version newer than any held waits for it to arrive before it is answered
+    /// <see cref="WeightStatus.NotPublished"/> (default 0: answer at once). A relay sets it: its children may ask before
+    /// it has started its own fetch.
+    /// </summary>
+    public TimeSpan AwaitVersion { get; init; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// Caps the bytes per second this server sends over all its connections (null, the default: no cap). Not a
+    /// configuration key: `bench weights --link-mb-per-s` sets it to emulate a cluster's per-node uplink on one machine.
+    /// </summary>
+    public long? UploadBytesPerSecond { get; init; }
     /// The 32-byte credential a request must carry (compared in constant time); null (the default) = the server draws a
     /// random one (<see cref="WeightServer.Credential"/>), which only those it is handed to can present.
     /// </summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Runtime.CompilerServices;
 
 namespace RoRecomp.Weights;
@@ -7,7 +8,7 @@ namespace RoRecomp.Weights;
 /// <param name="BlobBytes">Size of the published blob.</param>
 /// <param name="ChunkBytes">Bytes per chunk on the wire.</param>
 /// <param name="Checksum">What the client verified.</param>
-/// <param name="PublishSeconds">Time of <see cref="WeightServer.Publish"/> (chunk checksums and SHA-256 of the blob).</param>
+/// <param name="PublishSeconds">Time of <see cref="WeightServer.Publish"/> (the chunk hashes and the manifest digest).</param>
 /// <param name="FetchSeconds">Wall time of each fetch, in order (connect to verified blob in hand).</param>
 public sealed record WeightsBenchmarkResult(long BlobBytes, int ChunkBytes, string Checksum, double PublishSeconds, IReadOnlyList<double> FetchSeconds)
 {
@@ -28,10 +29,32 @@ public sealed record WeightsBenchmarkResult(long BlobBytes, int ChunkBytes, stri
     }
 }
 
+/// <summary>Measured figures of <see cref="WeightsBenchmark.RunFanOut"/>.</summary>
+/// <param name="BlobBytes">Size of the published blob.</param>
+/// <param name="Fetchers">Fetcher nodes that each got the version.</param>
+/// <param name="FanOut">The relay tree's fan-out (0 = every fetcher from the learner).</param>
+/// <param name="LinkBytesPerSecond">Upload cap of every node (learner and fetchers).</param>
+/// <param name="SingleFetchSeconds">One fetcher alone fetching from the capped learner.</param>
+/// <param name="AllFetchSeconds">From the start of all fetches until the last fetcher holds the verified version.</param>
+/// <param name="LearnerBytesUploaded">Blob bytes the learner's server sent while the fetchers fetched together.</param>
+/// <param name="FetcherSeconds">Each fetcher's own fetch time, by fetcher index.</param>
+/// <param name="AllFetchCpuSeconds">CPU time this process used while all fetched: above cores x <paramref name="AllFetchSeconds"/>
+/// the emulation was bound by this machine's cores (hashing and copying every node's bytes), not by the capped links.</param>
+public sealed record WeightsFanOutResult(
+    long BlobBytes, int Fetchers, int FanOut, long LinkBytesPerSecond, double SingleFetchSeconds, double AllFetchSeconds, long LearnerBytesUploaded,
+    IReadOnlyList<double> FetcherSeconds, double AllFetchCpuSeconds)
+{
+    /// <summary>Learner upload per version, in copies of the blob (target &lt;= 2).</summary>
+    public double LearnerUploadCopies => (double)LearnerBytesUploaded / BlobBytes;
+
+    /// <summary>Time until all fetchers hold the version over the time of one fetch (target &lt;= 1.5).</summary>
+    public double AllFetchRatio => AllFetchSeconds / SingleFetchSeconds;
+}
+
 /// <summary>
-/// Weight-transfer benchmark (DESIGN.md §4: >= 1 GB/s learner to sampler over loopback): publishes a blob of random
-/// bytes on a <see cref="WeightServer"/> at 127.0.0.1 and fetches it with a <see cref="WeightClient"/>, checking each
-/// fetched blob byte for byte (outside the timing).
+/// Weight-transfer benchmarks over loopback: <see cref="Run"/> times one verified fetch at a time (DESIGN.md §4);
+/// <see cref="RunFanOut"/> emulates a cluster's network (every node's upload capped) and times N fetchers that get one
+/// version through the relay tree. Fetched blobs are checked byte for byte outside the timing.
 /// </summary>
 public static class WeightsBenchmark
 {
@@ -40,9 +63,7 @@ public static class WeightsBenchmark
         long blobBytes, int repeat, WeightServerOptions? serverOptions = null, WeightClientOptions? clientOptions = null, Action<string>? progress = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(repeat, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(blobBytes, Array.MaxLength);
-        var blob = GC.AllocateUninitializedArray<byte>((int)blobBytes);
-        new Random(1).NextBytes(blob);
+        var blob = RandomBlob(blobBytes);
         using var server = new WeightServer(serverOptions);
         var client = new WeightClient((clientOptions ?? new WeightClientOptions()) with { Credential = server.Credential });
 
@@ -58,8 +79,79 @@ public static class WeightsBenchmark
             seconds.Add(TimedFetch(client, server, published, blob));
             progress?.Invoke($"fetch {i + 1}/{repeat}: {seconds[^1]:N3} s, {blobBytes / seconds[^1] / 1e9:N2} GB/s");
         }
-        var checksum = client.Options.VerifySha256 ? "xxh3-64 per chunk, sha256 of the blob" : "xxh3-64 per chunk";
-        return new WeightsBenchmarkResult(blobBytes, server.ChunkBytes, checksum, publishSeconds, seconds);
+        return new WeightsBenchmarkResult(blobBytes, server.ChunkBytes, "sha256 per chunk (manifest digest), verified in parallel", publishSeconds, seconds);
+    }
+
+    /// <summary>
+    /// Emulates <paramref name="fetchers"/> sampler nodes and a learner on one machine, every node's upload capped at
+    /// <paramref name="linkBytesPerSecond"/> (the learner's link is the bottleneck, as between machines): first one
+    /// fetcher alone fetches version 1 from the learner; then all fetch version 2 at once, each through its relay-tree
+    /// sources (<see cref="RelayTree"/>) and serving what it holds on its own capped relay server. Blocks until done.
+    /// </summary>
+    public static WeightsFanOutResult RunFanOut(
+        long blobBytes, int fetchers, int fanOut, long linkBytesPerSecond, int chunkBytes, Action<string>? progress = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(fetchers, 1);
+        var blob = RandomBlob(blobBytes);
+        var credential = System.Security.Cryptography.RandomNumberGenerator.GetBytes(WeightWire.CredentialBytes); // the run's, as in the cluster
+        WeightServerOptions Capped(int keep, TimeSpan await) => new()
+        {
+            Credential = credential,
+            ChunkBytes = chunkBytes,
+            UploadBytesPerSecond = linkBytesPerSecond,
+            KeepVersions = keep,
+            AwaitVersion = await,
+        };
+        using var learner = new WeightServer(Capped(1, TimeSpan.Zero));
+        var client = new WeightClient(new WeightClientOptions { Credential = credential });
+
+        var v1 = learner.Publish(1, blob);
+        var single = Stopwatch.StartNew();
+        Check(client.FetchAsync(learner.EndPoint, 1).GetAwaiter().GetResult(), v1, blob);
+        var singleSeconds = single.Elapsed.TotalSeconds;
+        progress?.Invoke($"one fetch from the learner: {singleSeconds:N2} s ({blobBytes / singleSeconds / 1e6:N0} MB/s at a {linkBytesPerSecond / 1e6:N0} MB/s cap)");
+        GC.Collect();
+
+        var v2 = learner.Publish(2, blob);
+        var relays = Enumerable.Range(0, fetchers).Select(_ => new WeightServer(Capped(1, TimeSpan.FromSeconds(10)))).ToList();
+        try
+        {
+            var uploadedBefore = learner.BlobBytesSent;
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            var all = Stopwatch.StartNew();
+            var fetches = Enumerable.Range(0, fetchers).Select(i => Task.Run(async () =>
+            {
+                var sw = Stopwatch.StartNew();
+                var sources = RelayTree.Sources(i, fanOut).Select(EndPoint (k) => relays[k].EndPoint).Append(learner.EndPoint).ToList();
+                var fetched = await client.FetchAsync(sources, 2, v2.Digest, relays[i]).ConfigureAwait(false);
+                return (Fetched: fetched, Seconds: sw.Elapsed.TotalSeconds);
+            })).ToArray();
+            var results = Task.WhenAll(fetches).GetAwaiter().GetResult();
+            var allSeconds = all.Elapsed.TotalSeconds;
+            var cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+            var uploaded = learner.BlobBytesSent - uploadedBefore;
+            progress?.Invoke($"{fetchers} fetchers, fan-out {fanOut}: all hold the version after {allSeconds:N2} s; the learner uploaded {uploaded / (double)blobBytes:N2} copies");
+            foreach (var r in results) Check(r.Fetched, v2, blob);
+            return new WeightsFanOutResult(blobBytes, fetchers, fanOut, linkBytesPerSecond, singleSeconds, allSeconds, uploaded, [.. results.Select(r => r.Seconds)], cpuSeconds);
+        }
+        finally
+        {
+            foreach (var relay in relays) relay.Dispose();
+        }
+    }
+
+    private static byte[] RandomBlob(long blobBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(blobBytes, Array.MaxLength);
+        var blob = GC.AllocateUninitializedArray<byte>((int)blobBytes);
+        new Random(1).NextBytes(blob);
+        return blob;
+    }
+
+    private static void Check(WeightBlob fetched, PublishedWeights published, byte[] blob)
+    {
+        if (fetched.Digest != published.Digest || !fetched.Bytes.AsSpan().SequenceEqual(blob))
+            throw new InvalidOperationException($"version {published.Version} came back with different bytes");
     }
 
     /// <summary>
@@ -72,8 +164,7 @@ public static class WeightsBenchmark
         var sw = Stopwatch.StartNew();
         var fetched = client.FetchAsync(server.EndPoint, published.Version).GetAwaiter().GetResult();
         var seconds = sw.Elapsed.TotalSeconds;
-        if (fetched.Sha256 != published.Sha256 || !fetched.Bytes.AsSpan().SequenceEqual(blob))
-            throw new InvalidOperationException($"version {published.Version} came back with different bytes");
+        Check(fetched, published, blob);
         return seconds;
     }
 }

@@ -44,7 +44,7 @@ public sealed class WeightTlsTests
         var fetched = await new WeightClient(Options(server, Cluster)).FetchAsync(server.EndPoint, 1);
 
         Assert.Equal(blob, fetched.Bytes);
-        Assert.Equal(published.Sha256, fetched.Sha256);
+        Assert.Equal(published.Digest, fetched.Digest);
         Assert.Equal(0, server.UnauthorizedRequests);
     }
 
@@ -81,5 +81,32 @@ public sealed class WeightTlsTests
         var ex = await Assert.ThrowsAsync<WeightTransferException>(() => new WeightClient(Options(server, Cluster)).FetchAsync(server.EndPoint, 1));
 
         Assert.Equal(WeightTransferFailure.Unauthorized, ex.Failure);
+    }
+
+    [Fact]
+    public async Task A_relay_serves_over_tls_with_the_run_credential_and_refuses_plain_clients()
+    {
+        var run = RandomNumberGenerator.GetBytes(32);
+        WeightServerOptions Tls(TimeSpan await) => new()
+        {
+            Certificate = Cluster,
+            Credential = run,
+            ChunkBytes = WeightServerOptions.MinChunkBytes,
+            AwaitVersion = await,
+        };
+        await using var learner = new WeightServer(Tls(TimeSpan.Zero));
+        await using var relay = new WeightServer(Tls(TimeSpan.FromSeconds(5)));
+        var blob = Blob(6 * WeightServerOptions.MinChunkBytes);
+        var published = learner.Publish(1, blob);
+        var member = new WeightClient(Options(learner, Cluster));
+
+        await member.FetchAsync([learner.EndPoint], 1, published.Digest, relay);
+        var child = await member.FetchAsync([relay.EndPoint, learner.EndPoint], 1, published.Digest, relay: null);
+        var plain = await Assert.ThrowsAsync<WeightTransferException>(() => new WeightClient(Options(relay, null)).FetchAsync(relay.EndPoint, 1));
+
+        Assert.Equal(blob, child.Bytes);
+        Assert.Equal(relay.EndPoint.ToString(), child.Source);
+        Assert.Equal(blob.Length, learner.BlobBytesSent);   // the learner uploaded one copy; the relay served the other over TLS
+        Assert.Equal(WeightTransferFailure.ConnectionLost, plain.Failure);
     }
 }

@@ -106,7 +106,7 @@ public static class NodeRunner
             Receive<LeaseSampled>(m => output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{m.SamplerId}: lease {m.LeaseId} (step {m.Step}, policy v{m.PolicyVersion}): {m.Responses} responses, {m.Tokens} tokens in {m.Seconds:F2} s")));
             Receive<PolicyFetched>(m => output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{m.SamplerId}: policy v{m.Version} fetched from {m.From} ({m.Bytes / 1e6:F1} MB, SHA-256 verified) in {m.Seconds:F2} s")));
+                $"{m.SamplerId}: policy v{m.Version} fetched from {m.From} ({m.Bytes / 1e6:F1} MB, every chunk verified against the learner's digest) in {m.Seconds:F2} s")));
         }
     }
 }

@@ -8,7 +8,6 @@ using RoRecomp.Actors.Runners;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Training.Steps;
 using RoRecomp.Weights;
-using System.Net;
 using RoRecomp.Model.Runtime;
 using RoRecomp.Model.Tokenizers;
 using RoRecomp.Model.Transformer;
@@ -32,11 +31,11 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IRlTask _task;
     private readonly ITokenizer _tokenizer;
+    private readonly PolicyRelay _relay;
     private PolicyTransformer? _model;
     private long _version = -1;
     private long _wanted;
     private int _fetchFailures;
-    private Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2?>? _certificate;   // remoting's, for the weight stream
     private const int MaxFetchFailures = 5;
 
     /// <summary>Creates the sampler; use <see cref="Props"/>.</summary>
@@ -49,6 +48,13 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
         _verifier = verifier;
         _task = context.CreateTask();
         _tokenizer = context.CreateTokenizer(_task);
+        // A sampler on the learner's node gets the weights in process; elsewhere it relays what it fetches to its peers.
+        // The weight stream (fetches and the relay server) speaks TLS with remoting's certificate when remoting has TLS on.
+        _relay = new PolicyRelay(
+            context.Settings.Cluster,
+            context.Settings.Cluster.WeightsRelayFanout > 0 && !context.Settings.Cluster.Has(RoRecompHostingExtensions.LearnerRole),
+            RemoteCertificate.Load(Context.System.Settings.Config),
+            line => _log.Warning(line));
         Ready();
     }
 
@@ -66,7 +72,11 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
     private string RunKeys => _context.Settings.Fingerprint?.Text ?? "";
 
     /// <inheritdoc />
-    protected override void PostStop() => _model?.Dispose();
+    protected override void PostStop()
+    {
+        _relay.Dispose();
+        _model?.Dispose();
+    }
 
     private void Ready()
     {
@@ -84,7 +94,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             }
             Stash.Stash();
             _wanted = granted.Lease.PolicyVersion;
-            _publisher.Tell(new FetchPolicy(_wanted));
+            _publisher.Tell(_relay.Request(_wanted));
             Become(AwaitingPolicy);
         });
         Receive<PolicySnapshot>(Load);
@@ -112,13 +122,12 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
             var self = Self;
             var events = Context.System.EventStream;
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            _certificate ??= new(() => RemoteCertificate.Load(Context.System.Settings.Config));
-            new WeightClient(new WeightClientOptions { Credential = Convert.FromHexString(m.Credential), Certificate = _certificate.Value }).FetchAsync(new DnsEndPoint(m.Host, m.Port), m.Version).PipeTo(self,
+            // Relay peers may send the chunks: each is checked against the digest the learner named, so they need no trust.
+            // Every request carries the run's credential (m.Credential); with remoting's TLS on, every connection is TLS.
+            _relay.FetchAsync(m).PipeTo(self,
                 success: blob =>
                 {
-                    if (blob.Sha256 != m.Sha256)
-                        return new WeightsFailed($"policy v{m.Version}: SHA-256 {blob.Sha256} differs from the learner's {m.Sha256}");
-                    events.Publish(new PolicyFetched(_id, blob.Version, blob.Bytes.Length, $"{m.Host}:{m.Port}", sw.Elapsed.TotalSeconds));
+                    events.Publish(new PolicyFetched(_id, blob.Version, blob.Bytes.Length, blob.Source, sw.Elapsed.TotalSeconds));
                     return new PolicySnapshot(blob.Version, blob.Bytes, m.ModelConfigJson);
                 },
                 failure: e => new WeightsFailed(e.Message));
@@ -132,7 +141,7 @@ public sealed class SamplerActor : ReceiveActor, IWithStash
                 return;
             }
             _log.Warning("Sampler {0} could not fetch the policy ({1}); asking the learner again", _id, f.Reason);
-            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromSeconds(2), _publisher, new FetchPolicy(_wanted), Self);
+            Context.System.Scheduler.ScheduleTellOnce(TimeSpan.FromSeconds(2), _publisher, _relay.Request(_wanted), Self);
         });
         ReceiveAny(_ => Stash.Stash());
     }

@@ -323,7 +323,11 @@ internal static class MessageCodecs
         Add<PolicyEvaluated>("PE", 1, (w, m) => w.Message(1, m.Evaluation, Evaluation), r => new(r.Message(1, "Evaluation", Evaluation))),
 
         // Policy publisher.
-        Add<FetchPolicy>("FP", 1, (w, m) => w.Long(1, m.MinVersion), r => new(r.Long(1, "MinVersion"))),
+        Add<FetchPolicy>(
+            "FP",
+            1,
+            (w, m) => w.Long(1, m.MinVersion).String(2, m.RelayHost).Int(3, m.RelayPort),
+            r => new(MinVersion: r.Long(1, "MinVersion"), RelayHost: r.NullableString(2, "RelayHost"), RelayPort: r.Int(3, "RelayPort", 0))),
         Add<PublishPolicy>(
             "PP",
             1,
@@ -337,16 +341,19 @@ internal static class MessageCodecs
         Add<PolicyAvailable>(
             "PA",
             1,
-            (w, m) => w.Long(1, m.Version).String(2, m.Host).Int(3, m.Port).String(4, m.Sha256).Long(5, m.Bytes).String(6, m.ModelConfigJson)
-                .String(7, m.Credential),
+            // Field 4 (the whole blob's SHA-256) was replaced by 7 (the manifest digest) with wire protocol 2: never reuse 4.
+            // Field 9, the weight servers' credential (hex), was added after 8 and reads as "" when absent.
+            (w, m) => w.Long(1, m.Version).String(2, m.Host).Int(3, m.Port).Long(5, m.Bytes).String(6, m.ModelConfigJson).String(7, m.Digest)
+                .Strings(8, m.Relays).String(9, m.Credential),
             r => new(
                 Version: r.Long(1, "Version"),
                 Host: r.String(2, "Host"),
                 Port: r.Int(3, "Port"),
-                Sha256: r.String(4, "Sha256"),
+                Digest: r.String(7, "Digest"),
                 Bytes: r.Long(5, "Bytes"),
                 ModelConfigJson: r.String(6, "ModelConfigJson"),
-                Credential: r.NullableString(7, "Credential") ?? "")),
+                Relays: r.Strings(8, "Relays"),
+                Credential: r.NullableString(9, "Credential") ?? "")),
     ];
 
     /// <summary>Codecs by manifest.</summary>
