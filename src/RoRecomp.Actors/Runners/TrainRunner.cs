@@ -95,7 +95,7 @@ public static class TrainRunner
         RoRecompNode node;
         try
         {
-            var warmStart = WarmStart.Prepare(settings, runDir, output, interactive);
+            var warmStart = WarmStart.Prepare(settings, runDir, output, interactive, cancellationToken);
             var context = new RunContext(settings with { Run = settings.Run with { RunDir = runDir } }, settings.Run.Steps, warmStart,
                 RunContext.ReadModelConfig(warmStart));
             output.WriteLine($"device: {device.Reason}{(settings.Model.Dtype == "bf16" ? "; samplers and evaluator in bf16, learner fp32" : "")}");

@@ -312,8 +312,11 @@ public sealed class ChaosRunner
                     if (++selfExits > 5) return;
                     learner.Start();
                 }
+                var finished = done >= steps && RunFiles.IsFinished(runDir);
                 foreach (var slot in all.Where(s => s != learner && s.Process is { HasExited: true } && s.RestartAt is null))
                 {
+                    // The learner tells every node when the run has finished and they exit 0: their normal end, not a finding.
+                    if (finished && slot.Process!.ExitCode == 0) continue;
                     _failures.Add($"{slot.Name} exited by itself with {slot.Process!.ExitCode} at step {done}\n{slot.Process.Tail()}");
                     slot.RestartAt = now;
                 }

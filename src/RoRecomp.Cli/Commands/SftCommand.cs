@@ -34,11 +34,17 @@ public static class SftCommand
                 Task: p.GetValue(task)!, Seed: p.GetValue(seed), MaxSteps: p.GetValue(steps), TargetAccuracy: p.GetValue(target),
                 BatchSize: p.GetValue(batch), LearningRate: p.GetValue(lr), EvalEvery: p.GetValue(evalEvery), EvalPrompts: p.GetValue(evalPrompts));
             var dir = p.GetValue(runDir)!;
+            using var signals = new StopSignals("sft: stopping ({signal}); no checkpoint is written, run the same command again to start over");
             try
             {
                 Directory.CreateDirectory(dir);
-                Run(dir, options);
+                Run(dir, options, signals.Token);
                 return 0;
+            }
+            catch (OperationCanceledException)
+            {
+                Console.Error.WriteLine("sft: stopped before the warm start was done; nothing was written");
+                return CliKit.Interrupted;
             }
             catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
             {
@@ -49,7 +55,7 @@ public static class SftCommand
         return command;
     }
 
-    private static void Run(string runDir, SftOptions options)
+    private static void Run(string runDir, SftOptions options, CancellationToken cancellationToken)
     {
         var sw = Stopwatch.StartNew();
         var interactive = !Console.IsOutputRedirected;
@@ -61,7 +67,7 @@ public static class SftCommand
             var line = $"sft {options.Task} [{bar}] {step}/{total} loss {loss:F3}  {sw.Elapsed:mm\\:ss} elapsed, eta {eta:mm\\:ss}";
             if (eval != null) line += $"  | eval acc {eval.Accuracy:P1} len {eval.MeanLength:F1} tools {eval.ToolCalls:F2}";
             progress.Show(line, keep: eval != null, plain: step % 25 == 0);
-        });
+        }, cancellationToken);
         progress.End();
         Console.WriteLine($"sft done: {summary.Steps} steps in {summary.WallSeconds:F0} s; held-out sampled accuracy {summary.EvalAccuracy:P1}, " +
             $"mean length {summary.EvalMeanLength:F1} tokens, tool calls {summary.EvalToolCalls:F2}, format valid {summary.EvalFormatValid:P0}");

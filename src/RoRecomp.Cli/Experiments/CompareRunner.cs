@@ -164,7 +164,7 @@ public static class CompareRunner
             }
             if (!warmStarts.TryGetValue(run.Seed, out var warm))
             {
-                warm = warmStarts[run.Seed] = WarmStart(o, run, output);
+                warm = warmStarts[run.Seed] = WarmStart(o, run, output, cancellationToken);
             }
             var layers = run.Settings with { RunDir = run.RunDir, Steps = o.Steps, Checkpoint = warm.Length > 0 ? warm : run.Settings.Checkpoint };
             pending.Add((tag, run, layers, File.Exists(Path.Combine(run.RunDir, TrainRunner.RunConfigFile))));
@@ -240,7 +240,7 @@ public static class CompareRunner
     /// The seed's warm-start checkpoint: <c>model.checkpoint</c> when the layers set one (returned as "" = leave it),
     /// else <c>&lt;out&gt;/warm-&lt;seed&gt;/sft</c>, trained now (SFT with <c>warm-start.*</c>) if it holds none.
     /// </summary>
-    private static string WarmStart(ExperimentOptions o, PlannedRun run, TextWriter output)
+    private static string WarmStart(ExperimentOptions o, PlannedRun run, TextWriter output, CancellationToken cancellationToken)
     {
         var warmDir = Path.Combine(Path.GetFullPath(o.OutDir), "warm-" + run.Seed.ToString(CultureInfo.InvariantCulture));
         var settings = SettingsLoader.Load(run.Settings with { RunDir = warmDir });
@@ -248,6 +248,6 @@ public static class CompareRunner
         TorchRuntime.EnsureLoaded();
         output.WriteLine($"compare: warm start of seed {run.Seed} in {warmDir} (shared by every arm of this seed)");
         Directory.CreateDirectory(warmDir);
-        return Training.Steps.WarmStart.Prepare(settings, warmDir, output, interactive: false);
+        return Training.Steps.WarmStart.Prepare(settings, warmDir, output, interactive: false, cancellationToken);
     }
 }

@@ -48,8 +48,12 @@ public static class SftRunner
     /// <summary>The checkpoint folder inside a run directory.</summary>
     public static string CheckpointDirectory(string runDir) => Path.Combine(runDir, "sft");
 
-    /// <summary>Runs SFT; <paramref name="progress"/> gets (step, total, loss, last eval or null).</summary>
-    public static SftSummary Run(string runDir, SftOptions o, Action<int, int, double, EvalResult?>? progress = null)
+    /// <summary>
+    /// Runs SFT; <paramref name="progress"/> gets (step, total, loss, last eval or null). <paramref name="cancellationToken"/>
+    /// stops it between steps (<see cref="OperationCanceledException"/>, no checkpoint written: a warm start is redone whole).
+    /// </summary>
+    public static SftSummary Run(
+        string runDir, SftOptions o, Action<int, int, double, EvalResult?>? progress = null, CancellationToken cancellationToken = default)
     {
         TorchRuntime.EnsureLoaded();
         var sw = Stopwatch.StartNew();
@@ -70,6 +74,7 @@ public static class SftRunner
         var step = 0;
         while (step < o.MaxSteps)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var batch = new List<(int[], int[])>(o.BatchSize);
             for (var i = 0; i < o.BatchSize; i++)
             {

@@ -21,7 +21,7 @@ public static class WarmStart
     /// (<c>model.path</c>, verified: files, architecture, tensor names, shapes and dtypes); else <c>rorecomp.model.checkpoint</c> when set (a checkpoint, or a
     /// folder of them), else <c>&lt;run-dir&gt;/sft</c>, trained now with <c>rorecomp.warm-start.*</c> if it holds no good checkpoint.
     /// </summary>
-    public static string Prepare(RoRecompSettings settings, string runDir, TextWriter output, bool interactive)
+    public static string Prepare(RoRecompSettings settings, string runDir, TextWriter output, bool interactive, CancellationToken cancellationToken = default)
     {
         if (settings.Model.IsHuggingFace && settings.Model.Checkpoint.Length == 0)
         {
@@ -49,7 +49,7 @@ public static class WarmStart
             var line = string.Create(CultureInfo.InvariantCulture, $"sft {step}/{total} loss {loss:F3}");
             if (eval is not null) line += string.Create(CultureInfo.InvariantCulture, $" | eval acc {eval.Accuracy:P1} len {eval.MeanLength:F1}");
             progress.Show(line, keep: eval is not null, plain: step % 25 == 0);
-        });
+        }, cancellationToken);
         progress.Message($"warm start done: {summary.Steps} steps in {summary.WallSeconds:F0} s, held-out accuracy {summary.EvalAccuracy:P1}, mean length {summary.EvalMeanLength:F1}");
         return Resolve(sftDir) ?? throw new InvalidOperationException($"SFT wrote no loadable checkpoint to {sftDir}");
     }

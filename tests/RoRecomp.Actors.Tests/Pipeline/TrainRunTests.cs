@@ -148,6 +148,22 @@ public sealed class TrainRunTests : IDisposable
     }
 
     [Fact]
+    public async Task Sigterm_during_the_warm_start_stops_it_with_130_and_leaves_no_run_behind()
+    {
+        var runDir = Path.Combine(_dir, "sigterm-warm");
+        using var train = RoRecomp.Cli.Chaos.NodeProcess.Start("train", ["train", "--run-dir", runDir, "--set", "warm-start.steps=100000", "--set", "run.steps=2"]);
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (DateTime.UtcNow < deadline && !train.HasExited && !train.Output.Contains("supervised warm start", StringComparison.Ordinal))
+            await Task.Delay(50);
+        Assert.False(train.HasExited, train.Tail());
+        await Task.Delay(2000);   // inside the SFT loop
+        train.Terminate();
+        Assert.True(await train.WaitForExitAsync(TimeSpan.FromSeconds(60)), "the warm start kept training after SIGTERM:\n" + train.Tail());
+        Assert.Equal(130, train.ExitCode);
+        Assert.False(File.Exists(Path.Combine(runDir, RunFiles.RunConfigFile)), train.Tail());
+    }
+
+    [Fact]
     public async Task A_run_killed_with_sigkill_resumes_and_matches_the_uninterrupted_run()
     {
         const int steps = 30;
