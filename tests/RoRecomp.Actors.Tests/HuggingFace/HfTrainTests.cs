@@ -1,5 +1,9 @@
 using System.Text.Json.Nodes;
 using RoRecomp.Actors.Runners;
+using RoRecomp.Cli;
+using RoRecomp.Model.Checkpoints;
+using RoRecomp.Model.HuggingFace;
+using RoRecomp.Model.Transformer;
 using RoRecomp.Model.Tests.HuggingFace;
 using RoRecomp.Settings;
 using RoRecomp.Training;
@@ -9,8 +13,9 @@ namespace RoRecomp.Actors.Tests.HuggingFace;
 
 /// <summary>
 /// <c>train</c> through the actors on a real Hugging Face directory (tiny qwen2, bf16 weights in two shards, Qwen's
-/// tokenizer and chat template) and a GSM8K-format JSONL file: RL steps, a checkpoint, <c>--resume</c>; and the example
-/// config with a missing model directory refused before anything starts.
+/// tokenizer and chat template) and a GSM8K-format JSONL file, with the example config as the base layer: RL steps, a
+/// checkpoint, <c>--resume</c>, <c>export --format hf</c> reloading with identical logits; and the example config with a
+/// missing model directory refused before anything starts.
 /// </summary>
 public sealed class HfTrainTests : IDisposable
 {
@@ -44,8 +49,10 @@ public sealed class HfTrainTests : IDisposable
         .. more,
     ];
 
+    private static string Example => Path.Combine(TestAssetsRoot(), "hocon", "examples", "qwen2.5-math-gsm8k.conf");
+
     private static Task<RunSummary> Train(string[] sets, int steps, TextWriter log, bool resume = false) =>
-        TrainRunner.RunAsync(new TrainOptions(new SettingsOverrides(null, [.. sets]) { Steps = steps }, Resume: resume), log, false, CancellationToken.None);
+        TrainRunner.RunAsync(new TrainOptions(new SettingsOverrides(Example, [.. sets]) { Steps = steps }, Resume: resume), log, false, CancellationToken.None);
 
     [Fact]
     public async Task A_sharded_bf16_qwen2_directory_trains_on_a_jsonl_dataset_checkpoints_and_resumes()
@@ -55,7 +62,8 @@ public sealed class HfTrainTests : IDisposable
         TinyHfDirectory.WriteArithmetic(data, 300);
         File.AppendAllLines(data, ["""{"question": "no answer here"}""", "{not json"]);
         var run = Path.Combine(_dir, "run");
-        var sets = Sets(run, model, data);
+        var test = TinyHfDirectory.WriteArithmetic(Path.Combine(_dir, "test.jsonl"), 40);
+        var sets = Sets(run, model, data, $"task.test-path={test}", "checkpoint.keep-last=5");
 
         var log = new StringWriter();
         var first = await Train(sets, 2, log);
@@ -77,13 +85,34 @@ public sealed class HfTrainTests : IDisposable
         lines = Metrics(run);
         Assert.Equal([1L, 2, 3], lines.Select(l => l["step"]!.GetValue<long>()));
         Assert.Equal(3, lines[^1]["policy_version"]!.GetValue<long>());
+
+        // Export: the run's newest checkpoint as a Hugging Face directory, with the source model's tokenizer files.
+        var exported = Path.Combine(_dir, "exported");
+        Assert.Equal(0, Program.Main(["export", "--format", "hf", "--out", exported, "--run-dir", run]));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(model, "tokenizer.json")), File.ReadAllBytes(Path.Combine(exported, "tokenizer.json")));
+        using var newest = new CheckpointStore(RunContext.CheckpointDirectoryOf(run), keepLast: int.MaxValue).LoadLatestGood(out _)!;
+        using var trained = new PolicyTransformer(RunContext.ModelConfigOf(newest));
+        StateDicts.Load(trained, newest.Model, strict: true, newest.Path);
+        var (reloaded, report) = HfModelLoader.Load(exported);
+        using (reloaded)
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+        using (var ng = TorchSharp.torch.no_grad())
+        {
+            Assert.True(report.IsExact);
+            var tokens = TorchSharp.torch.tensor(new long[] { 9707, 11, 1879, 0, 220, 16 }, [2, 3]);
+            var positions = TorchSharp.torch.arange(3L).unsqueeze(0).expand(2, 3);
+            var mask = TorchSharp.torch.ones(2, 3, dtype: TorchSharp.torch.ScalarType.Bool);
+            trained.eval();
+            reloaded.eval();
+            Assert.Equal(0f, (trained.Forward(tokens, positions, mask) - reloaded.Forward(tokens, positions, mask)).abs().max().item<float>());
+        }
     }
 
     [Fact]
     public async Task The_example_config_with_a_missing_model_directory_is_a_settings_error_and_leaves_no_run()
     {
         var run = Path.Combine(_dir, "example");
-        var example = Path.Combine(TestAssetsRoot(), "hocon", "examples", "qwen2.5-math-gsm8k.conf");
+        var example = Example;
         var data = TinyHfDirectory.WriteArithmetic(Path.Combine(_dir, "gsm8k.jsonl"), 50);
         var e = await Assert.ThrowsAsync<SettingsException>(() => TrainRunner.RunAsync(
             new TrainOptions(new SettingsOverrides(example, [$"run.run-dir={run}", $"model.path={Path.Combine(_dir, "no-model")}", $"task.train-path={data}", $"task.test-path={data}"])),
