@@ -39,11 +39,15 @@ public static class ExperimentReport
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>Reads <paramref name="runsDir"/> and writes the report into <paramref name="outDir"/>; throws <see cref="ReportException"/> if there is nothing to report.</summary>
-    public static ReportResult Write(string runsDir, string outDir)
+    /// <summary>
+    /// Reads <paramref name="runsDir"/> and writes the report into <paramref name="outDir"/>: each run's final held-out
+    /// evaluation, or with <paramref name="atStep"/> its evaluation after that step (curves drawn up to it; see
+    /// <see cref="ExperimentRuns.Load"/>). Throws <see cref="ReportException"/> if there is nothing to report.
+    /// </summary>
+    public static ReportResult Write(string runsDir, string outDir, long? atStep = null)
     {
         var warnings = new List<string>();
-        var arms = ExperimentRuns.Load(runsDir, warnings);
+        var arms = ExperimentRuns.Load(runsDir, warnings, atStep);
         var reference = arms.GetValueOrDefault(ExperimentRuns.Reference);
         if (reference is not null)
         {
@@ -62,10 +66,11 @@ public static class ExperimentReport
 
         Directory.CreateDirectory(outDir);
         var plots = new List<string>();
+        var curves = atStep is not { } n ? arms : UpTo(arms, n);
         foreach (var s in Series)
         {
             var file = s.Key.Replace('_', '-') + ".png";
-            if (Plot(arms, s.Value, s.Baseline, s.Title, s.YLabel, Path.Combine(outDir, file))) plots.Add(file);
+            if (Plot(curves, s.Value, s.Baseline, s.Title, s.YLabel, Path.Combine(outDir, file))) plots.Add(file);
             else warnings.Add($"{s.Key}: no run has it; {file} not drawn");
         }
 
@@ -74,10 +79,25 @@ public static class ExperimentReport
             && Pareto(arms, r => r.FinalToolCalls, "tool calls", "tool calls per response", Path.Combine(outDir, "pareto-tool-calls.png")))
             plots.Add("pareto-tool-calls.png");
 
-        var summary = Summary(arms, reference, warnings);
-        File.WriteAllText(Path.Combine(outDir, "summary.json"), summary.ToJsonString(Indented));
-        File.WriteAllText(Path.Combine(outDir, "index.html"), Html(runsDir, summary, plots, warnings));
+        var summary = Summary(arms, reference, atStep, warnings);
+        File.WriteAllText(Path.Combine(outDir, SummaryFile), summary.ToJsonString(Indented));
+        File.WriteAllText(Path.Combine(outDir, "index.html"), Html(runsDir, summary, plots, atStep, warnings));
         return new ReportResult(Path.GetFullPath(outDir), plots, warnings);
+    }
+
+    /// <summary>The report's summary file in its --out directory.</summary>
+    public const string SummaryFile = "summary.json";
+
+    /// <summary>The summary.json key that records <c>--at-step</c> (absent when the figures are the final evaluations).</summary>
+    public const string AtStepKey = "at_step";
+
+    /// <summary>The runs with their metrics cut at <paramref name="step"/>: the curves of a report taken at that step.</summary>
+    private static SortedDictionary<string, List<SeedRun>> UpTo(SortedDictionary<string, List<SeedRun>> arms, long step)
+    {
+        var cut = new SortedDictionary<string, List<SeedRun>>(ExperimentRuns.ArmOrder.Instance);
+        foreach (var (arm, runs) in arms)
+            cut[arm] = [.. runs.Select(r => r with { Metrics = [.. r.Metrics.Where(m => m.Step <= step)] })];
+        return cut;
     }
 
     /// <summary>
@@ -187,7 +207,7 @@ public static class ExperimentReport
             : new JsonObject { ["mean"] = Json(v.Average()), ["min"] = Json(v.Min()), ["max"] = Json(v.Max()), ["n"] = v.Count };
     }
 
-    private static JsonObject Summary(SortedDictionary<string, List<SeedRun>> arms, List<SeedRun>? reference, List<string> warnings)
+    private static JsonObject Summary(SortedDictionary<string, List<SeedRun>> arms, List<SeedRun>? reference, long? atStep, List<string> warnings)
     {
         var armsJson = new JsonObject();
         foreach (var (arm, runs) in arms)
@@ -207,6 +227,7 @@ public static class ExperimentReport
                     ["final_mean_length"] = Json(r.FinalMeanLength),
                     ["final_tool_calls"] = Json(r.FinalToolCalls),
                 };
+                if (atStep is not null) seed["ended_before_at_step"] = r.EndedBeforeAtStep;
                 if (reference?.FirstOrDefault(x => x.Seed == r.Seed) is { } g)
                 {
                     var dl = Change(r.FinalMeanLength, g.FinalMeanLength);
@@ -224,7 +245,7 @@ public static class ExperimentReport
                 }
                 seedsJson[r.Seed.ToString(CultureInfo.InvariantCulture)] = seed;
             }
-            armsJson[arm] = new JsonObject
+            var armJson = armsJson[arm] = new JsonObject
             {
                 ["seeds"] = seedsJson,
                 ["finished_seeds"] = runs.Count(r => r.Finished),
@@ -235,13 +256,13 @@ public static class ExperimentReport
                 ["accuracy_change_points"] = Spread(accuracyChanges),
                 ["tool_calls_change_percent"] = Spread(toolChanges),
             };
+            if (atStep is not null) armJson["ended_before_at_step"] = runs.Count(r => r.EndedBeforeAtStep);
         }
-        return new JsonObject
-        {
-            ["reference_arm"] = ExperimentRuns.Reference,
-            ["arms"] = armsJson,
-            ["warnings"] = new JsonArray([.. warnings.Select(w => (JsonNode?)JsonValue.Create(w))]),
-        };
+        var summary = new JsonObject { ["reference_arm"] = ExperimentRuns.Reference };
+        if (atStep is { } n) summary[AtStepKey] = n;
+        summary["arms"] = armsJson;
+        summary["warnings"] = new JsonArray([.. warnings.Select(w => (JsonNode?)JsonValue.Create(w))]);
+        return summary;
     }
 
     private static string Cell(JsonNode? spread, string format, string unit = "")
@@ -252,20 +273,24 @@ public static class ExperimentReport
         return n > 1 ? $"{F("mean")}{unit} [{F("min")}, {F("max")}]" : $"{F("mean")}{unit}";
     }
 
-    private static string Html(string runsDir, JsonObject summary, List<string> plots, List<string> warnings)
+    private static string Html(string runsDir, JsonObject summary, List<string> plots, long? atStep, List<string> warnings)
     {
         var h = new StringBuilder();
         h.AppendLine("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>RoRecomp experiment report</title>");
         h.AppendLine("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}img{max-width:900px;display:block;margin:1em 0}</style></head><body>");
         h.AppendLine($"<h1>RoRecomp experiment report</h1><p>Runs: <code>{WebUtility.HtmlEncode(Path.GetFullPath(runsDir))}</code>. " +
-            "Final figures are each run's last held-out evaluation; values are the mean over seeds with [min, max] across seeds. " +
+            (atStep is { } n
+                ? $"Figures are each run's held-out evaluation after <b>step {n}</b> (<code>--at-step {n}</code>; curves up to it); runs that ended before it are counted, without figures. "
+                : "Final figures are each run's last held-out evaluation; ") +
+            "values are the mean over seeds with [min, max] across seeds. " +
             $"Changes are relative to the <b>{ExperimentRuns.Reference}</b> arm of the same seed.</p>");
-        h.AppendLine("<table><tr><th>arm</th><th>seeds (finished)</th><th>final held-out accuracy</th><th>held-out mean length</th>" +
+        h.AppendLine($"<table><tr><th>arm</th><th>seeds (finished)</th><th>{(atStep is null ? "final " : $"step-{atStep} ")}held-out accuracy</th><th>held-out mean length</th>" +
             $"<th>length vs {ExperimentRuns.Reference}</th><th>accuracy vs {ExperimentRuns.Reference}</th><th>tool calls</th><th>tool calls vs {ExperimentRuns.Reference}</th></tr>");
         foreach (var (arm, node) in summary["arms"]!.AsObject())
         {
             var a = node!.AsObject();
-            h.AppendLine($"<tr><td>{WebUtility.HtmlEncode(arm)}</td><td>{a["seeds"]!.AsObject().Count} ({a["finished_seeds"]})</td>" +
+            var before = a["ended_before_at_step"]?.GetValue<int>() is > 0 and var k ? $"; {k} ended before step {atStep}" : "";
+            h.AppendLine($"<tr><td>{WebUtility.HtmlEncode(arm)}</td><td>{a["seeds"]!.AsObject().Count} ({a["finished_seeds"]}{before})</td>" +
                 $"<td>{Cell(a["final_accuracy"], "0.000")}</td><td>{Cell(a["final_mean_length"], "0.0")}</td>" +
                 $"<td>{Cell(a["length_change_percent"], "+0.0;-0.0", " %")}</td><td>{Cell(a["accuracy_change_points"], "+0.0;-0.0", " pt")}</td>" +
                 $"<td>{Cell(a["final_tool_calls"], "0.00")}</td><td>{Cell(a["tool_calls_change_percent"], "+0.0;-0.0", " %")}</td></tr>");

@@ -19,10 +19,12 @@ public sealed class ReportException(string message) : Exception(message);
 /// <param name="FinalAccuracy">Final held-out accuracy (summary.json, else the last evaluation in metrics.jsonl; NaN if none).</param>
 /// <param name="FinalMeanLength">Final held-out mean length in tokens (as above).</param>
 /// <param name="FinalToolCalls">Final held-out tool calls per response (as above).</param>
-/// <param name="FinalStep">The step of the final evaluation (0 = the warm start; -1 = none).</param>
+/// <param name="FinalStep">The step of the final evaluation (0 = the warm start; -1 = none); with <c>--at-step N</c>, N.</param>
+/// <param name="EndedBeforeAtStep">With <c>--at-step N</c>: the run's metrics stop before step N (it ran fewer steps, or has not
+/// got there yet), so it has no figures at N (they are NaN) and is listed as such; false otherwise.</param>
 public sealed record SeedRun(
     string Arm, int Seed, string Dir, IReadOnlyList<MetricsLine> Metrics, HeldOutEvaluation? Baseline, bool Finished,
-    double FinalAccuracy, double FinalMeanLength, double FinalToolCalls, long FinalStep)
+    double FinalAccuracy, double FinalMeanLength, double FinalToolCalls, long FinalStep, bool EndedBeforeAtStep = false)
 {
     /// <summary>The last step in metrics.jsonl (0 if none).</summary>
     public long LastStep => Metrics.Count > 0 ? Metrics[^1].Step : 0;
@@ -37,16 +39,20 @@ public static class ExperimentRuns
     /// <summary>
     /// Every run under <paramref name="runsDir"/> with metrics, grouped by arm (grpo first, then rorecomp, then by name);
     /// problems that leave the rest usable (a partial run, an unreadable line, a seed without metrics) go to <paramref name="warnings"/>.
+    /// Each run's figures are its final held-out evaluation, or with <paramref name="atStep"/> its evaluation after that step:
+    /// a run whose metrics stop before it is marked <see cref="SeedRun.EndedBeforeAtStep"/>; a run that went past it without
+    /// evaluating there is a <see cref="ReportException"/> naming the run.
     /// </summary>
-    public static SortedDictionary<string, List<SeedRun>> Load(string runsDir, List<string> warnings)
+    public static SortedDictionary<string, List<SeedRun>> Load(string runsDir, List<string> warnings, long? atStep = null)
     {
         var root = Path.GetFullPath(runsDir);
         if (!Directory.Exists(root)) throw new ReportException($"--runs {root}: no such directory");
+        if (atStep is < 1) throw new ReportException($"--at-step {atStep}: must be a step >= 1");
         var arms = new SortedDictionary<string, List<SeedRun>>(ArmOrder.Instance);
         foreach (var armDir in Directory.GetDirectories(root).Order(StringComparer.Ordinal))
         {
-            var seedDirs = Directory.GetDirectories(armDir, "seed-*");
-            if (seedDirs.Length == 0) continue;   // warm-<seed>/ and anything else that is not an arm
+            var seedDirs = Directory.GetDirectories(armDir, "seed-*").Order(StringComparer.Ordinal).ToList();   // warnings in one order everywhere
+            if (seedDirs.Count == 0) continue;   // warm-<seed>/ and anything else that is not an arm
             var arm = Path.GetFileName(armDir);
             var runs = new List<SeedRun>();
             foreach (var seedDir in seedDirs)
@@ -57,7 +63,7 @@ public static class ExperimentRuns
                     warnings.Add($"{arm}/{name}: not seed-<integer>; skipped");
                     continue;
                 }
-                if (ReadRun(arm, seed, seedDir, warnings) is { } run) runs.Add(run);
+                if (ReadRun(arm, seed, seedDir, atStep, warnings) is { } run) runs.Add(run);
             }
             if (runs.Count == 0)
             {
@@ -74,7 +80,7 @@ public static class ExperimentRuns
         return arms;
     }
 
-    private static SeedRun? ReadRun(string arm, int seed, string dir, List<string> warnings)
+    private static SeedRun? ReadRun(string arm, int seed, string dir, long? atStep, List<string> warnings)
     {
         var where = $"{arm}/seed-{seed}";
         if (!File.Exists(RunFiles.PathOf(dir, RunFiles.MetricsFile)))
@@ -97,6 +103,7 @@ public static class ExperimentRuns
         var baseline = Read(RunFiles.ReadBaseline, dir, RunFiles.BaselineFile, where, warnings);
         var summary = Read(RunFiles.ReadSummary, dir, RunFiles.SummaryFile, where, warnings);
         if (baseline is null) warnings.Add($"{where}: no {RunFiles.BaselineFile}: the warm-start point is missing from its curves");
+        if (atStep is { } n) return AtStep(arm, seed, dir, metrics, baseline, summary, n, warnings);
 
         // Final held-out figures: summary.json's "final", else the run's last evaluation, else the warm start's.
         if (summary?.Final is { } final)
@@ -109,6 +116,32 @@ public static class ExperimentRuns
         warnings.Add($"{where}: no held-out evaluation after the warm start yet; final figures are {(baseline is null ? "missing" : "the warm start's")}");
         return new SeedRun(arm, seed, dir, metrics, baseline, summary is not null,
             baseline?.Accuracy ?? double.NaN, baseline?.MeanLength ?? double.NaN, baseline?.ToolCalls ?? double.NaN, baseline is null ? -1 : 0);
+    }
+
+    /// <summary>The run's figures at its evaluation after step <paramref name="n"/> (see <see cref="Load"/>).</summary>
+    private static SeedRun AtStep(
+        string arm, int seed, string dir, List<MetricsLine> metrics, HeldOutEvaluation? baseline, RunSummaryFile? summary, long n, List<string> warnings)
+    {
+        var where = $"{arm}/seed-{seed}";
+        var finished = summary is not null;
+        var last = metrics[^1].Step;
+        if (last < n)
+        {
+            warnings.Add(finished
+                ? $"{where}: ended at step {last}, before --at-step {n}; listed without figures"
+                : $"{where}: partial run (no {RunFiles.SummaryFile}; metrics up to step {last}), not at --at-step {n} yet; listed without figures");
+            return new SeedRun(arm, seed, dir, metrics, baseline, finished, double.NaN, double.NaN, double.NaN, n, EndedBeforeAtStep: true);
+        }
+        var eval = metrics.FirstOrDefault(m => m.Step == n && m.EvalAccuracy is not null);
+        if (eval is null)
+        {
+            var evaluated = metrics.Where(m => m.EvalAccuracy is not null).Select(m => m.Step.ToString(CultureInfo.InvariantCulture)).ToList();
+            throw new ReportException($"--at-step {n}: {where} ({dir}) ran to step {last} but has no held-out evaluation at step {n} " +
+                $"(it evaluated at {(evaluated.Count == 0 ? "no step" : "steps " + string.Join(", ", evaluated))}); pick one of those steps");
+        }
+        if (!finished) warnings.Add($"{where}: partial run (no {RunFiles.SummaryFile}; metrics up to step {last})");
+        return new SeedRun(arm, seed, dir, metrics, baseline, finished, eval.EvalAccuracy ?? double.NaN, eval.EvalMeanLength ?? double.NaN,
+            eval.EvalToolCalls ?? double.NaN, n);
     }
 
     /// <summary>A run file through its reader; null (and a warning) when it is not valid JSON.</summary>

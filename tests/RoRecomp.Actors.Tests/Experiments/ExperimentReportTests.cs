@@ -108,6 +108,91 @@ public sealed class ExperimentReportTests : IDisposable
     }
 
     [Fact]
+    public void At_step_takes_each_run_at_that_evaluation_and_lists_the_runs_that_ended_before_it()
+    {
+        Run("grpo", 1, 0.80, 40, 2);
+        Run("rorecomp", 1, 0.82, 30, 1);
+        var shortRun = Run("length-penalty", 1, 0.75, 20, 2);
+        File.WriteAllLines(Path.Combine(shortRun, "metrics.jsonl"), File.ReadAllLines(Path.Combine(shortRun, "metrics.jsonl"))[..1]);   // ended at step 1
+
+        var outDir = Path.Combine(_dir, "at-2");
+        var result = ExperimentReport.Write(Path.Combine(_dir, "runs"), outDir, atStep: 2);
+        var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")))!;
+        Assert.Equal(2, summary["at_step"]!.GetValue<long>());
+        var ro = summary["arms"]!["rorecomp"]!["seeds"]!["1"]!;
+        Assert.Equal(2, ro["final_eval_step"]!.GetValue<long>());
+        Assert.Equal(4, ro["last_step"]!.GetValue<long>());
+        Assert.Equal(0.65, ro["final_accuracy"]!.GetValue<double>());   // step 2's evaluation, not the final 0.82
+        Assert.Equal(55, ro["final_mean_length"]!.GetValue<double>());
+        Assert.False(ro["ended_before_at_step"]!.GetValue<bool>());
+        var lp = summary["arms"]!["length-penalty"]!;
+        Assert.True(lp["seeds"]!["1"]!["ended_before_at_step"]!.GetValue<bool>());
+        Assert.Null(lp["seeds"]!["1"]!["final_accuracy"]);
+        Assert.Equal(0, lp["final_accuracy"]!["n"]!.GetValue<int>());
+        Assert.Equal(1, lp["ended_before_at_step"]!.GetValue<int>());
+        Assert.Contains(result.Warnings, w => w == "length-penalty/seed-1: ended at step 1, before --at-step 2; listed without figures");
+        Assert.Contains("1 ended before step 2", File.ReadAllText(Path.Combine(outDir, "index.html")));
+
+        // Without --at-step: the final evaluations, and no at-step keys.
+        ExperimentReport.Write(Path.Combine(_dir, "runs"), Path.Combine(_dir, "final"));
+        var final = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, "final", "summary.json")))!;
+        Assert.Null(final["at_step"]);
+        Assert.Equal(0.82, final["arms"]!["rorecomp"]!["seeds"]!["1"]!["final_accuracy"]!.GetValue<double>());
+        Assert.False(final["arms"]!["rorecomp"]!["seeds"]!["1"]!.AsObject().ContainsKey("ended_before_at_step"));
+
+        // A run that went past the step without evaluating there is an error naming it.
+        var odd = Assert.Throws<ReportException>(() => ExperimentReport.Write(Path.Combine(_dir, "runs"), Path.Combine(_dir, "at-3"), atStep: 3));
+        Assert.Contains("grpo/seed-1", odd.Message);
+        Assert.Contains("no held-out evaluation at step 3 (it evaluated at steps 2, 4)", odd.Message);
+    }
+
+    [Fact]
+    public void The_evidence_copy_holds_the_small_files_only_and_reports_the_same()
+    {
+        foreach (var seed in new[] { 1, 2 })
+        {
+            var dir = Run("grpo", seed, 0.8, 40, 0);
+            File.WriteAllText(Path.Combine(dir, "run.conf"), "rorecomp.run.task = thinking\n");
+            Directory.CreateDirectory(Path.Combine(dir, "checkpoints", "step-000004"));
+            File.WriteAllText(Path.Combine(dir, "checkpoints", "step-000004", "model.safetensors"), "x");
+            File.WriteAllText(Path.Combine(dir, "journal.db"), "x");
+            Directory.CreateDirectory(Path.Combine(dir, "tensorboard"));
+            File.WriteAllText(Path.Combine(dir, "tensorboard", "events.out.tfevents.1.h.1"), "x");
+            Directory.CreateDirectory(Path.Combine(_dir, "runs", $"warm-{seed}", "sft"));
+            File.WriteAllText(Path.Combine(_dir, "runs", $"warm-{seed}", "sft-summary.json"), "{}");
+        }
+        Run("rorecomp", 1, 0.82, 30, 0, finished: false);
+        Directory.CreateDirectory(Path.Combine(_dir, "runs", "rorecomp", "seed-2"));   // not started: nothing to copy
+        Directory.CreateDirectory(Path.Combine(_dir, "runs", "configs"));
+        File.WriteAllText(Path.Combine(_dir, "runs", "configs", "grpo.conf"), "# layers\n");
+
+        var dest = Path.Combine(_dir, "results", "thinking", "runs");
+        var copy = RunEvidence.Copy(Path.Combine(_dir, "runs"), dest);
+
+        Assert.Equal(
+            [
+                "configs/grpo.conf",
+                "grpo/seed-1/eval-baseline.json", "grpo/seed-1/metrics.jsonl", "grpo/seed-1/run.conf", "grpo/seed-1/summary.json",
+                "grpo/seed-2/eval-baseline.json", "grpo/seed-2/metrics.jsonl", "grpo/seed-2/run.conf", "grpo/seed-2/summary.json",
+                "rorecomp/seed-1/eval-baseline.json", "rorecomp/seed-1/metrics.jsonl",
+                "warm-1/sft-summary.json", "warm-2/sft-summary.json",
+            ],
+            copy.Files.Order(StringComparer.Ordinal));
+        Assert.Equal(copy.Files.Order(StringComparer.Ordinal),
+            Directory.GetFiles(dest, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(dest, f).Replace('\\', '/')).Order(StringComparer.Ordinal));
+        Assert.Equal(["rorecomp/seed-2: no metrics.jsonl"], copy.Skipped);
+
+        // The report of the copy is the report of the source (the not-started seed aside, which the source reports only as missing metrics).
+        Directory.Delete(Path.Combine(_dir, "runs", "rorecomp", "seed-2"));
+        ExperimentReport.Write(Path.Combine(_dir, "runs"), Path.Combine(_dir, "report-source"));
+        ExperimentReport.Write(dest, Path.Combine(_dir, "report-copy"));
+        Assert.Equal(File.ReadAllText(Path.Combine(_dir, "report-source", "summary.json")), File.ReadAllText(Path.Combine(_dir, "report-copy", "summary.json")));
+
+        var overlap = Assert.Throws<ReportException>(() => RunEvidence.Copy(Path.Combine(_dir, "runs"), Path.Combine(_dir, "runs", "report", "runs")));
+        Assert.Contains("overlap", overlap.Message);
+    }
+
+    [Fact]
     public void An_empty_or_missing_directory_fails_with_a_clear_message()
     {
         var missing = Assert.Throws<ReportException>(() => ExperimentReport.Write(Path.Combine(_dir, "nope"), Path.Combine(_dir, "out")));
