@@ -74,9 +74,9 @@ public static class ExperimentReport
             else warnings.Add($"{s.Key}: no run has it; {file} not drawn");
         }
 
-        if (Pareto(arms, r => r.FinalMeanLength, "length", "mean response length (tokens)", Path.Combine(outDir, "pareto-length.png"))) plots.Add("pareto-length.png");
+        if (Pareto(arms, r => r.FinalMeanLength, "length", "mean response length (tokens)", atStep, Path.Combine(outDir, "pareto-length.png"))) plots.Add("pareto-length.png");
         if (arms.Values.SelectMany(r => r).Any(r => r.FinalToolCalls > 0)
-            && Pareto(arms, r => r.FinalToolCalls, "tool calls", "tool calls per response", Path.Combine(outDir, "pareto-tool-calls.png")))
+            && Pareto(arms, r => r.FinalToolCalls, "tool calls", "tool calls per response", atStep, Path.Combine(outDir, "pareto-tool-calls.png")))
             plots.Add("pareto-tool-calls.png");
 
         var summary = Summary(arms, reference, atStep, warnings);
@@ -126,19 +126,36 @@ public static class ExperimentReport
         }
     }
 
-    private static bool Plot(
-        SortedDictionary<string, List<SeedRun>> arms, Func<MetricsLine, double?> value, Func<HeldOutEvaluation, double>? baseline, string title, string yLabel, string path)
+    /// <summary>
+    /// One figure: each arm, in order and with its own colour (the same arm has the same colour in every figure), drawn by
+    /// <paramref name="drawArm"/> (false: the arm has nothing to draw here); saved to <paramref name="path"/> with the
+    /// legend below the axes, outside the data (the curves' final points are where readers look first). False, and
+    /// nothing saved, when no arm drew.
+    /// </summary>
+    private static bool Figure(
+        SortedDictionary<string, List<SeedRun>> arms, Func<Plot, string, List<SeedRun>, Color, bool> drawArm, string title, string xLabel, string yLabel, string path)
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         var any = false;
         var i = 0;
-        foreach (var (arm, runs) in arms)
+        foreach (var (arm, runs) in arms) any |= drawArm(plot, arm, runs, palette.GetColor(i++));
+        if (!any) return false;
+        plot.Title(title);
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        plot.ShowLegend(Edge.Bottom);
+        plot.SavePng(path, 900, 560);
+        return true;
+    }
+
+    /// <summary>A metric over steps: per arm the mean across seeds, with the min-max band when there are several.</summary>
+    private static bool Plot(
+        SortedDictionary<string, List<SeedRun>> arms, Func<MetricsLine, double?> value, Func<HeldOutEvaluation, double>? baseline, string title, string yLabel, string path) =>
+        Figure(arms, (plot, arm, runs, color) =>
         {
-            var color = palette.GetColor(i++);
             var (xs, mean, min, max) = Aggregate(runs, value, baseline);
-            if (xs.Length == 0) continue;
-            any = true;
+            if (xs.Length == 0) return false;
             if (runs.Count > 1 && xs.Length > 1)
             {
                 var band = plot.Add.FillY(xs, min, max);
@@ -150,32 +167,19 @@ public static class ExperimentReport
             line.LineWidth = 2;
             line.MarkerSize = xs.Length > 40 ? 0 : 4;
             line.LegendText = runs.Count > 1 ? $"{arm} (mean of {runs.Count} seeds, min-max band)" : $"{arm} (1 seed)";
-        }
-        if (!any) return false;
-        plot.Title(title);
-        plot.XLabel("step");
-        plot.YLabel(yLabel);
-        plot.ShowLegend(Edge.Bottom);   // outside the data: the curves' final points are where readers look first
-        plot.SavePng(path, 900, 560);
-        return true;
-    }
+            return true;
+        }, title, "step", yLabel, path);
 
     /// <summary>
     /// The Pareto view: one point per (arm, seed) at its final held-out <paramref name="x"/> (mean length or tool calls) and
-    /// accuracy, the arm's mean as a larger marker; up and to the left is better. False when no run has both figures.
+    /// accuracy (with <paramref name="atStep"/>, those after that step), the arm's mean as a larger marker; up and to the
+    /// left is better. False when no run has both figures.
     /// </summary>
-    private static bool Pareto(SortedDictionary<string, List<SeedRun>> arms, Func<SeedRun, double> x, string what, string xLabel, string path)
-    {
-        var plot = new Plot();
-        var palette = new ScottPlot.Palettes.Category10();
-        var any = false;
-        var i = 0;
-        foreach (var (arm, runs) in arms)
+    private static bool Pareto(SortedDictionary<string, List<SeedRun>> arms, Func<SeedRun, double> x, string what, string xLabel, long? atStep, string path) =>
+        Figure(arms, (plot, arm, runs, color) =>
         {
-            var color = palette.GetColor(i++);
             var points = runs.Where(r => double.IsFinite(x(r)) && double.IsFinite(r.FinalAccuracy)).ToList();
-            if (points.Count == 0) continue;
-            any = true;
+            if (points.Count == 0) return false;
             var seeds = plot.Add.ScatterPoints(points.Select(x).ToArray(), points.Select(r => r.FinalAccuracy * 100).ToArray());
             seeds.Color = color;
             seeds.MarkerSize = 7;
@@ -184,15 +188,8 @@ public static class ExperimentReport
             mean.Color = color;
             mean.MarkerSize = 14;
             mean.MarkerShape = MarkerShape.OpenCircle;
-        }
-        if (!any) return false;
-        plot.Title($"Held-out accuracy vs {what} (final, one point per arm and seed)");
-        plot.XLabel(xLabel);
-        plot.YLabel("held-out accuracy (%)");
-        plot.ShowLegend(Edge.Bottom);
-        plot.SavePng(path, 900, 560);
-        return true;
-    }
+            return true;
+        }, $"Held-out accuracy vs {what} ({(atStep is { } n ? $"at step {n}" : "final")}, one point per arm and seed)", xLabel, "held-out accuracy (%)", path);
 
     private static double Change(double value, double reference) =>
         double.IsFinite(value) && double.IsFinite(reference) && reference > 0 ? (value - reference) / reference * 100 : double.NaN;
