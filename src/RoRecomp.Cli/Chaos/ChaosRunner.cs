@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Runners;
+using RoRecomp.Cli.Processes;
 using RoRecomp.Training;
 using RoRecomp.Training.Runs;
 using RoRecomp.Training.Steps;

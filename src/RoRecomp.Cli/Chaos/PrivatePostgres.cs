@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using RoRecomp.Cli.Processes;
 
 namespace RoRecomp.Cli.Chaos;
 

@@ -1,5 +1,5 @@
 using System.Globalization;
-using RoRecomp.Cli.Chaos;
+using RoRecomp.Cli.Processes;
 using RoRecomp.Settings;
 using RoRecomp.Training.Runs;
 

@@ -8,7 +8,7 @@ using RoRecomp.Actors.Runners;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Tests.Persistence;
 using RoRecomp.Actors.Tests.Pipeline;
-using RoRecomp.Cli.Chaos;
+using RoRecomp.Cli.Processes;
 
 namespace RoRecomp.Actors.Tests.Cluster;
 

@@ -1,4 +1,4 @@
-using RoRecomp.Cli.Chaos;
+using RoRecomp.Cli.Processes;
 using System.Globalization;
 using Akka.Actor;
 using Akka.Cluster;

@@ -151,7 +151,7 @@ public sealed class TrainRunTests : IDisposable
     public async Task Sigterm_during_the_warm_start_stops_it_with_130_and_leaves_no_run_behind()
     {
         var runDir = Path.Combine(_dir, "sigterm-warm");
-        using var train = RoRecomp.Cli.Chaos.NodeProcess.Start("train", ["train", "--run-dir", runDir, "--set", "warm-start.steps=100000", "--set", "run.steps=2"]);
+        using var train = RoRecomp.Cli.Processes.NodeProcess.Start("train", ["train", "--run-dir", runDir, "--set", "warm-start.steps=100000", "--set", "run.steps=2"]);
         var deadline = DateTime.UtcNow.AddMinutes(2);
         while (DateTime.UtcNow < deadline && !train.HasExited && !train.Output.Contains("supervised warm start", StringComparison.Ordinal))
             await Task.Delay(50);

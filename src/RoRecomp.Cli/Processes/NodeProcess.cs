@@ -4,14 +4,14 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace RoRecomp.Cli.Chaos;
+namespace RoRecomp.Cli.Processes;
 
 /// <summary>
 /// A <c>rorecomp</c> process (<c>dotnet rorecomp.dll ...</c>, the CLI built beside this assembly, started directly so
 /// that its PID is the program's own and a signal reaches it, not a <c>dotnet run</c> wrapper) with its output captured
 /// (in memory, and appended to a log file when one is given) and killed on dispose. Children get
-/// <c>OMP_WAIT_POLICY=PASSIVE</c> (libtorch's threads do not spin on a shared machine). Used by the chaos harness and the
-/// cluster tests.
+/// <c>OMP_WAIT_POLICY=PASSIVE</c> (libtorch's threads do not spin on a shared machine). Used by the chaos harness, by
+/// <c>compare --parallel</c> (each run a child <c>rorecomp train</c>) and by the cluster tests.
 /// </summary>
 public sealed class NodeProcess : IDisposable
 {
