@@ -1,3 +1,4 @@
+using RoRecomp.Actors.Tests.Experiments;
 using RoRecomp.Cli;
 using RoRecomp.Cli.Commands;
 using RoRecomp.Model.Tests;
@@ -17,12 +18,7 @@ public sealed class ReportCommandTests : IDisposable
         // An experiment directory: the fixture's runs plus what the copy must leave behind.
         var fixture = Path.Combine(TestAssets.RepoRoot(), "tests", "RoRecomp.Actors.Tests", "Experiments", "Evidence", "at-step-4");
         var experiment = Path.Combine(_dir, "experiment");
-        foreach (var file in Directory.GetFiles(Path.Combine(fixture, "runs"), "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(experiment, Path.GetRelativePath(Path.Combine(fixture, "runs"), file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        EvidenceRebuildTests.CopyTree(Path.Combine(fixture, "runs"), experiment);
         Directory.CreateDirectory(Path.Combine(experiment, "grpo", "seed-1", "checkpoints", "step-000006"));
         File.WriteAllText(Path.Combine(experiment, "grpo", "seed-1", "checkpoints", "step-000006", "model.safetensors"), "x");
         File.WriteAllText(Path.Combine(experiment, "grpo", "seed-1", "journal.db"), "x");

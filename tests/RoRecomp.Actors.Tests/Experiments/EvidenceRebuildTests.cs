@@ -158,7 +158,8 @@ public sealed class EvidenceRebuildTests : IDisposable
         }
     }
 
-    private static void CopyTree(string from, string to)
+    /// <summary>Copies every file under <paramref name="from"/> to the same place under <paramref name="to"/>.</summary>
+    internal static void CopyTree(string from, string to)
     {
         foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
         {
