@@ -77,6 +77,12 @@ public sealed record ChaosResult(IReadOnlyDictionary<string, int> Counts, int St
 /// </summary>
 public sealed class ChaosRunner
 {
+    /// <summary>
+    /// What a learner side prints when it stops resumably for a full disk or an unreachable journal (the journal's and the
+    /// run files' messages), or refuses to start on a full run directory.
+    /// </summary>
+    private static readonly string[] ResumableStopMarkers = ["with --resume", "is not writable (No space left on device"];
+
     /// <summary><c>run.lease-timeout</c> of the chaos runs (s): short, so a stopped sampler's lease is re-issued within a step or two.</summary>
     public const int LeaseTimeoutSeconds = 5;
 
@@ -377,11 +383,12 @@ public sealed class ChaosRunner
                 if (learner.Process is { HasExited: true } lp && learner.RestartAt is null)
                 {
                     if (lp.ExitCode == 0 && done >= steps && RunFiles.IsFinished(runDir)) break;
-                    if (lp.ExitCode != 0 && env.StorageFaultRecent(now) && lp.Output.Contains("with --resume", StringComparison.Ordinal))
+                    // A full disk or a database down for longer than the journal's retries: the run stopped resumably, as
+                    // documented (or a restarted learner refused a full run directory). Resume it once the fault is over,
+                    // as its operator would.
+                    var stopLine = lp.Output.Split('\n').LastOrDefault(l => ResumableStopMarkers.Any(m => l.Contains(m, StringComparison.Ordinal)))?.Trim();
+                    if (lp.ExitCode != 0 && env.StorageFaultRecent(now) && stopLine is not null)
                     {
-                        // A full disk or a database down for longer than the journal's retries: the run stopped resumably,
-                        // as documented. Resume it once the fault is over, as its operator would.
-                        var stopLine = lp.Output.Split('\n').LastOrDefault(l => l.Contains("with --resume", StringComparison.Ordinal))?.Trim();
                         learner.RestartAt = new[] { now, env.DiskFreeAt ?? now, env.DatabaseUpAt ?? now }.Max().AddSeconds(1);
                         Log($"the learner side stopped resumably at step {done} (exit {lp.ExitCode}: {stopLine}); resuming it with --resume once the fault is over");
                         continue;
