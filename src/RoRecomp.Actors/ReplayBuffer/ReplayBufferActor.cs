@@ -135,7 +135,12 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
         base.OnRecoveryFailure(reason, message);
-        Context.System.EventStream.Publish(new JournalUnreadable(RoRecompHostingExtensions.ReplayBufferName, reason));
+        // Unreachable, not damaged: this actor stops, its backoff supervisor starts it again and it recovers once the
+        // database is back; its callers' bounded retries (JournalRetry) end the run resumably if it stays away.
+        if (JournalUnreadable.IsUnreachable(reason))
+            Log.Warning("The replay buffer's journal cannot be reached ({0}); its recovery is tried again", reason.GetBaseException().Message);
+        else
+            Context.System.EventStream.Publish(new JournalUnreadable(RoRecompHostingExtensions.ReplayBufferName, reason));
     }
 
     private void Count(IReplayBufferEvent e)

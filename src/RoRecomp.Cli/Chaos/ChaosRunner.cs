@@ -33,6 +33,9 @@ public sealed record ChaosOptions(int Faults, int Seed, string OutDir)
     /// <summary><c>metrics.jsonl</c> keys whose differences are reported but do not fail the run.</summary>
     public IReadOnlyList<string> IgnoreKeys { get; init; } = [];
 
+    /// <summary>Restrict the catalogue to these kinds (<see cref="FaultPlan.Name"/>s; empty: every kind that applies).</summary>
+    public IReadOnlyList<string> Kinds { get; init; } = [];
+
     /// <summary>The disturbed run fails as hung when no step completes for this long.</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromMinutes(3);
 
@@ -75,6 +78,12 @@ public sealed record ChaosResult(IReadOnlyDictionary<string, int> Counts, int St
 /// </summary>
 public sealed class ChaosRunner
 {
+    /// <summary>
+    /// What a learner side prints when it stops resumably for a full disk or an unreachable journal (the journal's and the
+    /// run files' messages), or refuses to start on a full run directory.
+    /// </summary>
+    private static readonly string[] ResumableStopMarkers = ["with --resume", "is not writable (No space left on device"];
+
     /// <summary><c>run.lease-timeout</c> of the chaos runs (s): short, so a stopped sampler's lease is re-issued within a step or two.</summary>
     public const int LeaseTimeoutSeconds = 5;
 
@@ -138,12 +147,29 @@ public sealed class ChaosRunner
             if (Directory.Exists(Path.Combine(_outDir, d)) && Directory.EnumerateFileSystemEntries(Path.Combine(_outDir, d)).Any())
                 throw new ArgumentException($"{Path.Combine(_outDir, d)} already holds a run: choose another --out");
         }
+        var only = new List<FaultKind>();
+        foreach (var k in _o.Kinds)
+        {
+            var kind = FaultPlan.Parse(k) ?? throw new ArgumentException(
+                $"--kind {k}: expected one of {string.Join(", ", Enum.GetValues<FaultKind>().Select(FaultPlan.Name))}");
+            if (FaultPlan.Catalogue(_o.Journal).All(c => c.Kind != kind)) throw new ArgumentException($"--kind {k} needs --journal postgresql");
+            if (FaultPlan.NeedsRoot(kind) && !HostCommand.IsRoot)
+                throw new ArgumentException($"--kind {k} needs root (network namespaces for partition, a tmpfs mount for disk); running as {Environment.UserName}");
+            only.Add(kind);
+        }
+        var catalogue = FaultPlan.Catalogue(_o.Journal, only);
         Directory.CreateDirectory(_outDir);
         _log = new StreamWriter(Path.Combine(_outDir, "chaos.log"), append: false) { AutoFlush = true };
         try
         {
-            var plan = FaultPlan.Make(_o.Faults, _o.Seed, steps, _o.Journal, (LeaseTimeoutSeconds + StableAfterSeconds + 1) * 1000);
-            foreach (var (kind, _) in FaultPlan.Catalogue(_o.Journal)) _counts[FaultPlan.Name(kind)] = 0;
+            foreach (var (kind, _) in catalogue) _counts[FaultPlan.Name(kind)] = 0;
+            if (!HostCommand.IsRoot && catalogue.Any(c => FaultPlan.NeedsRoot(c.Kind)))
+            {
+                Log($"partition and disk faults skipped: they need root (network namespaces, a tmpfs mount) and this runs as {Environment.UserName}");
+                catalogue = [.. catalogue.Where(c => !FaultPlan.NeedsRoot(c.Kind))];
+                if (catalogue.Count == 0) throw new ArgumentException("no fault kind left to draw from");
+            }
+            var plan = FaultPlan.Make(_o.Faults, _o.Seed, steps, catalogue, (LeaseTimeoutSeconds + StableAfterSeconds + 1) * 1000, (StableAfterSeconds + 1) * 1000);
             Log($"chaos: seed {_o.Seed}, {_o.Faults} faults over {steps} steps, {_o.Samplers} samplers + a verifier node, journal {_o.Journal}, " +
                 $"max-policy-lag {_o.MaxPolicyLag}, out {_outDir}");
             Log("plan: " + string.Join(", ", plan.Select(f => $"{FaultPlan.Name(f.Kind)}@{f.AtStep}")));
@@ -167,7 +193,13 @@ public sealed class ChaosRunner
             }
 
             var disturbed = Path.Combine(_outDir, "disturbed");
-            await DisturbedAsync(disturbed, warm, pg, tag + "-dis", steps, plan, ct);
+            using var net = plan.Any(f => f.Kind == FaultKind.Partition) ? NetworkNamespaces.Create(_o.Samplers + 1) : null;
+            if (net is not null)
+                Log($"partition: the learner side on a bridge at {net.HostAddress}, each worker node in a network namespace of its own " +
+                    $"({net.Namespace(0)}..{net.Namespace(net.Nodes - 1)}, {net.NodeAddress(0)}..{net.NodeAddress(net.Nodes - 1)}); a partition sets its veth link down");
+            using var disk = plan.Any(f => f.Kind == FaultKind.DiskFull) ? TmpfsRunDir.Mount(disturbed) : null;
+            if (disk is not null) Log($"disk: the disturbed run directory on a {TmpfsRunDir.SizeMiB} MiB tmpfs; a disk fault fills it with a ballast file, then deletes it");
+            await DisturbedAsync(disturbed, warm, new Faults(pg, net, disk), tag + "-dis", steps, plan, ct);
             var ids = await ReplayBufferContents.ReadIdsAsync(disturbed);
             var verdict = ChaosOracle.Judge(disturbed, ids, reference, referenceIds, steps, PromptsPerStep, SamplesPerPrompt, _o.MaxPolicyLag,
                 new HashSet<string>(_o.IgnoreKeys, StringComparer.Ordinal));
@@ -230,7 +262,13 @@ public sealed class ChaosRunner
 
         public DateTime? ContinueAt { get; set; }
 
-        public bool Up => Process is { HasExited: false } && ContinueAt is null && RestartAt is null;
+        /// <summary>When a partitioned node's link comes up again (null: not partitioned).</summary>
+        public DateTime? HealAt { get; set; }
+
+        /// <summary>Its network namespace's index (worker nodes with <c>partition</c> faults).</summary>
+        public int NetIndex { get; init; } = -1;
+
+        public bool Up => Process is { HasExited: false } && ContinueAt is null && RestartAt is null && HealAt is null;
 
         public void Start()
         {
@@ -245,27 +283,47 @@ public sealed class ChaosRunner
         }
     }
 
-    private async Task DisturbedAsync(string runDir, string warm, PrivatePostgres? pg, string runId, int steps, IReadOnlyList<PlannedFault> plan, CancellationToken ct)
+    /// <summary>What the harness injects faults through beside signals: its PostgreSQL, network namespaces, tmpfs (each null when not in use).</summary>
+    private sealed record Faults(PrivatePostgres? Pg, NetworkNamespaces? Net, TmpfsRunDir? Disk)
     {
+        /// <summary>When the ballast of a <c>disk</c> fault is deleted (null: no disk fault in progress).</summary>
+        public DateTime? DiskFreeAt { get; set; }
+
+        /// <summary>When the database of a <c>db-down</c> fault is started again (null: it is up).</summary>
+        public DateTime? DatabaseUpAt { get; set; }
+
+        /// <summary>When the last <c>disk</c> or <c>db-down</c> fault ended (a learner stop soon after is the resumable stop they may cause).</summary>
+        public DateTime? StorageFaultEnded { get; set; }
+
+        /// <summary>A disk or db-down fault is in progress or ended less than 2 minutes ago (the journal retries for about a minute).</summary>
+        public bool StorageFaultRecent(DateTime now) => DiskFreeAt is not null || DatabaseUpAt is not null ||
+            (StorageFaultEnded is { } t && now - t < TimeSpan.FromMinutes(2));
+    }
+
+    private async Task DisturbedAsync(string runDir, string warm, Faults env, string runId, int steps, IReadOnlyList<PlannedFault> plan, CancellationToken ct)
+    {
+        var pg = env.Pg;
+        var net = env.Net;
         var port = NodeProcess.FreePort();
         var sets = RunSets(runDir, warm, _o, pg?.ConnectionString, runId);
-        var seed = TrainRunner.SeedAddress("127.0.0.1", port);
+        var host = net?.HostAddress ?? "127.0.0.1";
+        var seed = TrainRunner.SeedAddress(host, port);
         var logs = Path.Combine(_outDir, "logs");
         var resumeNext = false;
         var learner = new Slot("learner", n =>
         {
-            var args = new List<string> { "train", "--cluster", "--port", $"{port}", "--hostname", "127.0.0.1", "--steps", $"{steps}" };
+            var args = new List<string> { "train", "--cluster", "--port", $"{port}", "--hostname", host, "--steps", $"{steps}" };
             if (resumeNext) args.Add("--resume");
             return NodeProcess.Start($"learner#{n}", [.. args, .. NodeProcess.SetArgs(sets)], Path.Combine(logs, "learner.log"));
         });
-        NodeProcess Worker(string name, string roles, int n) =>
-            NodeProcess.Start($"{name}#{n}", ["node", "--roles", roles, "--seed", seed, "--hostname", "127.0.0.1", .. NodeProcess.SetArgs(sets)],
-                Path.Combine(logs, $"{name}.log"));
-        var samplers = Enumerable.Range(1, _o.Samplers).Select(i => new Slot($"sampler-{i}", n => Worker($"sampler-{i}", "sampler", n))).ToList();
-        var verifier = new Slot("verifier", n => Worker("verifier", "verifier", n));
+        NodeProcess Worker(string name, string roles, int n, int netIndex) =>
+            NodeProcess.Start($"{name}#{n}", ["node", "--roles", roles, "--seed", seed, "--hostname", net?.NodeAddress(netIndex) ?? "127.0.0.1", .. NodeProcess.SetArgs(sets)],
+                Path.Combine(logs, $"{name}.log"), net?.Namespace(netIndex));
+        var samplers = Enumerable.Range(1, _o.Samplers).Select(i => new Slot($"sampler-{i}", n => Worker($"sampler-{i}", "sampler", n, i - 1)) { NetIndex = i - 1 }).ToList();
+        var verifier = new Slot("verifier", n => Worker("verifier", "verifier", n, _o.Samplers)) { NetIndex = _o.Samplers };
         var all = new List<Slot> { learner, verifier };
         all.AddRange(samplers);
-        Log($"disturbed: a cluster on 127.0.0.1:{port} (learner side, {_o.Samplers} samplers, a verifier node), {steps} steps, in {runDir}");
+        Log($"disturbed: a cluster on {host}:{port} (learner side, {_o.Samplers} samplers, a verifier node), {steps} steps, in {runDir}");
         try
         {
             learner.Start();
@@ -302,10 +360,40 @@ public sealed class ChaosRunner
                         slot.Process?.Continue();
                         Log($"SIGCONT {slot.Name} (pid {slot.Process?.Pid}): back with whatever it held");
                     }
+                    if (slot.HealAt is { } h && now >= h)
+                    {
+                        slot.HealAt = null;
+                        net!.Heal(slot.NetIndex);
+                        Log($"partition of {slot.Name} healed (its link up again)");
+                    }
+                }
+                if (env.DiskFreeAt is { } free && now >= free)
+                {
+                    env.Disk!.Free();
+                    env.DiskFreeAt = null;
+                    env.StorageFaultEnded = now;
+                    Log($"disk: ballast deleted, {env.Disk.FreeBytes / (1 << 20)} MiB free");
+                }
+                if (env.DatabaseUpAt is { } upAt && now >= upAt)
+                {
+                    pg!.StartAgain();
+                    env.DatabaseUpAt = null;
+                    env.StorageFaultEnded = DateTime.UtcNow;
+                    Log("PostgreSQL started again");
                 }
                 if (learner.Process is { HasExited: true } lp && learner.RestartAt is null)
                 {
                     if (lp.ExitCode == 0 && done >= steps && RunFiles.IsFinished(runDir)) break;
+                    // A full disk or a database down for longer than the journal's retries: the run stopped resumably, as
+                    // documented (or a restarted learner refused a full run directory). Resume it once the fault is over,
+                    // as its operator would.
+                    var stopLine = lp.Output.Split('\n').LastOrDefault(l => ResumableStopMarkers.Any(m => l.Contains(m, StringComparison.Ordinal)))?.Trim();
+                    if (lp.ExitCode != 0 && env.StorageFaultRecent(now) && stopLine is not null)
+                    {
+                        learner.RestartAt = new[] { now, env.DiskFreeAt ?? now, env.DatabaseUpAt ?? now }.Max().AddSeconds(1);
+                        Log($"the learner side stopped resumably at step {done} (exit {lp.ExitCode}: {stopLine}); resuming it with --resume once the fault is over");
+                        continue;
+                    }
                     // Not a fault of the plan: a finding. Restart it as a supervisor (systemd, Kubernetes) would, so the
                     // rest of the run is still judged.
                     _failures.Add($"the learner side exited by itself with {lp.ExitCode} at step {done} of {steps}; restarted with --resume\n{lp.Tail()}");
@@ -331,7 +419,7 @@ public sealed class ChaosRunner
                 var fault = plan[next];
                 dueAt ??= now.AddMilliseconds(fault.DelayMs);
                 if (now < dueAt) continue;
-                if (!Inject(fault, runDir, learner, verifier, samplers, pg, done)) continue;   // its target is not up yet: try again
+                if (!Inject(fault, runDir, learner, verifier, samplers, env, done)) continue;   // its target is not up yet: try again
                 dueAt = null;
                 next++;
             }
@@ -340,6 +428,9 @@ public sealed class ChaosRunner
         }
         finally
         {
+            foreach (var slot in all.Where(s => s.HealAt is not null)) net?.Heal(slot.NetIndex);
+            if (env.DiskFreeAt is not null) env.Disk?.Free();
+            if (env.DatabaseUpAt is not null) pg?.StartAgain();
             foreach (var slot in all.Where(s => s.Process is { HasExited: false }))
             {
                 slot.Process!.Continue();
@@ -354,8 +445,9 @@ public sealed class ChaosRunner
     }
 
     /// <summary>Injects one fault; false when no node of its kind is up (it is retried on the next tick).</summary>
-    private bool Inject(PlannedFault f, string runDir, Slot learner, Slot verifier, List<Slot> samplers, PrivatePostgres? pg, int step)
+    private bool Inject(PlannedFault f, string runDir, Slot learner, Slot verifier, List<Slot> samplers, Faults env, int step)
     {
+        var pg = env.Pg;
         var name = FaultPlan.Name(f.Kind);
         switch (f.Kind)
         {
@@ -413,10 +505,41 @@ public sealed class ChaosRunner
                 }
             case FaultKind.RestartDatabase:
                 {
-                    if (pg is null) return false;
+                    if (pg is null || env.DatabaseUpAt is not null) return false;
                     var sw = Stopwatch.StartNew();
                     pg.RestartImmediate();
                     Count(name, f, step, $"PostgreSQL restarted in immediate mode (down {sw.Elapsed.TotalSeconds:F1} s)");
+                    return true;
+                }
+            case FaultKind.Partition:
+                {
+                    var up = samplers.Append(verifier).Where(s => s.Up).ToList();
+                    if (env.Net is null || up.Count == 0) return false;
+                    var target = up[f.Pick % up.Count];
+                    env.Net.Cut(target.NetIndex);
+                    target.HealAt = DateTime.UtcNow.AddMilliseconds(f.PauseMs);
+                    Count(name, f, step, $"{target.Name} (pid {target.Process!.Pid}, {env.Net.NodeAddress(target.NetIndex)}) cut off for {f.PauseMs / 1000.0:F1} s " +
+                        $"(its veth link down; stable-after {StableAfterSeconds} s)");
+                    return true;
+                }
+            case FaultKind.DiskFull:
+                {
+                    if (env.Disk is null || env.DiskFreeAt is not null) return false;
+                    var sw = Stopwatch.StartNew();
+                    var ballast = env.Disk.Fill();
+                    env.DiskFreeAt = DateTime.UtcNow.AddMilliseconds(f.PauseMs);
+                    Count(name, f, step, $"the run directory's tmpfs filled: ballast {ballast / (1 << 20)} MiB in {sw.Elapsed.TotalSeconds:F1} s, " +
+                        $"{env.Disk.FreeBytes} bytes free; deleted in {f.PauseMs / 1000.0:F1} s");
+                    return true;
+                }
+            case FaultKind.DatabaseDown:
+                {
+                    if (pg is null || env.DatabaseUpAt is not null) return false;
+                    var stepMs = (int)Math.Max(1000, LastStepSeconds(runDir) * 1000);
+                    var down = stepMs + f.PauseMs;
+                    pg.Stop();
+                    env.DatabaseUpAt = DateTime.UtcNow.AddMilliseconds(down);
+                    Count(name, f, step, $"PostgreSQL stopped for {down / 1000.0:F1} s (the last step took {stepMs / 1000.0:F1} s)");
                     return true;
                 }
             default:
@@ -461,6 +584,28 @@ public sealed class ChaosRunner
         var text = string.Create(CultureInfo.InvariantCulture, $"[{_clock.Elapsed.TotalSeconds,7:F1} s] {line}");
         _out.WriteLine(text);
         _log?.WriteLine($"{DateTime.UtcNow:O} {text}");
+    }
+
+    /// <summary>The last complete metrics line's <c>step_s</c> (0 when there is none).</summary>
+    private static double LastStepSeconds(string runDir)
+    {
+        try
+        {
+            var path = RunFiles.PathOf(runDir, RunFiles.MetricsFile);
+            if (!File.Exists(path)) return 0;
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            string? last = null;
+            while (reader.ReadLine() is { } line)
+            {
+                if (line.EndsWith('}')) last = line;
+            }
+            return last is not null && System.Text.Json.Nodes.JsonNode.Parse(last)?["step_s"] is { } v ? v.GetValue<double>() : 0;
+        }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>Complete metrics lines in a run directory (a torn last line is not counted).</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using RoRecomp.Cli.Processes;
 
@@ -43,12 +42,12 @@ public sealed class PrivatePostgres : IDisposable
             : null;
         if (bin is null)
             throw new InvalidOperationException($"no PostgreSQL server binaries under {root} (apt-get install postgresql; .ci/setup does)");
-        var asPostgres = Environment.UserName == "root";
+        var asPostgres = HostCommand.IsRoot;
         var dir = Directory.CreateTempSubdirectory("rorecomp-chaos-pg-").FullName;
         var pg = new PrivatePostgres(bin, dir, NodeProcess.FreePort(), asPostgres);
         try
         {
-            if (asPostgres) Run("chown", ["-R", "postgres:postgres", dir]);
+            if (asPostgres) HostCommand.Run("chown", ["-R", "postgres:postgres", dir]);
             pg.Tool("initdb", ["-D", pg._data, "-U", "rorecomp", "--auth=trust", "-E", "UTF8", "--no-sync"]);
             pg.StartServer();
             return pg;
@@ -66,6 +65,12 @@ public sealed class PrivatePostgres : IDisposable
         Tool("pg_ctl", ["-D", _data, "-m", "immediate", "-w", "stop"]);
         StartServer();
     }
+
+    /// <summary>Stops the server (fast mode: clients are disconnected, then a clean shutdown) until <see cref="StartAgain"/>: the journal is unavailable.</summary>
+    public void Stop() => Tool("pg_ctl", ["-D", _data, "-m", "fast", "-w", "stop"]);
+
+    /// <summary>Starts the server again after <see cref="Stop"/> (same port, same data).</summary>
+    public void StartAgain() => StartServer();
 
     /// <inheritdoc />
     public void Dispose()
@@ -94,23 +99,7 @@ public sealed class PrivatePostgres : IDisposable
     private void Tool(string name, IReadOnlyList<string> args)
     {
         var exe = Path.Combine(_bin, name);
-        if (_asPostgresUser) Run("runuser", ["-u", "postgres", "--", exe, .. args]);
-        else Run(exe, args);
-    }
-
-    private static void Run(string file, IReadOnlyList<string> args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(120)))
-        {
-            p.Kill();
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} did not finish in 120 s");
-        }
-        if (p.ExitCode != 0)
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed (exit {p.ExitCode}): {stderr.Result.Trim()} {stdout.Result.Trim()}");
+        if (_asPostgresUser) HostCommand.Run("runuser", ["-u", "postgres", "--", exe, .. args]);
+        else HostCommand.Run(exe, args);
     }
 }

@@ -49,17 +49,27 @@ public static class ChaosCommand
             HelpName = "KEY",
             DefaultValueFactory = _ => [],
         };
+        var kinds = new Option<string[]>("--kind")
+        {
+            Description = "restrict the fault catalogue to this kind (repeatable; default every kind that applies): kill-sampler, kill-sampler-fetch, " +
+                "kill-verifier, kill-learner, kill-learner-checkpoint, stop, partition, disk, db, db-down (partition and disk need root; db and " +
+                "db-down need --journal postgresql)",
+            HelpName = "KIND",
+            DefaultValueFactory = _ => [],
+        };
         var command = new Command("chaos",
             "fault-injection harness: runs the undisturbed reference run (one node, same seed and config; only with max-policy-lag 0), " +
             "then the same run as a real cluster of separate processes on 127.0.0.1 (train --cluster, >= 3 sampler nodes, a verifier " +
             "node) while it injects seeded faults: SIGKILL of a sampler (also while it fetches new weights), of the verifier node and of " +
             "the learner side (also while it writes a checkpoint; restarted with --resume), SIGSTOP of a sampler past run.lease-timeout " +
-            "then SIGCONT, and with --journal postgresql a restart of the database. Each fault's time and kind go to <out>/chaos.log. " +
+            "then SIGCONT; as root a network partition of a worker node (each in a network namespace of the harness's own) for longer than " +
+            "cluster.stable-after and a full disk (the run directory on a small tmpfs filled with a ballast file for a while); with --journal " +
+            "postgresql a restart of the database and the database stopped for longer than a step. Each fault's time and kind go to <out>/chaos.log. " +
             "The oracle: metrics.jsonl equal to the reference on every key but wall time, the replay buffer's final ids equal, the final " +
             "checkpoint's SHA-256 equal, no response lost or counted twice, policy_lag within the bound. Prints one line, `chaos: " +
             "faults N (...), steps S/S, equal to undisturbed: yes, responses lost 0, duplicates 0, wall T s`, and exits 1 on any difference.")
         {
-            faults, seed, journal, lag, samplers, steps, outDir, set, ignore,
+            faults, seed, journal, lag, samplers, steps, outDir, set, ignore, kinds,
         };
         command.SetAction(p =>
         {
@@ -72,6 +82,7 @@ public static class ChaosCommand
                 Steps = p.GetValue(steps),
                 Sets = p.GetValue(set) ?? [],
                 IgnoreKeys = p.GetValue(ignore) ?? [],
+                Kinds = p.GetValue(kinds) ?? [],
             };
             using var signals = new StopSignals("chaos: stopping ({signal}); the nodes are stopped");
             return CliKit.Handle("chaos", () =>

@@ -20,10 +20,15 @@ public sealed class NodeProcess : IDisposable
     private readonly StringBuilder _output = new();
     private readonly StreamWriter? _log;
 
-    private NodeProcess(string name, IEnumerable<string> args, string? logFile)
+    private NodeProcess(string name, IEnumerable<string> args, string? logFile, string? netns)
     {
         Name = name;
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // `ip netns exec NS cmd` enters the namespace and execs cmd in its own process: the PID stays the program's.
+        var psi = new ProcessStartInfo(netns is null ? "dotnet" : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (netns is not null)
+        {
+            foreach (var a in new[] { "netns", "exec", netns, "dotnet" }) psi.ArgumentList.Add(a);
+        }
         psi.ArgumentList.Add(CliPath);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
@@ -31,7 +36,7 @@ public sealed class NodeProcess : IDisposable
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logFile))!);
             _log = new StreamWriter(logFile, append: true) { AutoFlush = true };
-            _log.WriteLine($"# {DateTime.UtcNow:O} dotnet {string.Join(' ', psi.ArgumentList)}");
+            _log.WriteLine($"# {DateTime.UtcNow:O} {psi.FileName} {string.Join(' ', psi.ArgumentList)}");
         }
         _process = Process.Start(psi)!;
         Pid = _process.Id;
@@ -65,8 +70,11 @@ public sealed class NodeProcess : IDisposable
         }
     }
 
-    /// <summary>Starts <c>rorecomp</c> with <paramref name="args"/>; its output also goes to <paramref name="logFile"/> when given.</summary>
-    public static NodeProcess Start(string name, IEnumerable<string> args, string? logFile = null) => new(name, args, logFile);
+    /// <summary>
+    /// Starts <c>rorecomp</c> with <paramref name="args"/>; its output also goes to <paramref name="logFile"/> when given;
+    /// inside the network namespace <paramref name="netns"/> when given (<c>ip netns exec</c>, as root).
+    /// </summary>
+    public static NodeProcess Start(string name, IEnumerable<string> args, string? logFile = null, string? netns = null) => new(name, args, logFile, netns);
 
     /// <summary>A TCP port on 127.0.0.1 free at the moment of asking.</summary>
     public static int FreePort()

@@ -17,15 +17,37 @@ public sealed class ChaosTests : IDisposable
     [Fact]
     public void The_fault_plan_is_seeded_and_fires_every_fault_before_the_last_step()
     {
-        var a = FaultPlan.Make(60, 1, 120, "postgresql", 8000);
-        Assert.Equal(a, FaultPlan.Make(60, 1, 120, "postgresql", 8000));
-        Assert.NotEqual(a, FaultPlan.Make(60, 2, 120, "postgresql", 8000));
+        var catalogue = FaultPlan.Catalogue("postgresql");
+        var a = FaultPlan.Make(60, 1, 120, catalogue, 8000, 6000);
+        Assert.Equal(a, FaultPlan.Make(60, 1, 120, catalogue, 8000, 6000));
+        Assert.NotEqual(a, FaultPlan.Make(60, 2, 120, catalogue, 8000, 6000));
         Assert.Equal(60, a.Count);
         Assert.All(a, f => Assert.InRange(f.AtStep, 1, 118));
         Assert.Equal(a.OrderBy(f => f.AtStep), a);
         Assert.All(Enum.GetValues<FaultKind>(), k => Assert.Contains(k, a.Select(f => f.Kind)));   // seed 1: 60 draws reach every kind
         Assert.All(a.Where(f => f.Kind == FaultKind.StopSampler), f => Assert.InRange(f.PauseMs, 8000, 11000));
-        Assert.DoesNotContain(FaultPlan.Make(60, 1, 120, "sqlite", 8000), f => f.Kind == FaultKind.RestartDatabase);
+        Assert.All(a.Where(f => f.Kind == FaultKind.Partition), f => Assert.InRange(f.PauseMs, 6000, 9000));
+        Assert.All(a.Where(f => f.Kind == FaultKind.DiskFull), f => Assert.InRange(f.PauseMs, 2000, 20000));
+        var sqlite = FaultPlan.Make(60, 1, 120, FaultPlan.Catalogue("sqlite"), 8000, 6000);
+        Assert.DoesNotContain(sqlite, f => f.Kind is FaultKind.RestartDatabase or FaultKind.DatabaseDown);
+        Assert.Contains(sqlite, f => f.Kind is FaultKind.Partition);
+        Assert.All(Enum.GetValues<FaultKind>(), k => Assert.Equal(k, FaultPlan.Parse(FaultPlan.Name(k))));
+    }
+
+    [Fact]
+    public void Restricting_the_catalogue_draws_only_those_kinds_and_keeps_the_earlier_kinds_plans()
+    {
+        // The new kinds come last in the catalogue, so the earlier kinds alone draw the plans they drew before them:
+        // the CI run's seed 7 still kills the learner side, kills samplers and stops one.
+        var ci = FaultPlan.Make(15, ShortRunSeed, 24, FaultPlan.Catalogue("sqlite", EarlierKinds), 11000, 6000);
+        Assert.Equal(
+            "kill-verifier@6 kill-sampler-fetch@7 kill-sampler-fetch@7 stop@7 kill-learner-checkpoint@8 stop@9 kill-sampler@10 stop@11 " +
+            "kill-sampler@11 kill-learner-checkpoint@11 kill-learner@17 kill-verifier@19 kill-sampler@21 kill-sampler@21 kill-sampler@22",
+            string.Join(' ', ci.Select(f => $"{FaultPlan.Name(f.Kind)}@{f.AtStep}")));
+        var partitions = FaultPlan.Make(5, 3, 8, FaultPlan.Catalogue("sqlite", [FaultKind.Partition]), 11000, 6000);
+        Assert.All(partitions, f => Assert.Equal(FaultKind.Partition, f.Kind));
+        Assert.Empty(FaultPlan.Catalogue("sqlite", [FaultKind.DatabaseDown]));
+        Assert.Throws<ArgumentException>(() => FaultPlan.Make(1, 1, 8, FaultPlan.Catalogue("sqlite", [FaultKind.DatabaseDown]), 1, 1));
     }
 
     [Fact]
@@ -74,7 +96,7 @@ public sealed class ChaosTests : IDisposable
     {
         var output = new StringWriter();
         // Every key is compared, buffer_size too (the buffer rewinds to the step a killed learner resumes from).
-        var options = new ChaosOptions(15, ShortRunSeed, Path.Combine(_dir, "chaos")) { Steps = 24 };
+        var options = new ChaosOptions(15, ShortRunSeed, Path.Combine(_dir, "chaos")) { Steps = 24, Kinds = [.. EarlierKinds.Select(FaultPlan.Name)] };
         var result = await ChaosRunner.RunAsync(options, TextWriter.Synchronized(output), CancellationToken.None);
         var log = output.ToString();
         Assert.True(result.Ok, result.Line() + "\n" + log);
@@ -88,6 +110,54 @@ public sealed class ChaosTests : IDisposable
 
     /// <summary>A seed whose 15-fault plan over 24 steps kills the learner side, kills samplers and stops one.</summary>
     private const int ShortRunSeed = 7;
+
+    /// <summary>The kinds of the CI run (every kind but partition, disk and the PostgreSQL ones, which have short runs of their own).</summary>
+    private static readonly FaultKind[] EarlierKinds =
+        [FaultKind.KillSampler, FaultKind.KillSamplerInFetch, FaultKind.KillVerifier, FaultKind.KillLearner, FaultKind.KillLearnerInCheckpoint, FaultKind.StopSampler];
+
+    /// <summary>A short chaos run (6 steps) with only <paramref name="kind"/> faults; asserts that it equals the undisturbed run and returns its log.</summary>
+    private async Task<string> ShortRunOf(string kind, int faults, int seed, string journal = "sqlite")
+    {
+        var output = new StringWriter();
+        var options = new ChaosOptions(faults, seed, Path.Combine(_dir, kind)) { Steps = 6, Kinds = [kind], Journal = journal };
+        var result = await ChaosRunner.RunAsync(options, TextWriter.Synchronized(output), CancellationToken.None);
+        var log = output.ToString();
+        Assert.True(result.Ok, result.Line() + "\n" + log);
+        Assert.Equal(faults, result.Counts[kind]);
+        Assert.Equal(faults, result.Counts.Values.Sum());
+        Assert.Matches($@"^chaos: faults {faults} \({kind} {faults}\), steps 6/6, equal to undisturbed: yes, responses lost 0, duplicates 0, wall \d+ s$", result.Line());
+        return log;
+    }
+
+    [ChaosFact(root: true, run: true)]
+    public async Task A_partition_of_a_worker_node_longer_than_stable_after_then_healed_equals_the_undisturbed_run()
+    {
+        var log = await ShortRunOf("partition", 2, 5);
+        Assert.Equal(2, CountOf(log, "cut off for"));
+        Assert.Equal(2, CountOf(log, "healed (its link up again)"));
+        Assert.DoesNotContain(Directory.EnumerateFiles("/run/netns"), n => Path.GetFileName(n).StartsWith($"rrc{Environment.ProcessId}", StringComparison.Ordinal));
+    }
+
+    [ChaosFact(root: true, run: true)]
+    public async Task A_full_disk_under_the_run_directory_for_a_while_equals_the_undisturbed_run()
+    {
+        var log = await ShortRunOf("disk", 1, 2);
+        Assert.Contains("the run directory's tmpfs filled", log);
+        Assert.Contains("disk: ballast deleted", log);
+        // The tmpfs is unmounted and the run's files are back on the real disk.
+        Assert.DoesNotContain(Path.Combine(_dir, "disk", "disturbed"), File.ReadAllText("/proc/mounts"));
+        Assert.True(File.Exists(RunFiles.PathOf(Path.Combine(_dir, "disk", "disturbed"), RunFiles.MetricsFile)));
+    }
+
+    [ChaosFact(postgres: true, run: true)]
+    public async Task The_journal_unavailable_for_longer_than_a_step_equals_the_undisturbed_run()
+    {
+        var log = await ShortRunOf("db-down", 1, 3, "postgresql");
+        Assert.Contains("PostgreSQL stopped for", log);
+        Assert.Contains("PostgreSQL started again", log);
+    }
+
+    private static int CountOf(string text, string what) => (text.Length - text.Replace(what, "", StringComparison.Ordinal).Length) / what.Length;
 
     private static List<JsonObject> Lines(int steps, double wall = 1) =>
     [

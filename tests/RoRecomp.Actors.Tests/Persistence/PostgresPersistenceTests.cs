@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Configuration;
+using Akka.Pattern;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using Npgsql;
@@ -59,6 +60,51 @@ public sealed class PostgresPersistenceTests : IAsyncLifetime
     {
         buffer.Tell(GetBufferStats.Instance, probe.Ref);
         return probe.ExpectMsg<BufferStats>();
+    }
+
+    [RoRecomp.Actors.Tests.Chaos.ChaosFact(postgres: true)]
+    public async Task A_buffer_whose_database_is_down_tries_its_recovery_again_instead_of_calling_the_journal_unreadable()
+    {
+        // Found by the chaos harness's db faults: the buffer, restarted by its backoff supervisor after a failed write,
+        // recovered while PostgreSQL was still down, and the run ended with "cannot be read ... if it is damaged".
+        using var pg = RoRecomp.Cli.Chaos.PrivatePostgres.Start();
+        var system = ActorSystem.Create("unreachable", SystemConfig(pg.ConnectionString));
+        try
+        {
+            var probe = new TestProbe(system, new XunitAssertions());
+            system.EventStream.Subscribe(probe.Ref, typeof(JournalUnreadable));
+            system.ActorOf(BackoffSupervisor.Props(Backoff.OnStop(ReplayBufferActor.Props(_persistenceId, Options, NoSnapshots), "buffer",
+                TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), 0.2, maxNrOfRetries: -1)), "sup");
+            var buffer = system.ActorSelection("/user/sup/buffer");
+            Assert.Empty((await buffer.Ask<BufferStats>(GetBufferStats.Instance, TimeSpan.FromSeconds(30))).Ids);   // recovered: the journal is set up
+
+            pg.Stop();
+            buffer.Tell(PoisonPill.Instance);   // as a failed write stops it; the supervisor starts it again, and it recovers
+            probe.ExpectNoMsg(TimeSpan.FromSeconds(6));   // several recoveries fail in that time, each by a refused connection
+
+            pg.StartAgain();
+            BufferStats? stats = null;
+            for (var i = 0; i < 30 && stats is null; i++)
+            {
+                try
+                {
+                    stats = await buffer.Ask<BufferStats>(GetBufferStats.Instance, TimeSpan.FromSeconds(2));
+                }
+                catch (AskTimeoutException)
+                {
+                }
+            }
+            Assert.NotNull(stats);   // back, recovered, once the database is
+            probe.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+
+            // A damaged journal (not a connection failure) still ends the run.
+            Assert.True(JournalUnreadable.IsUnreachable(new InvalidOperationException("x", new System.Net.Sockets.SocketException(111))));
+            Assert.False(JournalUnreadable.IsUnreachable(new InvalidDataException("database disk image is malformed")));
+        }
+        finally
+        {
+            await system.Terminate();
+        }
     }
 
     [PostgresFact]
