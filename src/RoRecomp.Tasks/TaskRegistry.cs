@@ -22,6 +22,7 @@ public static class TaskRegistry
             ["thinking"] = s => new ThinkingTask(new ThinkingOptions { Seed = s.Seed, TestPercent = s.TestPercent }),
             ["zero-rl"] = s => new ZeroRlTask(new ZeroRlOptions { Seed = s.Seed, TestPercent = s.TestPercent }),
             ["agentic"] = s => new AgenticTask(new AgenticOptions { Seed = s.Seed, TestPercent = s.TestPercent }),
+            ["agentic-mixed"] = s => new MixedAgenticTask(new MixedAgenticOptions { Seed = s.Seed, TestPercent = s.TestPercent }),
             ["jsonl"] = s => new JsonlTask(s.Jsonl ?? throw new ArgumentException(
                 "Task 'jsonl' needs dataset options (train path, field names, answer style): set them in the task settings.", nameof(s))),
         }.ToImmutableSortedDictionary(StringComparer.Ordinal);

@@ -24,6 +24,7 @@ public sealed class GoldenStreamTests : IDisposable
         { "zero-rl", "42B7832102A9D178E565585E55406F693EA454F411E1579FA9290312687C462F" },
         { "zero-rl-large", "BAA1AB7685F3C1A476FB9C8EF3D973FB610DF33D11BAF5389408499F90570489" },
         { "agentic", "5A3AEED50DEBCA5B2E11AECAB197B70A4DA6E7285A69888149BB85A2AF773ED6" },
+        { "agentic-mixed", "C7CE59F63AE18859CFAF68A15D076D5EE4B3798BE33446C036AD5A8FD581CE70" },   // pinned when the task was added
     };
 
     [Theory]
@@ -37,6 +38,7 @@ public sealed class GoldenStreamTests : IDisposable
             "zero-rl" => new ZeroRlTask(new ZeroRlOptions { Seed = 3 }),
             "zero-rl-large" => new ZeroRlTask(new ZeroRlOptions(Digits: 4) { Seed = 11, TestPercent = 25 }),
             "agentic" => new AgenticTask(new AgenticOptions { Seed = 1, TestPercent = 20 }),
+            "agentic-mixed" => new MixedAgenticTask(new MixedAgenticOptions { Seed = 5 }),
             _ => throw new ArgumentOutOfRangeException(nameof(config)),
         };
         Assert.Equal(digest, Digest(task));

@@ -10,7 +10,7 @@ public static class CompareCommand
     /// <summary>The command with its options.</summary>
     public static Command Create()
     {
-        var task = CliKit.Text("--task", "T", "thinking | zero-rl | agentic; hocon/experiments/T.conf is layered in when it exists", required: true);
+        var task = CliKit.Text("--task", "T", "thinking | zero-rl | agentic | agentic-mixed; hocon/experiments/T.conf is layered in when it exists", required: true);
         var arms = CliKit.Text("--arms", "A,B,...",
             "grpo (recomposition off), rorecomp (the defaults), length-penalty (recomposition off, reward.length-penalty = the " +
             "configured value if > 0, else 0.5), or NAME for an arm config hocon/experiments/NAME.conf (e.g. priority-only, " +

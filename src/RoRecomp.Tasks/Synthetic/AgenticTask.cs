@@ -87,54 +87,8 @@ public sealed class AgenticTask : SyntheticTask<AgenticOptions>
     /// <inheritdoc />
     private protected override int CountToolCalls(string? response) => CalcToolEnvironment.CountCalls(response ?? "");
 
-    private void AppendCall(StringBuilder sb, string expression)
-    {
-        var body = CalcToolEnvironment.ToolName + ":" + expression;
-        sb.Append(Tokens.ToolOpen).Append(body).Append(Tokens.ToolClose);
-        var (value, error) = _tools.Answer(body);
-        sb.Append(CalcToolEnvironment.Result(value ?? "error:" + error));
-    }
+    private void AppendCall(StringBuilder sb, string expression) => ToolTrace.AppendCall(sb, _tools, expression);
 
     /// <inheritdoc />
-    private protected override string? CheckThink(TaskPrompt prompt, string think)
-    {
-        int pos = 0, calls = 0;
-        while (pos < think.Length)
-        {
-            if (think.AsSpan(pos).StartsWith(Tokens.ToolOpen, StringComparison.Ordinal))
-            {
-                calls++;
-                int close = think.IndexOf(Tokens.ToolClose, pos, StringComparison.Ordinal);
-                if (close < 0) return $"call {calls} is not closed";
-                var body = think[(pos + Tokens.ToolOpen.Length)..close];
-                if (body.Contains('<', StringComparison.Ordinal)) return $"call {calls} contains a tag";
-                pos = close + Tokens.ToolClose.Length;
-                if (!think.AsSpan(pos).StartsWith(Tokens.ResultOpen, StringComparison.Ordinal)) return $"call {calls} has no result";
-                int rclose = think.IndexOf(Tokens.ResultClose, pos, StringComparison.Ordinal);
-                if (rclose < 0) return $"result {calls} is not closed";
-                var result = think[(pos + Tokens.ResultOpen.Length)..rclose];
-                var (value, err) = _tools.Answer(body);
-                if (result != (value ?? "error:" + err)) return $"result {calls} is not the tool's answer";
-                if (calls > _tools.MaxCalls) return $"more than {_tools.MaxCalls} calls";
-                pos = rclose + Tokens.ResultClose.Length;
-            }
-            else
-            {
-                int semi = think.IndexOf(';', pos);
-                if (semi < 0) return "trailing text after the last item";
-                var note = think[pos..semi];
-                if (!IsNote(note)) return $"note '{ReasoningFormat.Clip(note)}' is malformed";
-                pos = semi + 1;
-            }
-        }
-        return null;
-    }
-
-    private static bool IsNote(string note)
-    {
-        int op = note.IndexOfAny(['+', '*']), eq = note.IndexOf('=', StringComparison.Ordinal);
-        return op > 0 && eq > op + 1
-            && ReasoningFormat.TryNumber(note[..op], out _) && ReasoningFormat.TryNumber(note[(op + 1)..eq], out _)
-            && (ReasoningFormat.TryNumber(note[(eq + 1)..], out _) || (note.Length > eq + 2 && note[eq + 1] == '-' && ReasoningFormat.TryNumber(note[(eq + 2)..], out _)));
-    }
+    private protected override string? CheckThink(TaskPrompt prompt, string think) => ToolTrace.Check(think, _tools);
 }

@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 namespace RoRecomp.Training.Sft;
 
 /// <summary>Settings of a supervised warm start.</summary>
-/// <param name="Task">Task name (thinking, zero-rl, agentic).</param>
+/// <param name="Task">Task name (thinking, zero-rl, agentic, agentic-mixed).</param>
 /// <param name="Seed">Seeds the model init, the trace sampling and evaluation.</param>
 /// <param name="MaxSteps">Most optimizer steps.</param>
 /// <param name="TargetAccuracy">Stop at the first evaluation whose sampled accuracy reaches this (null = train all steps).</param>

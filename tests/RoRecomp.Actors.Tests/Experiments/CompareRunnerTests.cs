@@ -43,7 +43,7 @@ public sealed class CompareRunnerTests : IDisposable
     public void Arms_are_config_layers_over_the_task_config()
     {
         var all = Directory.GetFiles(ExperimentsDir(), "*.conf").Select(f => Path.GetFileNameWithoutExtension(f)!)
-            .Where(n => n is not ("thinking" or "zero-rl" or "agentic")).ToList();
+            .Where(n => n is not ("thinking" or "zero-rl" or "agentic" or "agentic-mixed")).ToList();
         Assert.Contains("priority-only", all);
         var s = Settings("thinking", [.. CompareRunner.BuiltInArms, .. all]);
         Assert.False(s["grpo"].Recomposition.Enabled);
@@ -66,6 +66,8 @@ public sealed class CompareRunnerTests : IDisposable
 
         Assert.Equal(600, Settings("zero-rl", ["grpo"])["grpo"].WarmStart.Steps);
         Assert.Equal("tool-calls-then-tokens", Settings("agentic", ["rorecomp"])["rorecomp"].Recomposition.LengthKey);
+        var mixed = Settings("agentic-mixed", ["rorecomp"])["rorecomp"];
+        Assert.Equal(("agentic-mixed", "tool-calls-then-tokens", 160, 600), (mixed.Run.Task, mixed.Recomposition.LengthKey, mixed.Sampling.MaxNewTokens, mixed.WarmStart.Steps));
 
         var unknown = Assert.Throws<SettingsException>(() => Settings("thinking", ["grpo", "priorty-only"]));
         Assert.Contains("unknown arm 'priorty-only'", unknown.Message);
