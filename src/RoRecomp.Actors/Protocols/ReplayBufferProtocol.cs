@@ -9,7 +9,9 @@ namespace RoRecomp.Actors.Protocols;
 //             EvictStale                -> StaleEvicted(count)
 //             GetBufferStats (below)    -> BufferStats (below)
 //   journals  ResponsesStored, ResponsesDrawn, ResponsesEvicted; snapshots ReplayBufferSnapshot.
-// Every reply is sent after its events are journaled.
+// Every reply is sent after its events are journaled (and so after every event decided before them); GetBufferStats
+// answers at once from the decided state. Draws go to the journal ahead of stores waiting for their turn, so the
+// learner's draw waits for at most one store write in flight (ReplayBufferActor's remarks).
 
 /// <summary>Ask the replay buffer for its statistics (actor-level query; not journaled).</summary>
 /// <param name="IncludeIds">Whether the reply lists every held id (tests, reports) or only counts (the learner, each step).</param>

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -5,18 +6,37 @@ using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Core.Replay;
+using RoRecomp.Core.Rollouts;
 
 namespace RoRecomp.Actors.ReplayBuffer;
 
 /// <summary>
 /// The replay buffer (RoRecomp's compensation state) as an event-sourced persistent actor. It holds no algorithm:
 /// each command goes to <see cref="ReplayBufferState.Process"/>, the decided events are journaled (one
-/// <see cref="ResponsesStored"/> per store request), folded in with <see cref="ReplayBufferState.Apply"/>, and the
-/// decision's reply is sent once they are durable. Recovery is the latest snapshot + the same fold.
+/// <see cref="ResponsesStored"/> per store request, or per chunk of a large one), folded in with
+/// <see cref="ReplayBufferState.Apply"/>, and the decision's reply is sent once they are durable. Recovery is the latest
+/// snapshot + the same fold.
+/// <para>
+/// Draws are not held behind stores (the learner waits for its draw, the recomposer for nothing but its own store).
+/// Commands are decided at once against the decided state (every event handed to the journal, in order) and
+/// journaled with <c>PersistAllAsync</c>, so nothing is stashed. Akka writes a persistent actor's events in order, one
+/// write at a time, so a reply sent when its own events are durable also follows everything decided before it: a draw
+/// may hand out responses whose store is still being written because its own <see cref="ResponsesDrawn"/> is journaled
+/// after that store, and the reply waits for it; a crash before then leaves a journal prefix (a state the buffer really
+/// had) and no reply was sent from beyond it. Stores take turns: at most one store write is in flight, a store of more
+/// than <c>storeChunkBytes</c> is written as several stores of consecutive chunks (each decided against the state when
+/// its turn comes, so the fold equals one store's: same ids, same order, the same oldest evicted; acknowledged after
+/// the last chunk; a crash between chunks leaves a prefix stored and unacknowledged, and the sender's retry stores the
+/// rest, as it would after a half-received store), and a draw that arrives meanwhile is written before the next chunk.
+/// So a draw waits for at most one chunk of other responses, not for a whole step's compensation remainder.
+/// Replies that journal nothing (a repeated draw, not enough buffered) are deferred behind the writes in flight
+/// (<c>DeferAsync</c>), as a stashed command was. <see cref="GetBufferStats"/> answers at once from the decided state.
+/// </para>
 /// <para>
 /// The journal stays bounded by what the buffer holds (it journals whole token arrays): a snapshot is taken after
-/// <c>snapshotEvery</c> events or once <c>snapshotAfterStored</c> responses were stored since the last one, and each
-/// snapshot starts the compaction cycle <c>SaveSnapshot(S) -> DeleteMessages(to S) -> DeleteSnapshots(before S)</c>,
+/// <c>snapshotEvery</c> events or once <c>snapshotAfterStored</c> responses were stored since the last one, only when no
+/// write is in flight (the decided state is then the durable one), and each snapshot starts the compaction cycle
+/// <c>SaveSnapshot(S) -> DeleteMessages(to S) -> DeleteSnapshots(before S)</c>,
 /// one step after the previous one succeeded and one cycle at a time. A crash anywhere in it loses and duplicates
 /// nothing: until snapshot S is durable the older snapshot and every event after it are still there; once it is,
 /// recovery starts from S and replays only events after S, so events up to S (deleted or not, wholly or partly) and
@@ -25,29 +45,37 @@ namespace RoRecomp.Actors.ReplayBuffer;
 /// <c>snapshotAfterStored</c> responses) + the last deleted event, which the SQL journal keeps as its sequence marker.
 /// </para>
 /// <para>
-/// Journal faults: a write that fails is answered with a <see cref="Status.Failure"/> naming the cause (the actor then
-/// stops, as Akka.Persistence requires, and its supervisor starts it again, recovered, so the sender's retry can
-/// succeed); a recovery that fails is published as <see cref="JournalUnreadable"/>, which ends the run.
+/// Journal faults: a write that fails or is rejected is answered, to every command not yet answered, with a
+/// <see cref="Status.Failure"/> naming the cause (the actor then stops, as Akka.Persistence requires after a failure
+/// and as the decided state requires after a rejection, and its supervisor starts it again, recovered, so the senders'
+/// retries can succeed); a recovery that fails is published as <see cref="JournalUnreadable"/>, which ends the run.
 /// </para>
 /// </summary>
 public sealed class ReplayBufferActor : ReceivePersistentActor
 {
+    /// <summary>Default most bytes of token arrays (about) journaled in one store write: a draw waits for at most one.</summary>
+    public const int DefaultStoreChunkBytes = 512 * 1024;
+
     private readonly ReplayBufferOptions _options;
     private readonly int _snapshotEvery;
     private readonly int _snapshotAfterStored;
+    private readonly int _storeChunkBytes;
+    private readonly Queue<Turn> _turns = new();
+    private readonly List<IActorRef> _unanswered = [];
     private ReplayBufferState _state;
     private int _eventsSinceSnapshot;
-    private IActorRef _writing = ActorRefs.Nobody;
     private int _storedSinceSnapshot;
+    private int _inFlight;
     private bool _compacting;
 
     /// <summary>Creates the actor; use <see cref="Props"/>.</summary>
-    public ReplayBufferActor(string persistenceId, ReplayBufferOptions options, int snapshotEvery, int snapshotAfterStored)
+    public ReplayBufferActor(string persistenceId, ReplayBufferOptions options, int snapshotEvery, int snapshotAfterStored, int storeChunkBytes = DefaultStoreChunkBytes)
     {
         PersistenceId = persistenceId;
         _options = options.Validate();
         _snapshotEvery = Math.Max(1, snapshotEvery);
         _snapshotAfterStored = Math.Max(1, snapshotAfterStored);
+        _storeChunkBytes = Math.Max(1, storeChunkBytes);
         _state = ReplayBufferState.Empty(_options);
 
         Recover<SnapshotOffer>(offer => _state = ReplayBufferState.FromSnapshot(_options, (ReplayBufferSnapshot)offer.Snapshot));
@@ -57,7 +85,9 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
             Count(e);
         });
 
-        Command<IReplayBufferCommand>(Handle);
+        Command<DrawCompensationBatch>(Draw);
+        Command<StoreResponses>(store => Enqueue(new Turn(Sender, null, Chunks(store))));
+        Command<IReplayBufferCommand>(command => Enqueue(new Turn(Sender, command, null)));
         Command<GetBufferStats>(m => Sender.Tell(new BufferStats(_state.Count, m.IncludeIds ? [.. _state.Entries.Select(r => r.Id)] : [], LastSequenceNr, _compacting)));
         Command<SaveSnapshotSuccess>(ok => DeleteMessages(ok.Metadata.SequenceNr));
         Command<SaveSnapshotFailure>(failed => CycleFailed(failed.Cause, "Replay buffer snapshot failed; the journal still holds every event since the previous one"));
@@ -79,56 +109,150 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
     /// response is then written about twice (its event, one snapshot) and the live journal stays under 2 x a full buffer
     /// (the snapshot + fewer than a buffer's worth of events) once the cycles catch up.
     /// </param>
-    public static Props Props(string persistenceId, ReplayBufferOptions options, int snapshotEvery, int? snapshotAfterStored = null) =>
-        Akka.Actor.Props.Create(() => new ReplayBufferActor(persistenceId, options, snapshotEvery, snapshotAfterStored ?? DefaultSnapshotAfterStored(options)));
+    /// <param name="storeChunkBytes">
+    /// A store is journaled in writes of about this many bytes of token arrays (at least one response each), so a draw
+    /// waits for at most one of them; default <see cref="DefaultStoreChunkBytes"/>.
+    /// </param>
+    public static Props Props(string persistenceId, ReplayBufferOptions options, int snapshotEvery, int? snapshotAfterStored = null, int storeChunkBytes = DefaultStoreChunkBytes) =>
+        Akka.Actor.Props.Create(() => new ReplayBufferActor(persistenceId, options, snapshotEvery, snapshotAfterStored ?? DefaultSnapshotAfterStored(options), storeChunkBytes));
 
     /// <summary>The capacity: responses stored between two snapshots by default.</summary>
     public static int DefaultSnapshotAfterStored(ReplayBufferOptions options) => options.Capacity;
 
-    private void Handle(IReplayBufferCommand command)
+    /// <summary>Bytes of a response's token arrays as journaled (ids 4 bytes, log-probs 4, mask 1 per token).</summary>
+    public static long BodyBytes(Response r) =>
+        4L * (r.PromptTokens.IsDefault ? 0 : r.PromptTokens.Length) + 8L * r.Length + (r.ActionMask.IsDefault ? 0 : r.ActionMask.Length);
+
+    /// <summary>
+    /// A draw is decided and handed to the journal at once, ahead of stores waiting for their turn: its event is written
+    /// right after the write in flight, if any, and it is answered when durable.
+    /// </summary>
+    private void Draw(DrawCompensationBatch draw)
     {
-        ReplayBufferDecision decision;
+        if (Decide(draw) is not { } decision) return;
+        var sender = Sender;
+        _unanswered.Add(sender);
+        if (decision.Events.IsEmpty)
+            DeferAsync(decision.Reply, reply => Answer(sender, reply));
+        else
+            Write(decision.Events, () => Answer(sender, decision.Reply));
+    }
+
+    private ReplayBufferDecision? Decide(IReplayBufferCommand command)
+    {
         try
         {
-            decision = _state.Process(command);
+            return _state.Process(command);
         }
         catch (ArgumentException e)
         {
             Sender.Tell(new Status.Failure(e));
-            return;
+            return null;
         }
-        if (decision.Events.IsEmpty)
+    }
+
+    private ImmutableArray<StoreResponses> Chunks(StoreResponses store)
+    {
+        if (store.Responses.IsDefaultOrEmpty) return [store];
+        var chunks = ImmutableArray.CreateBuilder<StoreResponses>();
+        var start = 0;
+        long bytes = 0;
+        for (var i = 0; i < store.Responses.Length; i++)
         {
-            Sender.Tell(decision.Reply);
-            return;
+            var size = BodyBytes(store.Responses[i]);
+            if (i > start && bytes + size > _storeChunkBytes)
+            {
+                chunks.Add(new StoreResponses(store.Responses[start..i], store.Step));
+                (start, bytes) = (i, 0);
+            }
+            bytes += size;
         }
-        var sender = Sender;
-        var remaining = decision.Events.Length;
-        _writing = sender;
-        PersistAll(decision.Events, e =>
+        chunks.Add(start == 0 ? store : new StoreResponses(store.Responses[start..], store.Step));
+        return chunks.ToImmutable();
+    }
+
+    private void Enqueue(Turn turn)
+    {
+        _unanswered.Add(turn.Sender);
+        _turns.Enqueue(turn);
+        Pump();
+    }
+
+    /// <summary>Starts the next waiting store chunk or command once no write is in flight.</summary>
+    private void Pump()
+    {
+        while (_inFlight == 0 && _turns.TryPeek(out var turn))
         {
-            _state = _state.Apply(e);
+            ReplayBufferDecision decision;
+            try
+            {
+                decision = _state.Process(turn.Next());
+            }
+            catch (ArgumentException e)
+            {
+                _turns.Dequeue();
+                Answer(turn.Sender, new Status.Failure(e));
+                continue;
+            }
+            turn.Add(decision.Reply);
+            var last = turn.Done;
+            if (last) _turns.Dequeue();
+            if (decision.Events.IsEmpty)
+            {
+                if (last) Answer(turn.Sender, turn.Reply!);
+                continue;
+            }
+            Write(decision.Events, () =>
+            {
+                if (last) Answer(turn.Sender, turn.Reply!);
+            });
+        }
+    }
+
+    /// <summary>Folds decided events into the decided state and journals them; <paramref name="durable"/> runs once all are written.</summary>
+    private void Write(ImmutableArray<IReplayBufferEvent> events, Action durable)
+    {
+        foreach (var e in events) _state = _state.Apply(e);
+        _inFlight++;
+        var remaining = events.Length;
+        PersistAllAsync(events, e =>
+        {
             Count(e);
             if (--remaining > 0)
                 return;
-            _writing = ActorRefs.Nobody;
-            sender.Tell(decision.Reply);
-            MaybeSnapshot();
+            _inFlight--;
+            durable();
+            if (_inFlight == 0) MaybeSnapshot();
+            Pump();
         });
+    }
+
+    private void Answer(IActorRef sender, object reply)
+    {
+        _unanswered.Remove(sender);
+        sender.Tell(reply);
     }
 
     /// <inheritdoc />
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
         base.OnPersistFailure(cause, @event, sequenceNr);
-        _writing.Tell(new Status.Failure(new JournalWriteException($"the replay buffer's journal write failed: {cause.GetBaseException().Message}", cause)));
+        FailUnanswered(new JournalWriteException($"the replay buffer's journal write failed: {cause.GetBaseException().Message}", cause));
     }
 
     /// <inheritdoc />
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         base.OnPersistRejected(cause, @event, sequenceNr);
-        _writing.Tell(new Status.Failure(new JournalWriteException($"the replay buffer's journal rejected a write: {cause.GetBaseException().Message}", cause)));
+        FailUnanswered(new JournalWriteException($"the replay buffer's journal rejected a write: {cause.GetBaseException().Message}", cause));
+        Context.Stop(Self); // the decided state holds the rejected event: start again from the journal
+    }
+
+    private void FailUnanswered(Exception e)
+    {
+        foreach (var sender in _unanswered.Distinct()) sender.Tell(new Status.Failure(e));
+        _unanswered.Clear();
+        _turns.Clear();
     }
 
     /// <inheritdoc />
@@ -151,7 +275,7 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
 
     private void MaybeSnapshot()
     {
-        if (_compacting || (_eventsSinceSnapshot < _snapshotEvery && _storedSinceSnapshot < _snapshotAfterStored))
+        if (_compacting || _inFlight > 0 || (_eventsSinceSnapshot < _snapshotEvery && _storedSinceSnapshot < _snapshotAfterStored))
             return;
         _eventsSinceSnapshot = 0;
         _storedSinceSnapshot = 0;
@@ -169,5 +293,32 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
     {
         Log.Warning(cause, what);
         CycleDone();
+    }
+
+    /// <summary>
+    /// A journaling command waiting for its turn: a store, in chunks (one chunk a turn, replies summed), or an eviction or
+    /// rewind (one turn).
+    /// </summary>
+    private sealed class Turn(IActorRef sender, IReplayBufferCommand? command, ImmutableArray<StoreResponses>? chunks)
+    {
+        private int _next;
+
+        public IActorRef Sender { get; } = sender;
+
+        public object? Reply { get; private set; }
+
+        public bool Done => _next >= (chunks?.Length ?? 1);
+
+        public IReplayBufferCommand Next() => chunks is { } c ? c[_next] : command!;
+
+        public void Add(IReplayBufferReply reply)
+        {
+            _next++;
+            Reply = (Reply, reply) switch
+            {
+                (ResponsesAccepted a, ResponsesAccepted b) => new ResponsesAccepted(a.Stored + b.Stored, a.Duplicates + b.Duplicates, a.Evicted + b.Evicted),
+                _ => reply,
+            };
+        }
     }
 }

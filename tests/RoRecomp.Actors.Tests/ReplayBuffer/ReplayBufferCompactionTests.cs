@@ -26,7 +26,7 @@ public sealed class ReplayBufferCompactionTests : IDisposable
 
     public void Dispose() => TestDirs.Delete(_dir);
 
-    private static ImmutableArray<Response> Batch(string prefix, int n) =>
+    internal static ImmutableArray<Response> Batch(string prefix, int n) =>
         [.. Enumerable.Range(0, n).Select(i => RoRecompSerializerTests.MakeResponse($"{prefix}/{i}", version: 5, length: 64))];
 
     private Config Sql => ReplayBufferActorTests.SystemConfig(_dir).WithFallback("akka.loglevel = WARNING");
