@@ -35,6 +35,17 @@ public static class PersistenceHocon
     }
 
     /// <summary>
+    /// How long the journal's and the snapshot store's circuit breakers stay open before they let a call through again.
+    /// Akka.Persistence's defaults (journal 30 s after 10 failures, snapshot store 60 s after 5) keep failing every call
+    /// fast for up to a minute after the database is back: a replay buffer whose recoveries failed while PostgreSQL was
+    /// down (its backoff supervisor retries about once a second) opened the snapshot store's breaker within seconds,
+    /// and every recovery then failed with "Circuit Breaker is open" for 60 s after the database was back, longer than
+    /// its callers' bounded retries. The buffer's backoff supervisor already spaces the retries, so the breakers only
+    /// need to stop a burst.
+    /// </summary>
+    public static readonly TimeSpan BreakerResetTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
     /// The HOCON that selects the SQL journal and snapshot store with auto-initialised tables, falling back to the
     /// plugin's defaults. Pure: does not touch the file system (see <see cref="Prepare"/>).
     /// </summary>
@@ -42,6 +53,7 @@ public static class PersistenceHocon
     {
         var provider = ProviderName(persistence.Provider);
         var connection = Quote(ConnectionString(persistence, runDir));
+        var reset = $"{(int)BreakerResetTimeout.TotalMilliseconds}ms";
         var hocon = $$"""
             akka.persistence {
               journal {
@@ -50,6 +62,7 @@ public static class PersistenceHocon
                   connection-string = {{connection}}
                   provider-name = "{{provider}}"
                   auto-initialize = true
+                  circuit-breaker.reset-timeout = {{reset}}
                 }
               }
               snapshot-store {
@@ -58,6 +71,7 @@ public static class PersistenceHocon
                   connection-string = {{connection}}
                   provider-name = "{{provider}}"
                   auto-initialize = true
+                  circuit-breaker.reset-timeout = {{reset}}
                 }
               }
             }

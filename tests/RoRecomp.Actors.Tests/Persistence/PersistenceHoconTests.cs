@@ -25,6 +25,20 @@ public sealed class PersistenceHoconTests : IDisposable
     }
 
     [Fact]
+    public void The_journal_and_snapshot_breakers_close_within_seconds_of_the_database_coming_back()
+    {
+        // Akka.Persistence's defaults fail every call fast for 30 s (journal) and 60 s (snapshot store) after a burst of
+        // failures: a buffer recovering once a second during an outage would stay down that long after the database
+        // is back (see PostgresPersistenceTests' db-down test, which checks the behaviour).
+        var config = PersistenceHocon.Build(new PersistenceSettings("postgresql", "Host=db;Database=r", ""), _dir);
+        foreach (var plugin in new[] { "akka.persistence.journal.sql", "akka.persistence.snapshot-store.sql" })
+        {
+            Assert.Equal(PersistenceHocon.BreakerResetTimeout, config.GetTimeSpan($"{plugin}.circuit-breaker.reset-timeout"));
+            Assert.True(PersistenceHocon.BreakerResetTimeout <= TimeSpan.FromSeconds(5));
+        }
+    }
+
+    [Fact]
     public void Postgresql_requires_a_connection_string()
     {
         var e = Assert.Throws<SettingsException>(() => PersistenceHocon.Build(new PersistenceSettings("postgresql", "", ""), _dir));
