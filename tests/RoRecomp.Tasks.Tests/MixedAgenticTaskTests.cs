@@ -59,7 +59,7 @@ public sealed class MixedAgenticTaskTests(ITestOutputHelper output)
     public void Warm_start_traces_have_necessary_and_unnecessary_calls_and_are_right_iff_every_hard_product_was_asked()
     {
         var rng = new Random(1);
-        int traces = 4000, necessary = 0, unnecessary = 0, withBoth = 0, mentalHard = 0;
+        int traces = 4000, necessary = 0, unnecessary = 0, withBoth = 0, mentalHard = 0, hardTotal = 0;
         var correctByHard = new int[4];
         var countByHard = new int[4];
         foreach (var p in _task.Prompts(Split.Train, 0, traces))
@@ -69,13 +69,14 @@ public sealed class MixedAgenticTaskTests(ITestOutputHelper output)
             var a = _task.Audit(p, trace);
             Assert.True(v.FormatValid, $"{p.Text}{trace}: {v.Problem}");
             Assert.Equal(v.ToolCalls, a.Calls);
-            Assert.InRange(a.Calls, 0, 7);
+            Assert.InRange(a.Calls, 1, 7);                               // the sum is always a call (SumCallRate 1)
             Assert.Equal(a.HardTerms, MixedAgenticTask.HardTerms(p));
-            Assert.Equal(a.HardTerms, a.Necessary + a.HardNotAsked);     // a trace asks for each hard product in its own call
+            Assert.Equal(a.HardTerms + 1, a.Necessary + a.HardNotAsked); // each hard product asked in its own call, then the sum
             if (a.HardNotAsked == 0) Assert.True(v.Correct, $"all hard products asked but wrong: {p.Text}{trace}");
             necessary += a.Necessary;
             unnecessary += a.Unnecessary;
             mentalHard += a.HardNotAsked;
+            hardTotal += a.HardTerms;
             if (a.Necessary > 0 && a.Unnecessary > 0) withBoth++;
             countByHard[a.HardTerms]++;
             if (v.Correct) correctByHard[a.HardTerms]++;
@@ -86,9 +87,9 @@ public sealed class MixedAgenticTaskTests(ITestOutputHelper output)
         Assert.Equal(1.0, acc[0]);                                       // easy products and sums are never wrong
         Assert.True(acc[1] > acc[2] && acc[2] > acc[3], "harder problems must be less accurate");
         Assert.InRange(acc[3], 0.45, 0.75);                               // 0.85^3 = 0.61
-        Assert.True(unnecessary > 0.6 * necessary, $"too few unnecessary calls: {unnecessary} vs {necessary}");
+        Assert.True(unnecessary > 0.4 * necessary, $"too few unnecessary calls: {unnecessary} vs {necessary}");
         Assert.True(withBoth > 0.25 * traces, $"too few traces with both kinds of call: {withBoth}");
-        Assert.InRange(mentalHard / (double)(necessary + mentalHard), 0.2, 0.3);   // NoToolRate 0.25
+        Assert.InRange(mentalHard / (double)hardTotal, 0.2, 0.3);   // NoToolRate 0.25
     }
 
     [Fact]
@@ -98,7 +99,8 @@ public sealed class MixedAgenticTaskTests(ITestOutputHelper output)
         output.WriteLine("agentic-mixed (tool calls): " + stats.Describe("calls"));
         Assert.InRange(stats.Accuracy, 0.75, 0.9);
         Assert.True(stats.ByCount.Keys.Max() >= 5, "some traces should make many (mostly unnecessary) calls");
-        Assert.True(stats.ByCount.ContainsKey(0) && stats.ByCount[0].Count > 100, "some traces should make no call");
+        Assert.False(stats.ByCount.ContainsKey(0), "every trace asks the tool for the sum");
+        Assert.True(stats.ByCount.ContainsKey(1) && stats.ByCount[1].Count > 100, "some traces should make only the necessary sum call");
     }
 
     [Fact]
@@ -110,7 +112,8 @@ public sealed class MixedAgenticTaskTests(ITestOutputHelper output)
         string Call(string e) => $"<tool>calc:{e}</tool><result>{_task.Tools!.Step("<tool>calc:" + e + "</tool>").Append[8..^9]}</result>";
         Assert.Equal(new CallAudit(0, 0, 0, 2, 2), _task.Audit(p, "<think>47*8=376;6*7=42;23*4=92;376+42=418;418+92=510;</think><answer>510</answer>"));
         Assert.Equal(new CallAudit(2, 2, 0, 2, 0), _task.Audit(p, "<think>" + Call("47*8") + Call("4*23") + "</think>"));
-        Assert.Equal(new CallAudit(5, 2, 3, 2, 0), _task.Audit(p, "<think>" + Call("47*8") + Call("47*8") + Call("6*7") + Call("23*4") + Call("376+42+92") + "</think>"));
+        Assert.Equal(new CallAudit(5, 3, 2, 2, 0), _task.Audit(p, "<think>" + Call("47*8") + Call("47*8") + Call("6*7") + Call("23*4") + Call("376+42+92") + "</think>"));
+        Assert.Equal(new CallAudit(3, 2, 1, 2, 1), _task.Audit(p, "<think>" + Call("47*8") + Call("376+42+92") + Call("376+42+92") + "</think>"));   // only the first sum
         Assert.Equal(new CallAudit(1, 1, 0, 2, 0), _task.Audit(p, "<think>" + Call("47*8+6*7+23*4") + "</think>"));   // the whole expression: one call
         Assert.Equal(new CallAudit(3, 1, 2, 2, 1), _task.Audit(p, "<think>" + Call("47*8/0") + Call("48*8") + Call("47*8") + "</think>"));  // an error, a product not asked
         Assert.Equal(new CallAudit(1, 0, 1, 2, 2), _task.Audit(p, "<think><tool>calc:47*8"));   // unanswered (cut) call

@@ -14,7 +14,9 @@ namespace RoRecomp.Tasks.Synthetic;
 /// <param name="MentalSlipRate">SFT traces: probability that a mental hard product is wrong.</param>
 /// <param name="RepeatRate">SFT traces: probability of calling the same hard product again (an unnecessary call).</param>
 /// <param name="EasyCallRate">SFT traces: probability of calling the tool for an easy product (unnecessary).</param>
-/// <param name="SumCallRate">SFT traces: probability of calling the tool for the final sum (unnecessary).</param>
+/// <param name="SumCallRate">SFT traces: probability of calling the tool for the final sum, else chained addition notes. The
+/// default 1 always calls: a sum of two-to-three-digit products is multi-digit addition, which the tiny policy does not learn
+/// in a cheap warm start (with notes it stayed near 0% held-out accuracy), so for this policy the sum is a step that needs the tool.</param>
 /// <param name="Tool">The tool's bounds; null = the calculator's defaults with 8 calls per episode (a trace makes up to 7).</param>
 public sealed record MixedAgenticOptions(
     double ThreeTermRate = 0.5,
@@ -22,14 +24,14 @@ public sealed record MixedAgenticOptions(
     double NoToolRate = 0.25,
     double MentalSlipRate = 0.6,
     double RepeatRate = 0.25,
-    double EasyCallRate = 0.35,
-    double SumCallRate = 0.3,
+    double EasyCallRate = 0.5,
+    double SumCallRate = 1.0,
     CalcToolOptions? Tool = null) : SyntheticOptions;
 
 /// <summary>What the calls of one response did, by <see cref="MixedAgenticTask.Audit"/>.</summary>
 /// <param name="Calls">Tool calls in the response (<see cref="Verdict.ToolCalls"/>).</param>
-/// <param name="Necessary">Calls that asked for at least one hard product of the prompt not asked before (and got a value).</param>
-/// <param name="Unnecessary">The other calls: easy products, sums, repeats, errors, products not in the prompt.</param>
+/// <param name="Necessary">Calls that got a value and asked for a hard product of the prompt not asked before, or were the first call that adds.</param>
+/// <param name="Unnecessary">The other calls: easy products, repeats, further sums, errors, products not in the prompt.</param>
 /// <param name="HardTerms">Hard products in the prompt: the necessary calls of a one-call-per-hard-product solution.</param>
 /// <param name="HardNotAsked">Hard products of the prompt no call asked for (done mentally, or not at all).</param>
 public sealed record CallAudit(int Calls, int Necessary, int Unnecessary, int HardTerms, int HardNotAsked);
@@ -46,8 +48,8 @@ public sealed record CallAudit(int Calls, int Necessary, int Unnecessary, int Ha
 /// <para>Warm-start traces, term by term: a hard product is asked of the tool (the necessary call), asked again with
 /// probability RepeatRate, or with probability NoToolRate written as a mental note that is wrong with probability
 /// MentalSlipRate; an easy product is written as a (correct) note, or asked of the tool with probability EasyCallRate.
-/// Then the sum: chained notes (always right), or one call for the whole sum with probability SumCallRate. So a trace
-/// makes 0-7 calls, is right whenever every hard product was asked of the tool, and its unnecessary calls never change
+/// Then the sum: one call for the whole sum with probability SumCallRate (by default always), else chained notes (always
+/// right). So a trace makes 1-7 calls by default, is right whenever every hard product was asked of the tool, and its unnecessary calls never change
 /// its answer.</para>
 /// <para>Verification: as <see cref="AgenticTask"/>; <see cref="Verdict.ToolCalls"/> counts the calls and
 /// <see cref="Audit"/> splits them into necessary and unnecessary ones.</para>
@@ -89,8 +91,9 @@ public sealed partial class MixedAgenticTask : SyntheticTask<MixedAgenticOptions
     /// <summary>
     /// Splits the calls of <paramref name="response"/> into necessary and unnecessary ones. A call is necessary when the
     /// tool answered it with a value and its expression asks for a hard product of the prompt (as <c>x*y</c> or
-    /// <c>y*x</c>) that no earlier call asked for; one call asking for several such products (the whole expression)
-    /// counts once. Every other call is unnecessary: a repeat, an easy product, a sum, an error, a product not in the prompt.
+    /// <c>y*x</c>) that no earlier call asked for, or it is the first such call that adds (has a <c>+</c>: the sum, a
+    /// multi-digit addition the tiny policy cannot do mentally); one call doing several of these (the whole expression)
+    /// counts once. Every other call is unnecessary: a repeat, an easy product, a further sum, an error, a product not in the prompt.
     /// </summary>
     public CallAudit Audit(TaskPrompt prompt, string response)
     {
@@ -99,6 +102,7 @@ public sealed partial class MixedAgenticTask : SyntheticTask<MixedAgenticOptions
         for (int i = 0; i + 1 < prompt.Operands.Length; i += 2)
             if (IsHard(prompt.Operands[i], prompt.Operands[i + 1])) open.Add((prompt.Operands[i], prompt.Operands[i + 1]));
         int hard = open.Count, necessary = 0;
+        bool summed = false;
         var bodies = ToolTrace.CallBodies(response ?? "");
         foreach (var body in bodies)
         {
@@ -113,6 +117,7 @@ public sealed partial class MixedAgenticTask : SyntheticTask<MixedAgenticOptions
                 open.RemoveAt(k);
                 asked = true;
             }
+            if (!summed && body.Contains('+', StringComparison.Ordinal)) summed = asked = true;
             if (asked) necessary++;
         }
         return new CallAudit(bodies.Count, necessary, bodies.Count - necessary, hard, open.Count);
