@@ -156,11 +156,14 @@ public static class PersistenceHocon
 
     /// <summary>
     /// The message that ends a run whose journal cannot be written (a persistent actor's write failed after its retries):
-    /// where the journal is, the likely cause, and that nothing durable is lost.
+    /// where the journal is, the likely cause (a lost connection to the database when the driver says so, else a full
+    /// disk), and that nothing durable is lost.
     /// </summary>
     public static string CannotWrite(RoRecompSettings settings, string actor, Exception cause) =>
-        $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be written ({actor}: {Innermost(cause)}; disk full?). " +
-        "Nothing committed is lost: free space (or bring the database back) and continue with --resume";
+        $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be written ({actor}: {Innermost(cause)}; " +
+        (JournalUnreadable.IsUnreachable(cause)
+            ? "the connection to the database was lost). Nothing committed is lost: once the database is back, continue with --resume"
+            : "disk full?). Nothing committed is lost: free space (or bring the database back) and continue with --resume");
 
     private static string Innermost(Exception e)
     {

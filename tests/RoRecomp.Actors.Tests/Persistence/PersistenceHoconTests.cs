@@ -25,6 +25,23 @@ public sealed class PersistenceHoconTests : IDisposable
     }
 
     [Fact]
+    public void A_write_that_failed_because_the_database_went_away_names_the_lost_connection_not_a_full_disk()
+    {
+        // Found by the 60-fault chaos run (seed 17): a PostgreSQL restart broke the run coordinator's write in flight and
+        // the run ended with "...; disk full?", sending the operator to the wrong place.
+        var settings = SettingsLoader.Load(null, [$"run.run-dir={_dir}", "persistence.provider=postgresql", "persistence.connection-string=Host=db;Database=r"]);
+        var lost = PersistenceHocon.CannotWrite(settings, "run-coordinator",
+            new InvalidOperationException("write failed", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionReset)));
+        Assert.Contains("the connection to the database was lost", lost);
+        Assert.Contains("continue with --resume", lost);
+        Assert.DoesNotContain("disk full", lost);
+
+        var full = PersistenceHocon.CannotWrite(settings, "run-coordinator", new IOException("database or disk is full"));
+        Assert.Contains("disk full?", full);
+        Assert.DoesNotContain("connection to the database was lost", full);
+    }
+
+    [Fact]
     public void The_journal_and_snapshot_breakers_close_within_seconds_of_the_database_coming_back()
     {
         // Akka.Persistence's defaults fail every call fast for 30 s (journal) and 60 s (snapshot store) after a burst of
