@@ -153,14 +153,25 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
         base.OnRecoveryFailure(reason, message);
-        _reporter.Failed(PersistenceHocon.CannotRead(_context.Settings, Id, reason));
+        Stop(reason, PersistenceHocon.CannotRead(_context.Settings, Id, reason));
     }
 
     /// <inheritdoc />
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
         base.OnPersistFailure(cause, @event, sequenceNr);
-        _reporter.Failed(PersistenceHocon.CannotWrite(_context.Settings, Id, cause));
+        Stop(cause, PersistenceHocon.CannotWrite(_context.Settings, Id, cause));
+    }
+
+    /// <summary>
+    /// Ends the run on a journal failure (Akka.Persistence stops this actor after it). A lost database connection (a
+    /// PostgreSQL restart mid-write, found by the 60-fault chaos run) only interrupts it: <c>train</c> starts the learner
+    /// side again from the last commit, as <c>--resume</c> would; anything else fails it.
+    /// </summary>
+    private void Stop(Exception cause, string reason)
+    {
+        if (JournalUnreadable.IsUnreachable(cause)) _reporter.Interrupted(reason);
+        else _reporter.Failed(reason);
     }
 
     /// <inheritdoc />

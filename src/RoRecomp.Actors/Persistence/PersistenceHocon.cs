@@ -150,9 +150,12 @@ public static class PersistenceHocon
     /// or truncated <c>journal.db</c>, or the database unreachable): where the journal is and what to do.
     /// </summary>
     public static string CannotRead(RoRecompSettings settings, string actor, Exception cause) =>
-        $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be read ({actor} could not recover from it: " +
-        $"{Innermost(cause)}). If it is damaged, restore a copy of it (with its -wal file, if any) and run again with --resume, " +
-        "or start a new run in another --run-dir";
+        JournalUnreadable.IsUnreachable(cause)
+            ? $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be reached ({actor} could not recover from it: " +
+              $"{Innermost(cause)}; the database is down or refuses the connection). Nothing committed is lost: once the database is back, continue with --resume"
+            : $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be read ({actor} could not recover from it: " +
+              $"{Innermost(cause)}). If it is damaged, restore a copy of it (with its -wal file, if any) and run again with --resume, " +
+              "or start a new run in another --run-dir";
 
     /// <summary>
     /// The message that ends a run whose journal cannot be written (a persistent actor's write failed after its retries):

@@ -43,8 +43,50 @@ public static class TrainRunner
     public static string SeedAddress(string host, int port, bool ssl = false) =>
         $"{(ssl ? "akka.ssl.tcp" : "akka.tcp")}://rorecomp@{host}:{port.ToString(CultureInfo.InvariantCulture)}";
 
-    /// <summary>Runs (or resumes) a training job; throws <see cref="SettingsException"/> for bad input, <see cref="RunFailedException"/> when the run fails.</summary>
+    /// <summary>
+    /// How many times in a row the learner side starts itself again after losing its journal's database connection
+    /// (<see cref="RunFailedException.JournalLost"/>) before the run stops resumably; a try that ran for
+    /// <see cref="JournalRestartResetAfter"/> or longer starts the count again.
+    /// </summary>
+    public const int JournalRestarts = 6;
+
+    /// <summary>A try of the learner side that lasted this long before it lost its journal again counts as recovered.</summary>
+    public static readonly TimeSpan JournalRestartResetAfter = TimeSpan.FromMinutes(2);
+
+    /// <summary>The pause before restart <paramref name="restart"/> (1-based): 2, 4, 8, 16, 30, 30... s.</summary>
+    public static TimeSpan JournalRestartDelay(int restart) => TimeSpan.FromSeconds(Math.Min(30, 2 << Math.Clamp(restart - 1, 0, 4)));
+
+    /// <summary>
+    /// Runs (or resumes) a training job; throws <see cref="SettingsException"/> for bad input, <see cref="RunFailedException"/>
+    /// when the run fails. When the run stops only because its journal's database connection was lost (a PostgreSQL
+    /// restart mid-write), the learner side is started again in this process from its last commit, exactly as
+    /// <c>--resume</c> would, up to <see cref="JournalRestarts"/> times in a row, with a pause that grows
+    /// (<see cref="JournalRestartDelay"/>); sampler nodes rejoin it as they rejoin a resumed learner.
+    /// </summary>
     public static async Task<RunSummary> RunAsync(TrainOptions o, TextWriter output, bool interactive, CancellationToken cancellationToken)
+    {
+        for (var restarts = 0; ;)
+        {
+            var attempt = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                return await RunOnceAsync(o, output, interactive, cancellationToken);
+            }
+            catch (RunFailedException e) when (e.JournalLost && !cancellationToken.IsCancellationRequested)
+            {
+                restarts = attempt.Elapsed >= JournalRestartResetAfter ? 1 : restarts + 1;
+                if (restarts > JournalRestarts) throw;
+                var delay = JournalRestartDelay(restarts);
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"train: {e.Message}\ntrain: restarting the learner side from its last commit in {delay.TotalSeconds:F0} s, as --resume would " +
+                    $"(restart {restarts} of {JournalRestarts} in a row)"));
+                await Task.Delay(delay, cancellationToken);
+                o = o with { Resume = true };
+            }
+        }
+    }
+
+    private static async Task<RunSummary> RunOnceAsync(TrainOptions o, TextWriter output, bool interactive, CancellationToken cancellationToken)
     {
         // The invocation's own layers (no run.conf yet): they say where the run directory is and how to reach this node.
         var layers = o.Settings with { BaseFile = null };

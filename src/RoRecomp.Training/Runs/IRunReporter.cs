@@ -44,4 +44,12 @@ public interface IRunReporter
 
     /// <summary>The run stopped on an error; it can be resumed from its last committed checkpoint.</summary>
     void Failed(string reason);
+
+    /// <summary>
+    /// The run stopped because its journal could not be reached (the connection to the database was lost or refused),
+    /// not because anything is damaged: nothing committed is lost, and the job that started the node may start it again
+    /// from its last commit, as <c>--resume</c> would, once the database is back (<c>train</c> does, a few times).
+    /// A reporter that cannot restart the run ends it as <see cref="Failed"/>.
+    /// </summary>
+    void Interrupted(string reason) => Failed(reason);
 }

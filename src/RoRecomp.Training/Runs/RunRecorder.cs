@@ -128,11 +128,16 @@ public sealed class RunRecorder : IRunReporter
     }
 
     /// <inheritdoc />
-    public void Failed(string reason)
+    public void Failed(string reason) => End(new RunFailedException(reason));
+
+    /// <inheritdoc />
+    public void Interrupted(string reason) => End(new RunFailedException(reason) { JournalLost = true });
+
+    private void End(RunFailedException failure)
     {
         _progress.End();
         CloseEvents();
-        _completion.TrySetException(new RunFailedException(reason));
+        _completion.TrySetException(failure);
     }
 
     private void Progress(StepRecord r)
@@ -178,4 +183,11 @@ public sealed class RunRecorder : IRunReporter
 }
 
 /// <summary>The run stopped on an error an actor reported; the message says which and why.</summary>
-public sealed class RunFailedException(string message) : Exception(message);
+public sealed class RunFailedException(string message) : Exception(message)
+{
+    /// <summary>
+    /// The run stopped only because its journal could not be reached (<see cref="IRunReporter.Interrupted"/>): starting
+    /// it again from its last commit once the database is back continues it where it was.
+    /// </summary>
+    public bool JournalLost { get; init; }
+}

@@ -33,9 +33,10 @@ public sealed class JournalFaultTests : IDisposable
 
     public void Dispose() => TestDirs.Delete(_dir);
 
-    private Task<RunSummary> Train(string runDir, int steps, bool resume = false, Func<IRunReporter, IRunReporter>? wrap = null, StringWriter? log = null) =>
+    private Task<RunSummary> Train(string runDir, int steps, bool resume = false, Func<IRunReporter, IRunReporter>? wrap = null, TextWriter? log = null,
+        string[]? more = null) =>
         TrainRunner.RunAsync(
-            new TrainOptions(new SettingsOverrides(null, PipelineFixture.Sets(runDir, _warm, Sets)) { Steps = steps }, Resume: resume) { WrapReporter = wrap },
+            new TrainOptions(new SettingsOverrides(null, PipelineFixture.Sets(runDir, _warm, [.. Sets, .. more ?? []])) { Steps = steps }, Resume: resume) { WrapReporter = wrap },
             log ?? TextWriter.Null, false, CancellationToken.None).WaitAsync(Bound);
 
     private static List<JsonObject> Metrics(string runDir) =>
@@ -160,6 +161,35 @@ public sealed class JournalFaultTests : IDisposable
         Assert.Equal(expectedBuffer, await BufferIds(run));
     }
 
+    [RoRecomp.Actors.Tests.Chaos.ChaosFact(postgres: true)]
+    public async Task A_database_restart_before_a_checkpoint_commit_restarts_the_learner_side_in_process_and_the_run_matches_the_undisturbed_one()
+    {
+        // Found by the 60-fault chaos run (seed 17): PostgreSQL restarted in immediate mode, the run coordinator's next
+        // commit hit the broken connection, Akka.Persistence stopped it, and the learner process exited for an operator
+        // to resume it. Now train starts the learner side again itself, from the last commit, as --resume would.
+        var (expected, _) = await Reference(8);
+        using var pg = RoRecomp.Cli.Chaos.PrivatePostgres.Start();
+        var run = Path.Combine(_dir, "pg-restart");
+        var restarted = 0;
+        var written = new StringWriter();
+        var log = TextWriter.Synchronized(written);
+        // Step 4's line is written (effects first), then the database restarts before the coordinator journals the
+        // commit of step 4's checkpoint: that write gets a pooled connection the server has cut.
+        void RestartAt4(long step)
+        {
+            if (step == 4 && Interlocked.Exchange(ref restarted, 1) == 0) pg.RestartImmediate();
+        }
+        await Train(run, 8, wrap: r => new Observer(r, RestartAt4), log: log,
+            more: ["persistence.provider=postgresql", $"persistence.connection-string=\"{pg.ConnectionString}\""]);
+
+        var text = written.ToString();
+        Assert.Equal(1, restarted);
+        Assert.Contains("the connection to the database was lost", text);
+        Assert.Contains("restarting the learner side from its last commit", text);
+        Assert.Contains("resuming from step", text);
+        Assert.Equal(expected, WithoutTimings(run));
+    }
+
     /// <summary>The replay buffer's ids (oldest first) recovered from a run directory's journal.</summary>
     private static async Task<string[]> BufferIds(string runDir)
     {
@@ -192,6 +222,8 @@ public sealed class JournalFaultTests : IDisposable
         public void Finished() => inner.Finished();
 
         public void Failed(string reason) => inner.Failed(reason);
+
+        public void Interrupted(string reason) => inner.Interrupted(reason);
     }
 
     /// <summary>Writes half of step <paramref name="step"/>'s line, then fails as a full disk does.</summary>

@@ -42,6 +42,23 @@ public sealed class PersistenceHoconTests : IDisposable
     }
 
     [Fact]
+    public void A_journal_that_cannot_be_reached_is_not_called_damaged()
+    {
+        // A learner side restarted while PostgreSQL is still down fails its recovery by a refused connection: the message
+        // must not send the operator to restore a copy of an intact database.
+        var settings = SettingsLoader.Load(null, [$"run.run-dir={_dir}", "persistence.provider=postgresql", "persistence.connection-string=Host=db;Database=r"]);
+        var refused = PersistenceHocon.CannotRead(settings, "run-coordinator",
+            new InvalidOperationException("recovery failed", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionRefused)));
+        Assert.Contains("cannot be reached", refused);
+        Assert.Contains("continue with --resume", refused);
+        Assert.DoesNotContain("restore a copy", refused);
+
+        var damaged = PersistenceHocon.CannotRead(settings, "run-coordinator", new InvalidDataException("database disk image is malformed"));
+        Assert.Contains("cannot be read", damaged);
+        Assert.Contains("restore a copy", damaged);
+    }
+
+    [Fact]
     public void The_journal_and_snapshot_breakers_close_within_seconds_of_the_database_coming_back()
     {
         // Akka.Persistence's defaults fail every call fast for 30 s (journal) and 60 s (snapshot store) after a burst of
