@@ -19,14 +19,19 @@ namespace RoRecomp.Actors.Bench;
 /// <param name="GenerationMs">Wall milliseconds a stand-in sampler takes per lease.</param>
 /// <param name="UpdateMs">Wall milliseconds the stand-in learner takes per step.</param>
 /// <param name="ResponseTokens">Tokens per response.</param>
-/// <param name="Steps">Measured steps per sampler count (after one warm-up step).</param>
+/// <param name="Steps">Measured steps per sampler count (after the warm-up steps).</param>
 /// <param name="Lag"><c>async.max-policy-lag</c>.</param>
 /// <param name="SamplesPerPrompt">Responses per group.</param>
 /// <param name="WorkerDll">The <c>rorecomp.dll</c> the sampler processes run (<c>bench coordination --worker</c>).</param>
 /// <param name="Settings">Layers under the bench's own keys (<c>--config</c>, <c>--set</c>).</param>
+/// <param name="WarmupSteps">
+/// Steps before the measured ones, not timed: the first steps of a cluster run JIT-compiled code at tier 0 and fill
+/// connection pools (measured here at 64 samplers / 4 processes: 1.85 ms per group over 5 steps after 1 warm-up step,
+/// 0.83 over 40).
+/// </param>
 public sealed record CoordinationBenchOptions(
     IReadOnlyList<int> Samplers, int Processes, int GenerationMs, int UpdateMs, int ResponseTokens, int Steps, int Lag, int SamplesPerPrompt,
-    string WorkerDll, SettingsOverrides Settings);
+    string WorkerDll, SettingsOverrides Settings, int WarmupSteps = 1);
 
 /// <summary>One measured sampler count.</summary>
 /// <param name="Samplers">Samplers.</param>
@@ -133,7 +138,7 @@ public static class CoordinationBenchmark
     {
         var processes = Math.Min(o.Processes, samplers);
         var groupsPerStep = samplers;
-        var totalSteps = o.Steps + 2;   // warm-up, measured, and a last step that is never reported (its evaluation needs a model)
+        var totalSteps = o.WarmupSteps + o.Steps + 1;   // warm-up, measured, and a last step that is never reported (its evaluation needs a model)
         var sets = new List<string>(o.Settings.Sets ?? [])
         {
             $"rorecomp.run.prompts-per-step={groupsPerStep}",
@@ -205,21 +210,22 @@ public static class CoordinationBenchmark
             var generation = waves * o.GenerationMs / 1000.0;
             var update = o.UpdateMs / 1000.0;
             var ideal = o.Lag == 0 ? generation + update : Math.Max(generation, update);
-            var deadline = TimeSpan.FromSeconds(120 + (o.Steps + 1) * Math.Max(20 * ideal, 5));
+            var trainedAtEnd = o.WarmupSteps + o.Steps;
+            var deadline = TimeSpan.FromSeconds(120 + trainedAtEnd * Math.Max(20 * ideal, 5));
             var run = Stopwatch.StartNew();
             List<TimeSpan>? cpuAtWarmup = null;
-            while (probe.Intervals.Count < o.Steps + 1)
+            while (probe.Intervals.Count < trainedAtEnd)
             {
-                // CPU of every process from the end of the warm-up step (20 ms resolution) to the end of the window.
-                if (cpuAtWarmup is null && probe.Intervals.Count >= 1) cpuAtWarmup = CpuTimes(workers);
+                // CPU of every process from the end of the last warm-up step (20 ms resolution) to the end of the window.
+                if (cpuAtWarmup is null && probe.Intervals.Count >= o.WarmupSteps) cpuAtWarmup = CpuTimes(workers);
                 cancellationToken.ThrowIfCancellationRequested();
                 if (reporter.Failure is { } failure) throw new InvalidOperationException($"the run failed: {failure}");
                 if (workers.FirstOrDefault(w => w.HasExited) is { } dead) throw new InvalidOperationException($"a sampler process exited early: {dead.Output}");
-                if (run.Elapsed > deadline) throw new TimeoutException($"{probe.Intervals.Count} of {o.Steps + 1} steps trained within {deadline.TotalSeconds:F0} s");
+                if (run.Elapsed > deadline) throw new TimeoutException($"{probe.Intervals.Count} of {trainedAtEnd} steps trained within {deadline.TotalSeconds:F0} s");
                 await Task.Delay(20, cancellationToken);
             }
             var intervals = probe.Intervals.OrderBy(i => i.Step).ToList();
-            var window = intervals.Take(o.Steps + 1).ToList();
+            var window = intervals.Skip(o.WarmupSteps - 1).Take(o.Steps + 1).ToList();   // the last warm-up step's end starts the clock
             var wall = Stopwatch.GetElapsedTime(window[0].End, window[^1].End).TotalSeconds;
             var busy = window.Skip(1).Sum(i => Stopwatch.GetElapsedTime(i.Start, i.End).TotalSeconds);
             var groups = o.Steps * groupsPerStep;

@@ -48,6 +48,13 @@ public static class PersistenceHocon
     /// <summary>
     /// The HOCON that selects the SQL journal and snapshot store with auto-initialised tables, falling back to the
     /// plugin's defaults. Pure: does not touch the file system (see <see cref="Prepare"/>).
+    /// <para>
+    /// <c>prefer-parameters-on-multirow-insert</c>: a batch of journal events is one multi-row INSERT, and by default
+    /// linq2db writes its payloads into the SQL text as hex literals; the replay buffer's events carry token arrays
+    /// (hundreds of KB), so binding them as parameters took the journal from 28.3 to 37.1 MB/s and its CPU from 10.7 to
+    /// 7.8 user-seconds (<c>bench buffer --tokens 8192 --responses 8192 --capacity 4096 --batch 64</c>, back to back,
+    /// Release, beside a training run).
+    /// </para>
     /// </summary>
     public static Config Build(PersistenceSettings persistence, string runDir)
     {
@@ -63,6 +70,7 @@ public static class PersistenceHocon
                   provider-name = "{{provider}}"
                   auto-initialize = true
                   circuit-breaker.reset-timeout = {{reset}}
+                  prefer-parameters-on-multirow-insert = true
                 }
               }
               snapshot-store {

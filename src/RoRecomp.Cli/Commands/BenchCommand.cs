@@ -69,7 +69,8 @@ public static class BenchCommand
         var updateMs = CliKit.Positive("--update-ms", 250, "wall ms the stand-in learner takes per step");
         var responseTokens = CliKit.Positive("--response-tokens", 1024, "tokens per response (token ids and log-probs)");
         var samplesPerPrompt = CliKit.Positive("--samples-per-prompt", 8, "responses per group");
-        var steps = CliKit.Positive("--steps", 5, "measured steps per sampler count (after one warm-up step)");
+        var steps = CliKit.Positive("--steps", 20, "measured steps per sampler count (after the warm-up steps)");
+        var warmup = CliKit.Positive("--warmup-steps", 5, "steps before the measured ones, not timed (JIT tiering, connection pools)");
         var lag = new Option<int>("--lag") { Description = "async.max-policy-lag (0 = synchronous)", HelpName = "L", DefaultValueFactory = _ => 1 };
         var config = CliKit.Config();
         var set = CliKit.Set();
@@ -82,7 +83,7 @@ public static class BenchCommand
             "learner (a fixed update time) through the real coordinator, verifiers, recomposer and replay buffer; groups/s, overhead per " +
             "group, learner idle share and remote bytes per step for each sampler count, and the ceiling")
         {
-            samplers, processes, generationMs, updateMs, responseTokens, samplesPerPrompt, steps, lag, config, set, dir, json, worker, seed,
+            samplers, processes, generationMs, updateMs, responseTokens, samplesPerPrompt, steps, warmup, lag, config, set, dir, json, worker, seed,
         };
         command.SetAction(p =>
         {
@@ -113,7 +114,7 @@ public static class BenchCommand
             if (p.GetValue(lag) < 0) return Fail($"--lag {p.GetValue(lag)}: expected >= 0");
             var options = new CoordinationBenchOptions(
                 counts, p.GetValue(processes), sim.GenerationMs, p.GetValue(updateMs), sim.ResponseTokens, p.GetValue(steps), p.GetValue(lag),
-                p.GetValue(samplesPerPrompt), typeof(BenchCommand).Assembly.Location, layers);
+                p.GetValue(samplesPerPrompt), typeof(BenchCommand).Assembly.Location, layers, p.GetValue(warmup));
             return Coordination(options, p.GetValue(dir), p.GetValue(json));
         });
         return command;
@@ -125,7 +126,7 @@ public static class BenchCommand
         if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
             return Fail($"--dir {dir} is not empty: the benchmark needs fresh run directories");
         Console.WriteLine($"bench coordination: samplers {string.Join(",", options.Samplers)} over up to {options.Processes} processes, generation {options.GenerationMs} ms, " +
-            $"update {options.UpdateMs} ms, {options.SamplesPerPrompt} x {options.ResponseTokens}-token responses a group, lag {options.Lag}, {options.Steps} measured steps, in {dir} ...");
+            $"update {options.UpdateMs} ms, {options.SamplesPerPrompt} x {options.ResponseTokens}-token responses a group, lag {options.Lag}, {options.WarmupSteps} warm-up + {options.Steps} measured steps, in {dir} ...");
         CoordinationBenchResult? r = null;
         using (var signals = new StopSignals("bench coordination: stopping ({signal})"))
         {
@@ -161,6 +162,7 @@ public static class BenchCommand
             ["samples_per_prompt"] = options.SamplesPerPrompt,
             ["lag"] = options.Lag,
             ["steps"] = options.Steps,
+            ["warmup_steps"] = options.WarmupSteps,
             ["groups_per_step"] = r.Points.Select(p => p.GroupsPerStep).ToList(),
             ["wall_s"] = r.Points.Select(p => p.WallSeconds).ToList(),
             ["groups_per_s"] = r.Points.Select(p => p.GroupsPerSecond).ToList(),
