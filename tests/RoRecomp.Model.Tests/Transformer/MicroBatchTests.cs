@@ -59,8 +59,8 @@ public class MicroBatchTests
         return new Run(model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.data<float>().ToArray()), metrics);
     }
 
-    private static void AssertClose(double expected, double actual, string what) =>
-        Assert.True(Math.Abs(expected - actual) <= 1e-5 * Math.Max(Math.Abs(expected), 1e-3), $"{what}: {expected} vs {actual}");
+    private static void AssertClose(double expected, double actual, string what, double relative = 1e-5) =>
+        Assert.True(Math.Abs(expected - actual) <= relative * Math.Max(Math.Abs(expected), 1e-3), $"{what}: {expected} vs {actual}");
 
     [Fact]
     public void The_test_batch_splits_into_four_micro_batches_both_ways()
@@ -113,7 +113,9 @@ public class MicroBatchTests
             AssertClose(whole.Metrics.Loss, run.Metrics.Loss, $"{name}: loss");
             AssertClose(whole.Metrics.ClipFraction, run.Metrics.ClipFraction, $"{name}: clip fraction");
             AssertClose(whole.Metrics.Entropy, run.Metrics.Entropy, $"{name}: entropy");
-            AssertClose(whole.Metrics.ApproxKl, run.Metrics.ApproxKl, $"{name}: approx KL");
+            // ratio - 1 - log(ratio) cancels for ratios near 1, so float32 summation order (AVX2 vs AVX-512 kernels) moves
+            // it by ~1e-5 relative: seen on a fresh CI machine, 0.0068182051 vs 0.0068181184. A wrong split moves it by far more.
+            AssertClose(whole.Metrics.ApproxKl, run.Metrics.ApproxKl, $"{name}: approx KL", relative: 1e-4);
             AssertClose(whole.Metrics.GradNorm, run.Metrics.GradNorm, $"{name}: grad norm");
             Assert.Equal(whole.Metrics.Tokens, run.Metrics.Tokens);
         }
