@@ -153,14 +153,14 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
         base.OnRecoveryFailure(reason, message);
-        Stop(reason, PersistenceHocon.CannotRead(_context.Settings, Id, reason));
+        EndOnJournalFailure(reason, PersistenceHocon.CannotRead(_context.Settings, Id, reason));
     }
 
     /// <inheritdoc />
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
         base.OnPersistFailure(cause, @event, sequenceNr);
-        Stop(cause, PersistenceHocon.CannotWrite(_context.Settings, Id, cause));
+        EndOnJournalFailure(cause, PersistenceHocon.CannotWrite(_context.Settings, Id, cause));
     }
 
     /// <summary>
@@ -168,7 +168,7 @@ public sealed class RunCoordinatorActor : ReceivePersistentActor, IWithTimers
     /// PostgreSQL restart mid-write, found by the 60-fault chaos run) only interrupts it: <c>train</c> starts the learner
     /// side again from the last commit, as <c>--resume</c> would; anything else fails it.
     /// </summary>
-    private void Stop(Exception cause, string reason)
+    private void EndOnJournalFailure(Exception cause, string reason)
     {
         if (JournalUnreadable.IsUnreachable(cause)) _reporter.Interrupted(reason);
         else _reporter.Failed(reason);

@@ -157,13 +157,15 @@ public static class PersistenceHocon
     /// The message that ends a run whose journal cannot be read back (a persistent actor's recovery failed: a garbled
     /// or truncated <c>journal.db</c>, or the database unreachable): where the journal is and what to do.
     /// </summary>
-    public static string CannotRead(RoRecompSettings settings, string actor, Exception cause) =>
-        JournalUnreadable.IsUnreachable(cause)
-            ? $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be reached ({actor} could not recover from it: " +
-              $"{Innermost(cause)}; the database is down or refuses the connection). Nothing committed is lost: once the database is back, continue with --resume"
-            : $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be read ({actor} could not recover from it: " +
-              $"{Innermost(cause)}). If it is damaged, restore a copy of it (with its -wal file, if any) and run again with --resume, " +
-              "or start a new run in another --run-dir";
+    public static string CannotRead(RoRecompSettings settings, string actor, Exception cause)
+    {
+        var unreachable = JournalUnreadable.IsUnreachable(cause);
+        return $"the journal {JournalLocation(settings.Persistence, settings.Run.RunDir)} cannot be {(unreachable ? "reached" : "read")} " +
+            $"({actor} could not recover from it: {Innermost(cause)}" +
+            (unreachable
+                ? "; the database is down or refuses the connection). Nothing committed is lost: once the database is back, continue with --resume"
+                : "). If it is damaged, restore a copy of it (with its -wal file, if any) and run again with --resume, or start a new run in another --run-dir");
+    }
 
     /// <summary>
     /// The message that ends a run whose journal cannot be written (a persistent actor's write failed after its retries):

@@ -24,14 +24,21 @@ public sealed class PersistenceHoconTests : IDisposable
         Assert.Equal("Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql", config.GetString("akka.persistence.journal.sql.class"));
     }
 
+    /// <summary>Settings of a run journaled to PostgreSQL (the host is never contacted).</summary>
+    private RoRecompSettings OnPostgres() =>
+        SettingsLoader.Load(null, [$"run.run-dir={_dir}", "persistence.provider=postgresql", "persistence.connection-string=Host=db;Database=r"]);
+
+    /// <summary>A journal failure caused by a socket error, as the database driver wraps it.</summary>
+    private static InvalidOperationException Socket(string message, System.Net.Sockets.SocketError error) =>
+        new(message, new System.Net.Sockets.SocketException((int)error));
+
     [Fact]
     public void A_write_that_failed_because_the_database_went_away_names_the_lost_connection_not_a_full_disk()
     {
         // Found by the 60-fault chaos run (seed 17): a PostgreSQL restart broke the run coordinator's write in flight and
         // the run ended with "...; disk full?", sending the operator to the wrong place.
-        var settings = SettingsLoader.Load(null, [$"run.run-dir={_dir}", "persistence.provider=postgresql", "persistence.connection-string=Host=db;Database=r"]);
-        var lost = PersistenceHocon.CannotWrite(settings, "run-coordinator",
-            new InvalidOperationException("write failed", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionReset)));
+        var settings = OnPostgres();
+        var lost = PersistenceHocon.CannotWrite(settings, "run-coordinator", Socket("write failed", System.Net.Sockets.SocketError.ConnectionReset));
         Assert.Contains("the connection to the database was lost", lost);
         Assert.Contains("continue with --resume", lost);
         Assert.DoesNotContain("disk full", lost);
@@ -46,9 +53,8 @@ public sealed class PersistenceHoconTests : IDisposable
     {
         // A learner side restarted while PostgreSQL is still down fails its recovery by a refused connection: the message
         // must not send the operator to restore a copy of an intact database.
-        var settings = SettingsLoader.Load(null, [$"run.run-dir={_dir}", "persistence.provider=postgresql", "persistence.connection-string=Host=db;Database=r"]);
-        var refused = PersistenceHocon.CannotRead(settings, "run-coordinator",
-            new InvalidOperationException("recovery failed", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionRefused)));
+        var settings = OnPostgres();
+        var refused = PersistenceHocon.CannotRead(settings, "run-coordinator", Socket("recovery failed", System.Net.Sockets.SocketError.ConnectionRefused));
         Assert.Contains("cannot be reached", refused);
         Assert.Contains("continue with --resume", refused);
         Assert.DoesNotContain("restore a copy", refused);
