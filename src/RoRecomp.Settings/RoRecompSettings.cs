@@ -99,8 +99,22 @@ public sealed record RecompositionSettings(bool Enabled, string Scope, double Pr
 /// <summary><c>rorecomp.compensation</c>: when and how compensation batches are drawn from the replay buffer.</summary>
 public sealed record CompensationSettings(int Every, int BatchSize, string WeightSchedule, double WeightStart, double WeightEnd, string DrawOrder);
 
-/// <summary><c>rorecomp.buffer</c>: replay buffer bounds and snapshot cadence.</summary>
-public sealed record BufferSettings(int Capacity, int MaxStaleness, int SnapshotEvery);
+/// <summary><c>rorecomp.buffer</c>: replay buffer bounds, snapshot cadence and where responses' token arrays are kept.</summary>
+/// <param name="Capacity">Most responses held.</param>
+/// <param name="MaxStaleness">Policy versions after which a response is evicted.</param>
+/// <param name="SnapshotEvery">Journal a snapshot every N events.</param>
+/// <param name="ResponseBodies">
+/// <c>table</c> (default): token arrays in a table of their own, written once; <c>journal</c>: inside the events and
+/// snapshots (every snapshot rewrites them).
+/// </param>
+public sealed record BufferSettings(int Capacity, int MaxStaleness, int SnapshotEvery, string ResponseBodies = BufferSettings.Table)
+{
+    /// <summary>Bodies in a table of their own.</summary>
+    public const string Table = "table";
+
+    /// <summary>Bodies inside the journal's events and snapshots.</summary>
+    public const string Journal = "journal";
+}
 
 /// <summary><c>rorecomp.async</c>: how far samplers may lag behind the learner's policy.</summary>
 public sealed record AsyncSettings(int MaxPolicyLag);

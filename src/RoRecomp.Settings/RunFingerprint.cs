@@ -11,7 +11,7 @@ namespace RoRecomp.Settings;
 /// of a cluster must hold the same ones: a sampler with another run's sampling, model, task or reward settings would feed
 /// the learner responses of another experiment. Left out are the keys that say where this process runs or keeps its files
 /// (<c>cluster.*</c>, <c>persistence.*</c>, <c>checkpoint.*</c>, <c>run.run-dir</c>, <c>run.steps</c> (a learner flag),
-/// <c>run.tensorboard</c>, <c>sampling.samplers</c>, <c>model.device</c>, and the machine paths <c>model.path</c>,
+/// <c>run.tensorboard</c>, <c>sampling.samplers</c>, <c>model.device</c>, <c>buffer.response-bodies</c> (storage only), and the machine paths <c>model.path</c>,
 /// <c>model.checkpoint</c>, <c>task.train-path</c>, <c>task.test-path</c>).
 /// </summary>
 /// <param name="Text">One <c>key = value</c> line per setting, sorted by key.</param>
@@ -19,7 +19,7 @@ public sealed record RunFingerprint(string Text)
 {
     private static readonly ImmutableHashSet<string> Excluded = [
         "cluster", "persistence", "checkpoint", "run.run-dir", "run.steps", "run.tensorboard", "sampling.samplers", "model.device",
-        "model.path", "model.checkpoint", "task.train-path", "task.test-path"];
+        "buffer.response-bodies", "model.path", "model.checkpoint", "task.train-path", "task.test-path"];
 
     /// <summary>The first 16 hex digits of the SHA-256 of <see cref="Text"/>: what logs name.</summary>
     public string Hash { get; } = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Text)))[..16];

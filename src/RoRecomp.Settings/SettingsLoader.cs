@@ -177,7 +177,9 @@ public static class SettingsLoader
                 r.OneOf("compensation.weight-schedule", SettingNames.Of<WeightSchedule>()),
                 r.Double("compensation.weight-start", 0), r.Double("compensation.weight-end", 0),
                 r.OneOf("compensation.draw-order", SettingNames.Of<DrawOrder>())),
-            new BufferSettings(r.Int("buffer.capacity", 1), r.Int("buffer.max-staleness", 0), r.Int("buffer.snapshot-every", 1)),
+            new BufferSettings(
+                r.Int("buffer.capacity", 1), r.Int("buffer.max-staleness", 0), r.Int("buffer.snapshot-every", 1),
+                r.OneOf("buffer.response-bodies", BufferSettings.Table, BufferSettings.Journal)),
             new AsyncSettings(r.Int("async.max-policy-lag", 0)),
             new PersistenceSettings(
                 r.OneOf("persistence.provider", [.. PersistenceSettings.Providers]), r.String("persistence.connection-string"), r.String("persistence.sqlite-path"),

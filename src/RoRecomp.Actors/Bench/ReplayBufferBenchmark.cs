@@ -24,19 +24,23 @@ namespace RoRecomp.Actors.Bench;
 /// <param name="Journal">sqlite | postgresql.</param>
 /// <param name="ConnectionString">PostgreSQL connection string (ignored for SQLite, which uses a file in the run directory).</param>
 /// <param name="InFlight">Store requests outstanding at once (as several samplers' groups arrive together).</param>
+/// <param name="ResponseBodies">table | journal: where the responses' token arrays are kept (rorecomp.buffer.response-bodies).</param>
 public sealed record ReplayBufferBenchOptions(
     int Responses = 100_000, int BatchSize = 256, int Tokens = 64, int Capacity = 4096, int SnapshotEvery = 1000,
-    string Journal = "sqlite", string ConnectionString = "", int InFlight = 4);
+    string Journal = "sqlite", string ConnectionString = "", int InFlight = 4, string ResponseBodies = BufferSettings.Table);
 
 /// <summary>Measured figures of <see cref="ReplayBufferBenchmark.Run"/>.</summary>
 /// <param name="Options">What ran.</param>
 /// <param name="StoreSeconds">Wall time from the first store to the last ack (snapshots and deletes run meanwhile).</param>
 /// <param name="ResponsesPerSecond">Responses journaled per second.</param>
-/// <param name="JournaledBytes">Serialized bytes of the <see cref="ResponsesStored"/> events journaled.</param>
+/// <param name="JournaledBytes">
+/// Serialized bytes of the responses made durable, as <see cref="ResponsesStored"/> events (the same figure whether the
+/// arrays go into the events or the body store, so the two are compared on the same work).
+/// </param>
 /// <param name="JournalMbPerSecond">JournaledBytes / StoreSeconds / 1e6 (target >= 100 on SQLite).</param>
 /// <param name="HeldBytes">Serialized bytes of the responses held at the end.</param>
-/// <param name="JournalBytes">What the journal and snapshot store keep for this buffer at the end: event and snapshot payload bytes.</param>
-/// <param name="DatabaseBytes">The storage used: the SQLite file (with its free pages: the high-water mark) or PostgreSQL's journal and snapshot tables with indexes and TOAST (other runs in the same database included).</param>
+/// <param name="JournalBytes">What the journal, snapshot store and body store keep for this buffer at the end: event, snapshot and body payload bytes.</param>
+/// <param name="DatabaseBytes">The storage used: the SQLite files (with their free pages: the high-water mark) or PostgreSQL's journal, snapshot and body tables with indexes and TOAST (other runs in the same database included).</param>
 /// <param name="RecoverySeconds">Wall time for a fresh actor system to recover the buffer and answer.</param>
 /// <param name="Recovered">Responses held after recovery (must equal min(responses, capacity)).</param>
 public sealed record ReplayBufferBenchmarkResult(
@@ -72,6 +76,7 @@ public static class ReplayBufferBenchmark
         var options = new ReplayBufferOptions(Capacity: o.Capacity, MaxStaleness: long.MaxValue);
         var persistenceId = $"bench-buffer-{Guid.NewGuid():N}";
         var bodies = Bodies(o.Tokens);
+        var bodyStore = o.ResponseBodies == BufferSettings.Table ? ResponseBodyStore.For(persistence, runDir) : null;
 
         double storeSeconds;
         long journaledBytes = 0, responseBytes;
@@ -80,7 +85,7 @@ public static class ReplayBufferBenchmark
         {
             var serializer = first.Serialization.FindSerializerForType(typeof(ResponsesStored));
             responseBytes = serializer.ToBinary(MakeResponse(0, bodies)).Length;
-            var buffer = first.ActorOf(ReplayBufferActor.Props(persistenceId, options, o.SnapshotEvery));
+            var buffer = first.ActorOf(ReplayBufferActor.Props(persistenceId, options, o.SnapshotEvery, bodies: bodyStore));
             await buffer.Ask<BufferStats>(GetBufferStats.Instance, TimeSpan.FromMinutes(1)); // journal initialised
             var batchBytes = new Dictionary<int, long>();
             var inFlight = new Queue<Task<ResponsesAccepted>>();
@@ -109,7 +114,7 @@ public static class ReplayBufferBenchmark
         {
             await first.Terminate();
         }
-        var (journalBytes, databaseBytes) = Sizes(o, runDir, persistenceId);
+        var (journalBytes, databaseBytes) = Sizes(o, runDir, persistenceId, bodyStore);
 
         double recoverySeconds;
         int recovered;
@@ -117,7 +122,7 @@ public static class ReplayBufferBenchmark
         try
         {
             var sw = Stopwatch.StartNew();
-            var buffer = second.ActorOf(ReplayBufferActor.Props(persistenceId, options, o.SnapshotEvery));
+            var buffer = second.ActorOf(ReplayBufferActor.Props(persistenceId, options, o.SnapshotEvery, bodies: bodyStore));
             var stats = await buffer.Ask<BufferStats>(GetBufferStats.CountOnly, TimeSpan.FromMinutes(10));
             recoverySeconds = sw.Elapsed.TotalSeconds;
             recovered = stats.Count;
@@ -126,7 +131,11 @@ public static class ReplayBufferBenchmark
         {
             await second.Terminate();
         }
-        if (o.Journal == "postgresql") Execute(o, runDir, persistenceId, "DELETE FROM journal WHERE persistence_id = @id; DELETE FROM snapshot WHERE persistence_id = @id");
+        if (o.Journal == "postgresql")
+        {
+            Execute(o, runDir, persistenceId, "DELETE FROM journal WHERE persistence_id = @id; DELETE FROM snapshot WHERE persistence_id = @id");
+            bodyStore?.DeleteAll(persistenceId);
+        }
 
         return new ReplayBufferBenchmarkResult(
             o, storeSeconds, o.Responses / storeSeconds, journaledBytes, journaledBytes / 1e6 / storeSeconds,
@@ -142,20 +151,23 @@ public static class ReplayBufferBenchmark
             await Task.Delay(200);
     }
 
-    private static (long Journal, long Database) Sizes(ReplayBufferBenchOptions o, string runDir, string persistenceId)
+    private static (long Journal, long Database) Sizes(ReplayBufferBenchOptions o, string runDir, string persistenceId, ResponseBodyStore? bodyStore)
     {
         var payload =
             Query(o, runDir, persistenceId, "SELECT COALESCE(SUM(LENGTH(message)), 0) FROM journal WHERE persistence_id = @id")
-            + Query(o, runDir, persistenceId, "SELECT COALESCE(SUM(LENGTH(snapshot)), 0) FROM snapshot WHERE persistence_id = @id");
+            + Query(o, runDir, persistenceId, "SELECT COALESCE(SUM(LENGTH(snapshot)), 0) FROM snapshot WHERE persistence_id = @id")
+            + (bodyStore?.Size(persistenceId).Bytes ?? 0);
         long database;
         if (o.Journal == "postgresql")
         {
-            database = Query(o, runDir, persistenceId, "SELECT pg_total_relation_size('journal') + pg_total_relation_size('snapshot')");
+            database = Query(o, runDir, persistenceId, "SELECT pg_total_relation_size('journal') + pg_total_relation_size('snapshot')")
+                + (bodyStore is null ? 0 : Query(o, runDir, persistenceId, $"SELECT pg_total_relation_size('{ResponseBodyStore.Table}')"));
         }
         else
         {
             var file = Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile);
-            database = new[] { file, file + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
+            var bodiesFile = ResponseBodyStore.BodiesFile(file);
+            database = new[] { file, file + "-wal", bodiesFile, bodiesFile + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
         }
         return (payload, database);
     }

@@ -93,7 +93,8 @@ public static class RoRecompHostingExtensions
         var bufferOptions = SettingsMapping.ReplayBuffer(settings) with { RewindSteps = SettingsMapping.BufferRewindSteps(settings) };
         Singleton<ReplayBufferKey>(builder, settings, ReplayBufferName, BufferRole,
             (_, _) => BackoffSupervisor.Props(Backoff.OnStop(
-                ReplayBufferActor.Props(Persistence.PersistenceHocon.PersistenceId(ReplayBufferName, settings), bufferOptions, settings.Buffer.SnapshotEvery),
+                ReplayBufferActor.Props(Persistence.PersistenceHocon.PersistenceId(ReplayBufferName, settings), bufferOptions, settings.Buffer.SnapshotEvery,
+                    bodies: ReplayBuffer.ResponseBodyStore.ForRun(settings)),
                 "buffer", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(8), 0.2, maxNrOfRetries: -1)));
         if (c.SeedNodes.IsEmpty)
         {

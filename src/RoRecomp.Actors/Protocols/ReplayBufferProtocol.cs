@@ -30,3 +30,21 @@ public sealed record GetBufferStats(bool IncludeIds) : IRoRecompMessage
 /// <param name="LastSequenceNr">The journal's last sequence number.</param>
 /// <param name="Compacting">Whether a journal compaction cycle (snapshot, delete events, delete older snapshots) is under way.</param>
 public sealed record BufferStats(int Count, ImmutableArray<string> Ids, long LastSequenceNr, bool Compacting = false) : IRoRecompMessage;
+
+// Journal forms used when the responses' token arrays live in ResponseBodyStore (rorecomp.buffer.response-bodies =
+// "table"): the buffer journals these instead of Core's ResponsesStored / ReplayBufferSnapshot, with every response cut
+// to its header (ids and scalars), and puts the bodies back from the store when it recovers.
+
+/// <summary>
+/// <see cref="Core.Replay.ResponsesStored"/> as journaled when the bodies are in the body store (written before this event).
+/// </summary>
+/// <param name="Headers">The stored responses without their arrays, newest last.</param>
+/// <param name="Step">The step whose compensation remainder they are (0: unknown).</param>
+public sealed record ResponsesStoredApart(ImmutableArray<Core.Rollouts.Response> Headers, long Step) : IRoRecompMessage;
+
+/// <summary>
+/// <see cref="Core.Replay.ReplayBufferSnapshot"/> as saved when the bodies are in the body store: every response in it
+/// (entries, recent draws, rewind history) is a header.
+/// </summary>
+/// <param name="Headers">The snapshot, responses cut to headers.</param>
+public sealed record ReplayBufferSnapshotApart(Core.Replay.ReplayBufferSnapshot Headers) : IRoRecompMessage;

@@ -17,6 +17,15 @@ namespace RoRecomp.Actors.ReplayBuffer;
 /// <see cref="ReplayBufferState.Apply"/>, and the decision's reply is sent once they are durable. Recovery is the latest
 /// snapshot + the same fold.
 /// <para>
+/// Response bodies: with a <see cref="ResponseBodyStore"/> (<c>rorecomp.buffer.response-bodies = "table"</c>, the default)
+/// the token arrays of a store chunk are written to the body store first, and only once they are durable is the chunk
+/// decided and journaled, as <see cref="ResponsesStoredApart"/> (headers: ids and scalars); snapshots are saved as
+/// <see cref="ReplayBufferSnapshotApart"/>. Recovery puts the bodies back from the store. So every response's arrays
+/// are written once, instead of once in its event and again in every snapshot that holds it. A crash after the bodies
+/// and before the event leaves rows no event names, which the next compaction cycle deletes; a failed body write
+/// fails that store (nothing was decided) and the sender's retry writes it again.
+/// </para>
+/// <para>
 /// Draws are not held behind stores (the learner waits for its draw, the recomposer for nothing but its own store).
 /// Commands are decided at once against the decided state (every event handed to the journal, in order) and
 /// journaled with <c>PersistAllAsync</c>, so nothing is stashed. Akka writes a persistent actor's events in order, one
@@ -41,7 +50,10 @@ namespace RoRecomp.Actors.ReplayBuffer;
 /// nothing: until snapshot S is durable the older snapshot and every event after it are still there; once it is,
 /// recovery starts from S and replays only events after S, so events up to S (deleted or not, wholly or partly) and
 /// older snapshots are never read. A failed step is logged and retried by the next cycle (which deletes up to its own
-/// snapshot). Live journal size: one snapshot (the held responses) + the events since it (at most
+/// snapshot). With a body store the cycle ends by deleting the body rows the snapshot does not name, of generations up
+/// to its cut: rows of chunks whose bodies were written but whose events were not yet durable when the snapshot was
+/// taken have a later generation and are kept, so a body is only deleted once neither the snapshot nor any later
+/// event can name it. Live journal size: one snapshot (the held responses) + the events since it (at most
 /// <c>snapshotAfterStored</c> responses) + the last deleted event, which the SQL journal keeps as its sequence marker.
 /// </para>
 /// <para>
@@ -60,6 +72,8 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
     private readonly int _snapshotEvery;
     private readonly int _snapshotAfterStored;
     private readonly int _storeChunkBytes;
+    private readonly ResponseBodyStore? _bodies;
+    private readonly List<long> _pendingGenerations = [];
     private readonly Queue<Turn> _turns = new();
     private readonly List<IActorRef> _unanswered = [];
     private ReplayBufferState _state;
@@ -67,10 +81,15 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
     private int _storedSinceSnapshot;
     private int _inFlight;
     private bool _compacting;
+    private long _generation = 1;
+    private (long Cut, HashSet<string> Keep)? _bodyCut;
+    private (long Cut, HashSet<string> Keep)? _bodyDelete;
 
     /// <summary>Creates the actor; use <see cref="Props"/>.</summary>
-    public ReplayBufferActor(string persistenceId, ReplayBufferOptions options, int snapshotEvery, int snapshotAfterStored, int storeChunkBytes = DefaultStoreChunkBytes)
+    public ReplayBufferActor(string persistenceId, ReplayBufferOptions options, int snapshotEvery, int snapshotAfterStored, int storeChunkBytes = DefaultStoreChunkBytes,
+        ResponseBodyStore? bodies = null)
     {
+        _bodies = bodies;
         PersistenceId = persistenceId;
         _options = options.Validate();
         _snapshotEvery = Math.Max(1, snapshotEvery);
@@ -78,22 +97,47 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
         _storeChunkBytes = Math.Max(1, storeChunkBytes);
         _state = ReplayBufferState.Empty(_options);
 
-        Recover<SnapshotOffer>(offer => _state = ReplayBufferState.FromSnapshot(_options, (ReplayBufferSnapshot)offer.Snapshot));
+        Recover<SnapshotOffer>(offer => _state = ReplayBufferState.FromSnapshot(_options, offer.Snapshot switch
+        {
+            ReplayBufferSnapshotApart apart => MapResponses(apart.Headers, headers => Bodies.Fill(PersistenceId, headers)),
+            var snapshot => (ReplayBufferSnapshot)snapshot,
+        }));
         Recover<IReplayBufferEvent>(e =>
         {
             _state = _state.Apply(e);
             Count(e);
+        });
+        Recover<ResponsesStoredApart>(e =>
+        {
+            var stored = new ResponsesStored(Bodies.Fill(PersistenceId, e.Headers), e.Step);
+            _state = _state.Apply(stored);
+            Count(stored);
+        });
+        Recover<RecoveryCompleted>(_ =>
+        {
+            if (_bodies is not null) _generation = _bodies.MaxGeneration(PersistenceId) + 1;
         });
 
         Command<DrawCompensationBatch>(Draw);
         Command<StoreResponses>(store => Enqueue(new Turn(Sender, null, Chunks(store))));
         Command<IReplayBufferCommand>(command => Enqueue(new Turn(Sender, command, null)));
         Command<GetBufferStats>(m => Sender.Tell(new BufferStats(_state.Count, m.IncludeIds ? [.. _state.Entries.Select(r => r.Id)] : [], LastSequenceNr, _compacting)));
-        Command<SaveSnapshotSuccess>(ok => DeleteMessages(ok.Metadata.SequenceNr));
+        Command<SaveSnapshotSuccess>(ok =>
+        {
+            _bodyDelete = _bodyCut; // the snapshot is durable: recovery starts from it, so what it does not name is garbage up to its cut
+            DeleteMessages(ok.Metadata.SequenceNr);
+        });
         Command<SaveSnapshotFailure>(failed => CycleFailed(failed.Cause, "Replay buffer snapshot failed; the journal still holds every event since the previous one"));
         Command<DeleteMessagesSuccess>(ok => DeleteSnapshots(new SnapshotSelectionCriteria(ok.ToSequenceNr - 1)));
         Command<DeleteMessagesFailure>(failed => CycleFailed(failed.Cause, $"Deleting replay buffer events up to {failed.ToSequenceNr} failed; the next snapshot's cycle deletes them"));
         Command<DeleteSnapshotsSuccess>(_ => CycleDone());
+        Command<BodiesWritten>(BodiesDurable);
+        Command<BodiesFailed>(BodiesNotWritten);
+        Command<BodiesDeleted>(deleted =>
+        {
+            if (deleted.Cause is { } cause) Log.Warning(cause, "Deleting unreferenced replay buffer response bodies failed; the next cycle deletes them");
+            CycleDone();
+        });
         Command<DeleteSnapshotsFailure>(failed => CycleFailed(failed.Cause, "Deleting old replay buffer snapshots failed; the next cycle deletes them"));
     }
 
@@ -113,8 +157,13 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
     /// A store is journaled in writes of about this many bytes of token arrays (at least one response each), so a draw
     /// waits for at most one of them; default <see cref="DefaultStoreChunkBytes"/>.
     /// </param>
-    public static Props Props(string persistenceId, ReplayBufferOptions options, int snapshotEvery, int? snapshotAfterStored = null, int storeChunkBytes = DefaultStoreChunkBytes) =>
-        Akka.Actor.Props.Create(() => new ReplayBufferActor(persistenceId, options, snapshotEvery, snapshotAfterStored ?? DefaultSnapshotAfterStored(options), storeChunkBytes));
+    /// <param name="bodies">
+    /// Where the responses' token arrays are kept: a <see cref="ResponseBodyStore"/>, or null to journal them in the
+    /// events and snapshots (<c>rorecomp.buffer.response-bodies = "journal"</c>).
+    /// </param>
+    public static Props Props(string persistenceId, ReplayBufferOptions options, int snapshotEvery, int? snapshotAfterStored = null, int storeChunkBytes = DefaultStoreChunkBytes,
+        ResponseBodyStore? bodies = null) =>
+        Akka.Actor.Props.Create(() => new ReplayBufferActor(persistenceId, options, snapshotEvery, snapshotAfterStored ?? DefaultSnapshotAfterStored(options), storeChunkBytes, bodies));
 
     /// <summary>The capacity: responses stored between two snapshots by default.</summary>
     public static int DefaultSnapshotAfterStored(ReplayBufferOptions options) => options.Capacity;
@@ -178,11 +227,20 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
         Pump();
     }
 
-    /// <summary>Starts the next waiting store chunk or command once no write is in flight.</summary>
+    /// <summary>
+    /// Starts the next waiting store chunk or command once no write is in flight; with a body store, a store chunk's
+    /// bodies are written first (while the journal write before it is still in flight).
+    /// </summary>
     private void Pump()
     {
-        while (_inFlight == 0 && _turns.TryPeek(out var turn))
+        while (_turns.TryPeek(out var turn))
         {
+            if (_bodies is not null && turn.Chunk is { } chunk && turn.BodyGeneration is null)
+            {
+                if (!turn.WritingBodies) WriteBodies(turn, chunk);
+                return;
+            }
+            if (_inFlight > 0) return;
             ReplayBufferDecision decision;
             try
             {
@@ -191,23 +249,72 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
             catch (ArgumentException e)
             {
                 _turns.Dequeue();
+                Release(turn.BodyGeneration);
                 Answer(turn.Sender, new Status.Failure(e));
                 continue;
             }
+            var generation = turn.BodyGeneration;
             turn.Add(decision.Reply);
             var last = turn.Done;
             if (last) _turns.Dequeue();
             if (decision.Events.IsEmpty)
             {
+                Release(generation);
                 if (last) Answer(turn.Sender, turn.Reply!);
                 continue;
             }
             Write(decision.Events, () =>
             {
+                Release(generation);
                 if (last) Answer(turn.Sender, turn.Reply!);
             });
         }
     }
+
+    /// <summary>
+    /// Writes the bodies of a store chunk (every response of it: a duplicate's row is rewritten, which is harmless) under
+    /// the current generation, which stays pending until the chunk's event is durable.
+    /// </summary>
+    private void WriteBodies(Turn turn, StoreResponses chunk)
+    {
+        var generation = _generation;
+        _pendingGenerations.Add(generation);
+        turn.WritingBodies = true;
+        Bodies.WriteAsync(PersistenceId, generation, chunk.Responses.IsDefault ? [] : chunk.Responses)
+            .PipeTo(Self, success: () => new BodiesWritten(turn, generation), failure: e => new BodiesFailed(turn, generation, e));
+    }
+
+    private void BodiesDurable(BodiesWritten written)
+    {
+        if (!_turns.TryPeek(out var head) || !ReferenceEquals(head, written.Turn))
+        {
+            Release(written.Generation); // its turn was failed meanwhile
+            return;
+        }
+        head.WritingBodies = false;
+        head.BodyGeneration = written.Generation;
+        Pump();
+        if (_inFlight == 0) MaybeSnapshot();
+    }
+
+    private void BodiesNotWritten(BodiesFailed failed)
+    {
+        Release(failed.Generation);
+        if (!_turns.TryPeek(out var head) || !ReferenceEquals(head, failed.Turn)) return;
+        _turns.Dequeue();
+        var cause = failed.Cause.GetBaseException();
+        Answer(head.Sender, new Status.Failure(new JournalWriteException(
+            $"the replay buffer could not write response bodies to {Bodies.Location}: {cause.Message}", failed.Cause)));
+        Pump();
+    }
+
+    private void Release(long? generation)
+    {
+        if (generation is { } g) _pendingGenerations.Remove(g);
+    }
+
+    private ResponseBodyStore Bodies => _bodies ?? throw new InvalidDataException(
+        "the replay buffer's journal keeps response bodies in a body store, but this buffer has none: set rorecomp.buffer.response-bodies = \"table\" to read it");
 
     /// <summary>Folds decided events into the decided state and journals them; <paramref name="durable"/> runs once all are written.</summary>
     private void Write(ImmutableArray<IReplayBufferEvent> events, Action durable)
@@ -215,7 +322,10 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
         foreach (var e in events) _state = _state.Apply(e);
         _inFlight++;
         var remaining = events.Length;
-        PersistAllAsync(events, e =>
+        var journaled = _bodies is null
+            ? events.CastArray<object>()
+            : [.. events.Select(e => e is ResponsesStored stored ? new ResponsesStoredApart([.. stored.Responses.Select(ResponseBodyStore.Header)], stored.Step) : (object)e)];
+        PersistAllAsync(journaled, e =>
         {
             Count(e);
             if (--remaining > 0)
@@ -267,10 +377,11 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
             Context.System.EventStream.Publish(new JournalUnreadable(RoRecompHostingExtensions.ReplayBufferName, reason));
     }
 
-    private void Count(IReplayBufferEvent e)
+    private void Count(object e)
     {
         _eventsSinceSnapshot++;
         if (e is ResponsesStored stored) _storedSinceSnapshot += stored.Responses.Length;
+        if (e is ResponsesStoredApart apart) _storedSinceSnapshot += apart.Headers.Length;
     }
 
     private void MaybeSnapshot()
@@ -280,14 +391,47 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
         _eventsSinceSnapshot = 0;
         _storedSinceSnapshot = 0;
         _compacting = true;
-        SaveSnapshot(_state.ToSnapshot());
+        var snapshot = _state.ToSnapshot();
+        if (_bodies is null)
+        {
+            SaveSnapshot(snapshot);
+            return;
+        }
+        // Rows of chunks still pending (bodies written, event not yet durable) are newer than the cut.
+        var cut = _pendingGenerations.Count > 0 ? _pendingGenerations.Min() - 1 : _generation;
+        _generation++;
+        var keep = new HashSet<string>(StringComparer.Ordinal);
+        MapResponses(snapshot, responses =>
+        {
+            foreach (var r in responses) keep.Add(r.Id);
+            return responses;
+        });
+        _bodyCut = (cut, keep);
+        _bodyDelete = null;
+        SaveSnapshot(new ReplayBufferSnapshotApart(MapResponses(snapshot, responses => [.. responses.Select(ResponseBodyStore.Header)])));
     }
 
     private void CycleDone()
     {
+        _bodyCut = null;
+        if (_bodyDelete is { } delete)
+        {
+            _bodyDelete = null;
+            Bodies.DeleteUnreferencedAsync(PersistenceId, delete.Cut, delete.Keep)
+                .PipeTo(Self, success: _ => new BodiesDeleted(null), failure: e => new BodiesDeleted(e));
+            return;
+        }
         _compacting = false;
         MaybeSnapshot();
     }
+
+    /// <summary>Every response array of a snapshot (entries, recent draws, rewind history) mapped by <paramref name="map"/>.</summary>
+    internal static ReplayBufferSnapshot MapResponses(ReplayBufferSnapshot s, Func<ImmutableArray<Response>, ImmutableArray<Response>> map) => s with
+    {
+        Entries = map(s.Entries.IsDefault ? [] : s.Entries),
+        RecentDraws = s.RecentDraws.IsDefault ? default : [.. s.RecentDraws.Select(d => d with { Responses = map(d.Responses.IsDefault ? [] : d.Responses) })],
+        Since = s.Since.IsDefault ? default : [.. s.Since.Select(e => e is ResponsesStored stored ? stored with { Responses = map(stored.Responses.IsDefault ? [] : stored.Responses) } : e)],
+    };
 
     private void CycleFailed(Exception cause, string what)
     {
@@ -305,6 +449,15 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
 
         public IActorRef Sender { get; } = sender;
 
+        /// <summary>The next store chunk (null for other commands).</summary>
+        public StoreResponses? Chunk => chunks is { } c ? c[_next] : null;
+
+        /// <summary>Whether the next chunk's bodies are being written.</summary>
+        public bool WritingBodies { get; set; }
+
+        /// <summary>The generation the next chunk's bodies were written under, once they are durable.</summary>
+        public long? BodyGeneration { get; set; }
+
         public object? Reply { get; private set; }
 
         public bool Done => _next >= (chunks?.Length ?? 1);
@@ -314,6 +467,7 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
         public void Add(IReplayBufferReply reply)
         {
             _next++;
+            BodyGeneration = null;
             Reply = (Reply, reply) switch
             {
                 (ResponsesAccepted a, ResponsesAccepted b) => new ResponsesAccepted(a.Stored + b.Stored, a.Duplicates + b.Duplicates, a.Evicted + b.Evicted),
@@ -321,4 +475,10 @@ public sealed class ReplayBufferActor : ReceivePersistentActor
             };
         }
     }
+
+    private sealed record BodiesWritten(Turn Turn, long Generation);
+
+    private sealed record BodiesFailed(Turn Turn, long Generation, Exception Cause);
+
+    private sealed record BodiesDeleted(Exception? Cause);
 }

@@ -32,7 +32,7 @@ public static class ReplayBufferContents
         try
         {
             var buffer = system.ActorOf(ReplayBufferActor.Props(PersistenceHocon.PersistenceId(RoRecompHostingExtensions.ReplayBufferName, settings),
-                SettingsMapping.ReplayBuffer(settings), int.MaxValue));
+                SettingsMapping.ReplayBuffer(settings), int.MaxValue, bodies: ResponseBodyStore.ForRun(settings, readOnly: true)));
             var stats = await buffer.Ask<BufferStats>(GetBufferStats.Instance, timeout ?? TimeSpan.FromSeconds(60));
             return [.. stats.Ids];
         }

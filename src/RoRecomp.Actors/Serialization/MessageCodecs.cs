@@ -148,6 +148,18 @@ internal static class MessageCodecs
             FormatValid: r.Double(5, "FormatValid"),
             Responses: r.Int(6, "Responses")));
 
+    /// <summary>A replay-buffer snapshot (entries, draw counter, recently seen ids, recent draws, rewind history).</summary>
+    public static readonly Part<ReplayBufferSnapshot> Snapshot = new(
+        (w, s) => w.Messages(1, s.Entries, Response).Long(2, s.DrawCount).Strings(3, s.RecentlySeenIds).Messages(4, s.RecentDraws, Draw)
+            .Messages(5, s.Since, BufferEvent).Long(6, s.BaseStep),
+        r => new(
+            Entries: r.Messages(1, "Entries", Response),
+            DrawCount: r.Long(2, "DrawCount"),
+            RecentlySeenIds: r.Strings(3, "RecentlySeenIds"),
+            RecentDraws: r.Messages(4, "RecentDraws", Draw),
+            Since: r.Messages(5, "Since", BufferEvent),
+            BaseStep: r.Long(6, "BaseStep", 0)));
+
     /// <summary>Every registered type.</summary>
     public static readonly IReadOnlyList<Codec> All =
     [
@@ -170,19 +182,18 @@ internal static class MessageCodecs
             (w, m) => w.Strings(1, m.Ids).Enum(2, m.Reason).Long(3, m.Step),
             r => new(Ids: r.Strings(1, "Ids"), Reason: r.Enum<EvictionReason>(2, "Reason"), Step: r.Long(3, "Step", 0)),
             v1 => new(Ids: v1.Strings(), Reason: v1.Reason())),
-        Add<ReplayBufferSnapshot>(
+        new Codec<ReplayBufferSnapshot>(
             "S-RB",
             1,
-            (w, s) => w.Messages(1, s.Entries, Response).Long(2, s.DrawCount).Strings(3, s.RecentlySeenIds).Messages(4, s.RecentDraws, Draw)
-                .Messages(5, s.Since, BufferEvent).Long(6, s.BaseStep),
-            r => new(
-                Entries: r.Messages(1, "Entries", Response),
-                DrawCount: r.Long(2, "DrawCount"),
-                RecentlySeenIds: r.Strings(3, "RecentlySeenIds"),
-                RecentDraws: r.Messages(4, "RecentDraws", Draw),
-                Since: r.Messages(5, "Since", BufferEvent),
-                BaseStep: r.Long(6, "BaseStep", 0)),
+            Snapshot,
             v1 => new(Entries: v1.Responses(), DrawCount: v1.Long(), RecentlySeenIds: v1.Strings(), RecentDraws: v1.DrawRecordsIfAny())),
+        // The same two when the responses' arrays live in the replay buffer's body store (ResponseBodyStore).
+        Add<ResponsesStoredApart>(
+            "E-SA",
+            1,
+            (w, m) => w.Messages(1, m.Headers, Response).Long(2, m.Step),
+            r => new(Headers: r.Messages(1, "Headers", Response), Step: r.Long(2, "Step"))),
+        Add<ReplayBufferSnapshotApart>("S-RA", 1, (w, m) => w.Message(1, m.Headers, Snapshot), r => new(r.Message(1, "Headers", Snapshot))),
         Add<BufferRewound>("E-RW", 1, (w, e) => w.Long(1, e.Step), r => new(r.Long(1, "Step"))),
         Add<CheckpointCommitted>(
             "E-CC",

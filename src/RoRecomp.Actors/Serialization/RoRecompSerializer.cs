@@ -59,7 +59,7 @@ public sealed class RoRecompSerializer(ExtendedActorSystem system) : SerializerW
         w.RawVarint((ulong)codec.Version);
         w.LengthPrefixed(obj, codec.Write);
         var bytes = w.ToArray();
-        if (_frameLimit > 0 && bytes.Length > _frameLimit - EnvelopeReserve && obj is not (IReplayBufferEvent or ReplayBufferSnapshot or IRunEvent))
+        if (_frameLimit > 0 && bytes.Length > _frameLimit - EnvelopeReserve && obj is not (IReplayBufferEvent or ReplayBufferSnapshot or IRunEvent or Protocols.ResponsesStoredApart or Protocols.ReplayBufferSnapshotApart))
             throw new SerializationException(TooLarge(obj, bytes.Length, _frameLimit));
         return bytes;
     }

@@ -197,7 +197,8 @@ public sealed class JournalFaultTests : IDisposable
         settings = PersistenceHocon.SettleRunId(settings, runDir, fresh: false);
         using var system = ActorSystem.Create("inspect", ReplayBufferActorTests.SystemConfig(runDir));
         var options = SettingsMapping.ReplayBuffer(settings) with { RewindSteps = 100 };
-        var buffer = system.ActorOf(ReplayBufferActor.Props(PersistenceHocon.PersistenceId(RoRecompHostingExtensions.ReplayBufferName, settings), options, 1000));
+        var buffer = system.ActorOf(ReplayBufferActor.Props(PersistenceHocon.PersistenceId(RoRecompHostingExtensions.ReplayBufferName, settings), options, 1000,
+            bodies: ResponseBodyStore.ForRun(settings)));
         var stats = await buffer.Ask<BufferStats>(GetBufferStats.Instance, TimeSpan.FromSeconds(30));
         await system.Terminate();
         SqliteConnection.ClearAllPools();

@@ -175,12 +175,18 @@ public sealed class PostgresPersistenceTests : IAsyncLifetime
     }
 
     [PostgresFact]
-    public async Task A_snapshot_and_the_events_after_it_recover_from_postgresql()
+    public Task A_snapshot_and_the_events_after_it_recover_from_postgresql() => SnapshotAndEventsRecover(bodies: null);
+
+    [PostgresFact]
+    public Task A_snapshot_and_the_events_after_it_recover_from_postgresql_with_the_bodies_in_their_table() =>
+        SnapshotAndEventsRecover(ResponseBodyStore.For(new PersistenceSettings("postgresql", ConnectionString, ""), Path.GetTempPath()));
+
+    private async Task SnapshotAndEventsRecover(ResponseBodyStore? bodies)
     {
         const int snapshotEvery = 4;
         var expected = await InNewSystem("pg-first", ConnectionString, (system, probe) =>
         {
-            var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, snapshotEvery));
+            var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, snapshotEvery, bodies: bodies));
             for (var i = 0; i < 5; i++) // events 1-5; a snapshot after event 4
             {
                 rb.Tell(new StoreResponses(Batch($"s{i}", 5)), probe.Ref);
@@ -209,10 +215,15 @@ public sealed class PostgresPersistenceTests : IAsyncLifetime
 
         await InNewSystem("pg-second", ConnectionString, (system, probe) =>
         {
-            var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, snapshotEvery));
+            var rb = system.ActorOf(ReplayBufferActor.Props(_persistenceId, Options, snapshotEvery, bodies: bodies));
             var recovered = Stats(rb, probe);
             Assert.Equal(expected.Ids.ToArray(), recovered.Ids.ToArray());
             Assert.Equal(7, recovered.LastSequenceNr);
+            rb.Tell(new DrawCompensationBatch(recovered.Count, 5, 2), probe.Ref); // every held response, with its arrays
+            var drawn = probe.ExpectMsg<CompensationDrawn>();
+            Assert.All(drawn.Responses, r => Assert.Equal(
+                Tests.ReplayBuffer.ReplayBufferCompactionTests.BodyText(RoRecompSerializerTests.MakeResponse(r.Id, 5)),
+                Tests.ReplayBuffer.ReplayBufferCompactionTests.BodyText(r)));
             rb.Tell(new StoreResponses(Batch("s1", 5).AddRange(Batch("late", 3))), probe.Ref);
             probe.ExpectMsg(new ResponsesAccepted(0, 8, 0));
             return 0;
@@ -275,7 +286,7 @@ public sealed class PostgresPersistenceTests : IAsyncLifetime
     {
         if (string.IsNullOrWhiteSpace(PostgresFactAttribute.ConnectionString))
             return;
-        foreach (var table in new[] { "journal", "snapshot", "tags" })
+        foreach (var table in new[] { "journal", "snapshot", "tags", ResponseBodyStore.Table })
         {
             try
             {

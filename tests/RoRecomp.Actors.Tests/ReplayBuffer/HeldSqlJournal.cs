@@ -9,7 +9,8 @@ using RoRecomp.Core.Replay;
 namespace RoRecomp.Actors.Tests.ReplayBuffer;
 
 /// <summary>
-/// The SQL journal, holding every write that carries a <see cref="ResponsesStored"/> (a store's token arrays) until the
+/// The SQL journal, holding every write that carries a <see cref="ResponsesStored"/> (or its form with the bodies kept
+/// apart, <see cref="RoRecomp.Actors.Protocols.ResponsesStoredApart"/>) until the
 /// test lets it through (<see cref="HeldWrites.Release"/>), as a slow write of a large store would. Other writes (draws,
 /// evictions) go straight through. The gate is named by <c>hold-id</c> in the plugin's HOCON.
 /// </summary>
@@ -21,7 +22,7 @@ public sealed class HeldSqlJournal(Config config) : SqlWriteJournal(config)
     protected override Task<IImmutableList<Exception>> WriteMessagesAsync(IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
     {
         var writes = messages.ToList();
-        if (!writes.Any(w => ((IEnumerable<IPersistentRepresentation>)w.Payload).Any(p => p.Payload is ResponsesStored)))
+        if (!writes.Any(w => ((IEnumerable<IPersistentRepresentation>)w.Payload).Any(p => p.Payload is ResponsesStored or RoRecomp.Actors.Protocols.ResponsesStoredApart)))
             return base.WriteMessagesAsync(writes, cancellationToken);
         // The SQL journal must start its write inside the journal actor: once the gate opens, the write comes back as a message.
         var written = new TaskCompletionSource<IImmutableList<Exception>>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -10,12 +10,14 @@ using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Tests.Serialization;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
+using RoRecomp.Settings;
 
 namespace RoRecomp.Actors.Tests.ReplayBuffer;
 
 /// <summary>
-/// The replay buffer's journal compaction (snapshot, delete events up to it, delete older snapshots): the journal stays
-/// bounded, and a process dying at any point of the cycle recovers exactly the state it had (nothing lost, nothing twice).
+/// The replay buffer's journal compaction (snapshot, delete events up to it, delete older snapshots, and with a body
+/// store the bodies no snapshot names): the journal and the body store stay bounded, and a process dying at any point of
+/// the cycle recovers exactly the state it had (nothing lost, nothing twice), with its responses' token arrays.
 /// </summary>
 public sealed class ReplayBufferCompactionTests : IDisposable
 {
@@ -31,35 +33,47 @@ public sealed class ReplayBufferCompactionTests : IDisposable
 
     private Config Sql => ReplayBufferActorTests.SystemConfig(_dir).WithFallback("akka.loglevel = WARNING");
 
-    private static IActorRef Buffer(ActorSystem system, string id) =>
-        system.ActorOf(ReplayBufferActor.Props(id, Options, SnapshotEvery, SnapshotAfterStored));
+    private ResponseBodyStore BodyStore => ResponseBodyStore.For(new PersistenceSettings("sqlite", "", ""), _dir);
+
+    private IActorRef Buffer(ActorSystem system, string id, bool bodies) =>
+        system.ActorOf(ReplayBufferActor.Props(id, Options, SnapshotEvery, SnapshotAfterStored, bodies: bodies ? BodyStore : null));
 
     private static async Task<T> Ask<T>(IActorRef buffer, object message) => await buffer.Ask<T>(message, TimeSpan.FromSeconds(30));
 
-    /// <summary>What recovery must reproduce: held ids in order, the journal position, and the answer to a re-run draw.</summary>
-    private sealed record Observed(string[] Ids, long LastSequenceNr, string[] Draw1);
+    /// <summary>
+    /// What recovery must reproduce: held ids in order, the journal position, and the answer to a re-run draw (ids, and
+    /// every drawn response's token arrays as text).
+    /// </summary>
+    private sealed record Observed(string[] Ids, long LastSequenceNr, string[] Draw1, string[] Draw1Bodies);
 
     private static async Task<Observed> Observe(IActorRef buffer)
     {
         var stats = await Ask<BufferStats>(buffer, GetBufferStats.Instance);
         var draw = await Ask<CompensationDrawn>(buffer, new DrawCompensationBatch(4, CurrentPolicyVersion: 5, Step: 1));
-        return new Observed([.. stats.Ids], stats.LastSequenceNr, [.. draw.Responses.Select(r => r.Id)]);
+        return new Observed([.. stats.Ids], stats.LastSequenceNr, [.. draw.Responses.Select(r => r.Id)], [.. draw.Responses.Select(BodyText)]);
     }
 
+    internal static string BodyText(Response r) =>
+        $"{string.Join(',', r.PromptTokens)}|{string.Join(',', r.Tokens)}|{string.Join(',', r.LogProbs)}|{(r.ActionMask.IsDefault ? "-" : string.Join(',', r.ActionMask))}";
+
     [Theory]
-    [InlineData(CrashPoint.DuringSnapshotSave)]
-    [InlineData(CrashPoint.AfterSnapshotSave)]
-    [InlineData(CrashPoint.MidEventDelete)]
-    [InlineData(CrashPoint.AfterEventDelete)]
-    public async Task A_crash_anywhere_in_the_cycle_recovers_the_same_buffer(CrashPoint point)
+    [InlineData(CrashPoint.DuringSnapshotSave, false)]
+    [InlineData(CrashPoint.AfterSnapshotSave, false)]
+    [InlineData(CrashPoint.MidEventDelete, false)]
+    [InlineData(CrashPoint.AfterEventDelete, false)]
+    [InlineData(CrashPoint.DuringSnapshotSave, true)]
+    [InlineData(CrashPoint.AfterSnapshotSave, true)]
+    [InlineData(CrashPoint.MidEventDelete, true)]
+    [InlineData(CrashPoint.AfterEventDelete, true)]
+    public async Task A_crash_anywhere_in_the_cycle_recovers_the_same_buffer(CrashPoint point, bool bodies)
     {
-        var id = $"rb-{point}";
+        var id = $"rb-{point}-{bodies}";
         var crashId = $"{Guid.NewGuid():N}";
         Observed before;
         var first = ActorSystem.Create("crashing", CrashingSqlPlugins.Config(point, crashId).WithFallback(Sql));
         try
         {
-            var rb = Buffer(first, id);
+            var rb = Buffer(first, id, bodies);
             // A full cycle first (with the crash plugins stopping only at the chosen point, the first cycle is the one that
             // stops), then more events on top while the cycle hangs, as a busy buffer would have.
             for (var i = 0; i < 2; i++) await Ask<ResponsesAccepted>(rb, new StoreResponses(Batch($"s{i}", 3)));
@@ -78,11 +92,13 @@ public sealed class ReplayBufferCompactionTests : IDisposable
         var second = ActorSystem.Create("recovered", Sql);
         try
         {
-            var rb = Buffer(second, id);
+            var rb = Buffer(second, id, bodies);
             var after = await Observe(rb);
             Assert.Equal(before.Ids, after.Ids);
             Assert.Equal(before.LastSequenceNr, after.LastSequenceNr);
             Assert.Equal(before.Draw1, after.Draw1);
+            Assert.Equal(before.Draw1Bodies, after.Draw1Bodies);
+            Assert.Equal(BodyText(Batch("x", 1)[0]), after.Draw1Bodies[0]); // the arrays themselves, not empty headers
             Assert.Equal(11, after.Ids.Length); // 24 stored, 12 kept by capacity, 4 drawn, 3 more stored
 
             // Nothing twice: every response ever stored (held, drawn or evicted) is still known, so a retry stores none.
@@ -100,24 +116,43 @@ public sealed class ReplayBufferCompactionTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task The_journal_holds_one_snapshot_and_the_events_since_it_however_many_responses_passed()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_journal_holds_one_snapshot_and_the_events_since_it_however_many_responses_passed(bool bodies)
     {
+        var id = $"rb-bounded-{bodies}";
         var system = ActorSystem.Create("compacting", Sql);
         try
         {
-            var rb = Buffer(system, "rb-bounded");
+            var rb = Buffer(system, id, bodies);
             for (var i = 0; i < 40; i++) await Ask<ResponsesAccepted>(rb, new StoreResponses(Batch($"b{i}", 3)));
             var stats = await Ask<BufferStats>(rb, GetBufferStats.Instance);
             Assert.Equal(12, stats.Count);
             // 40 stores, each with a capacity eviction once full: 76 events journaled. Once the cycles catch up, the events
             // since the snapshot (fewer than 6 stored responses: one store, 2 events) and the kept sequence marker remain.
             Assert.Equal(76, stats.LastSequenceNr);
-            await AwaitCompacted("rb-bounded", stats.LastSequenceNr);
-            var (events, snapshots) = Rows("rb-bounded");
+            await AwaitCompacted(id, stats.LastSequenceNr);
+            var (events, snapshots) = Rows(id);
             Assert.True(events <= 3, $"{events} journal rows left");
             Assert.Equal(1, snapshots);
             Assert.Equal([.. Enumerable.Range(36, 4).SelectMany(i => Enumerable.Range(0, 3).Select(j => $"b{i}/{j}"))], stats.Ids.ToArray());
+            var payload = Scalar("SELECT COALESCE(SUM(LENGTH(message)), 0) FROM journal WHERE persistence_id = $id", id)
+                + Scalar("SELECT COALESCE(SUM(LENGTH(snapshot)), 0) FROM snapshot WHERE persistence_id = $id", id);
+            var held = 12 * ResponseBodyStore.Encode(Batch("x", 1)[0]).Length;
+            if (bodies)
+            {
+                // 120 responses passed through; the store keeps the 12 held, those of the events since the snapshot, and the
+                // last cycle's cut (at most one store more), and the journal only headers.
+                var (rows, bytes) = BodyStore.Size(id);
+                Assert.InRange(rows, 12, 12 + 6);
+                Assert.True(payload < held / 2, $"journal + snapshot {payload} bytes with bodies kept apart ({held} held body bytes)");
+                Assert.True(bytes <= 2 * held, $"{bytes} body bytes for {held} held");
+            }
+            else
+            {
+                Assert.True(payload > held, $"journal + snapshot {payload} bytes, {held} held body bytes");
+            }
         }
         finally
         {
@@ -127,14 +162,104 @@ public sealed class ReplayBufferCompactionTests : IDisposable
         var again = ActorSystem.Create("again", Sql);
         try
         {
-            var stats = await Ask<BufferStats>(Buffer(again, "rb-bounded"), GetBufferStats.Instance);
+            var rb = Buffer(again, id, bodies);
+            var stats = await Ask<BufferStats>(rb, GetBufferStats.Instance);
             Assert.Equal(12, stats.Count);
             Assert.Equal("b36/0", stats.Ids[0]);
+            var draw = await Ask<CompensationDrawn>(rb, new DrawCompensationBatch(12, CurrentPolicyVersion: 5, Step: 50));
+            Assert.All(draw.Responses, r => Assert.Equal(BodyText(Batch("x", 1)[0]), BodyText(r)));
         }
         finally
         {
             await again.Terminate();
         }
+    }
+
+    [Fact]
+    public async Task Bodies_written_before_a_crash_kept_their_event_from_the_journal_are_deleted_by_the_next_cycle()
+    {
+        // What a process killed between a chunk's body write and its event leaves: rows that no event names.
+        const string id = "rb-orphans";
+        await BodyStore.WriteAsync(id, generation: 1, [.. Batch("orphan", 5)]);
+        var system = ActorSystem.Create("orphans", Sql);
+        try
+        {
+            var rb = Buffer(system, id, bodies: true);
+            for (var i = 0; i < 4; i++) await Ask<ResponsesAccepted>(rb, new StoreResponses(Batch($"o{i}", 3)));
+            var stats = await Ask<BufferStats>(rb, GetBufferStats.Instance);
+            Assert.Equal(12, stats.Count);
+            await AwaitCompacted(id, stats.LastSequenceNr);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (BodyStore.Size(id).Rows > 12 && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.Equal(12, BodyStore.Size(id).Rows);
+            // The orphans were never in the buffer: storing them now is a first store, not a duplicate.
+            Assert.Equal(5, (await Ask<ResponsesAccepted>(rb, new StoreResponses(Batch("orphan", 5)))).Stored);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    [Fact]
+    public async Task A_store_whose_bodies_cannot_be_written_fails_with_the_place_and_stores_nothing()
+    {
+        var system = ActorSystem.Create("unwritable", Sql);
+        try
+        {
+            var rb = Buffer(system, "rb-unwritable", bodies: true);
+            Assert.Equal(0, (await Ask<BufferStats>(rb, GetBufferStats.CountOnly)).Count); // recovered: the bodies file exists
+            // The bodies file becomes something SQLite cannot open (a directory in its place).
+            var file = ResponseBodyStore.BodiesFile(Path.Combine(_dir, PersistenceHocon.DefaultSqliteFile));
+            SqliteConnection.ClearAllPools();
+            File.Delete(file);
+            Directory.CreateDirectory(file);
+            var e = await Assert.ThrowsAsync<JournalWriteException>(() => Ask<ResponsesAccepted>(rb, new StoreResponses(Batch("u", 3))));
+            Assert.Contains("response bodies", e.Message);
+            Assert.Contains("journal.bodies.db", e.Message);
+            // The buffer keeps running (nothing was decided): it still answers, holds nothing, and stores once the file is back.
+            Assert.Equal(0, (await Ask<BufferStats>(rb, GetBufferStats.CountOnly)).Count);
+            Directory.Delete(file);
+            Assert.Equal(3, (await Ask<ResponsesAccepted>(rb, new StoreResponses(Batch("u", 3)))).Stored);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    [Fact]
+    public async Task A_journal_of_bodies_kept_apart_read_without_a_body_store_fails_naming_the_setting()
+    {
+        var system = ActorSystem.Create("apart", Sql);
+        try
+        {
+            await Ask<ResponsesAccepted>(Buffer(system, "rb-apart", bodies: true), new StoreResponses(Batch("a", 3)));
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+        var again = ActorSystem.Create("apart-again", Sql);
+        try
+        {
+            var probe = again.EventStream;
+            var unreadable = new TaskCompletionSource<JournalUnreadable>();
+            var listener = again.ActorOf(Props.Create(() => new Forward(unreadable)));
+            probe.Subscribe(listener, typeof(JournalUnreadable));
+            Buffer(again, "rb-apart", bodies: false);
+            var failed = await unreadable.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Contains("response-bodies", failed.Cause.ToString());
+        }
+        finally
+        {
+            await again.Terminate();
+        }
+    }
+
+    private sealed class Forward : ReceiveActor
+    {
+        public Forward(TaskCompletionSource<JournalUnreadable> to) => Receive<JournalUnreadable>(m => to.TrySetResult(m));
     }
 
     /// <summary>

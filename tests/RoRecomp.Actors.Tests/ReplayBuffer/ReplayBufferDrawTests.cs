@@ -8,6 +8,7 @@ using RoRecomp.Actors.Protocols;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Core.Replay;
 using RoRecomp.Core.Rollouts;
+using RoRecomp.Settings;
 
 namespace RoRecomp.Actors.Tests.ReplayBuffer;
 
@@ -44,8 +45,14 @@ public sealed class ReplayBufferDrawTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task A_draw_is_answered_while_the_next_steps_store_waits_for_the_journal_and_a_crash_then_loses_nothing()
+    // With a body store (bodies = true) a store chunk's bodies are written before its event: the held journal then holds
+    // the event, as it holds the whole write without one, and the same must hold.
+    private ResponseBodyStore? Bodies(bool bodies) => bodies ? ResponseBodyStore.For(new PersistenceSettings("sqlite", "", ""), _dir) : null;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_draw_is_answered_while_the_next_steps_store_waits_for_the_journal_and_a_crash_then_loses_nothing(bool bodies)
     {
         var holdId = $"{Guid.NewGuid():N}";
         var gate = HeldWrites.Named(holdId);
@@ -54,7 +61,7 @@ public sealed class ReplayBufferDrawTests : IDisposable
         {
             var recomposer = new TestProbe(first, new XunitAssertions());
             var learner = new TestProbe(first, new XunitAssertions());
-            var rb = first.ActorOf(ReplayBufferActor.Props("rb-held", Options, snapshotEvery: 1000));
+            var rb = first.ActorOf(ReplayBufferActor.Props("rb-held", Options, snapshotEvery: 1000, bodies: Bodies(bodies)));
             rb.Tell(new StoreResponses(Batch("a", 4), 1), recomposer.Ref);
             gate.Release();
             recomposer.ExpectMsg(new ResponsesAccepted(4, 0, 0), Answer);
@@ -87,7 +94,7 @@ public sealed class ReplayBufferDrawTests : IDisposable
         try
         {
             var probe = new TestProbe(second, new XunitAssertions());
-            var rb = second.ActorOf(ReplayBufferActor.Props("rb-held", Options, snapshotEvery: 1000));
+            var rb = second.ActorOf(ReplayBufferActor.Props("rb-held", Options, snapshotEvery: 1000, bodies: Bodies(bodies)));
             rb.Tell(GetBufferStats.Instance, probe.Ref);
             Assert.Equal(["a/2", "a/3", "b/0", "b/1", "b/2", "b/3"], probe.ExpectMsg<BufferStats>(Answer).Ids.ToArray());
             // The answered draw is durable: step 1 re-drawn gets the same responses, and they are not held twice.
@@ -105,8 +112,10 @@ public sealed class ReplayBufferDrawTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task A_large_store_is_written_in_chunks_a_draw_goes_between_them_and_a_crash_between_chunks_is_completed_by_the_retry()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_large_store_is_written_in_chunks_a_draw_goes_between_them_and_a_crash_between_chunks_is_completed_by_the_retry(bool bodies)
     {
         var holdId = $"{Guid.NewGuid():N}";
         var gate = HeldWrites.Named(holdId);
@@ -117,7 +126,7 @@ public sealed class ReplayBufferDrawTests : IDisposable
         {
             var recomposer = new TestProbe(first, new XunitAssertions());
             var learner = new TestProbe(first, new XunitAssertions());
-            var rb = first.ActorOf(ReplayBufferActor.Props("rb-chunks", options, snapshotEvery: 1000, storeChunkBytes: chunk));
+            var rb = first.ActorOf(ReplayBufferActor.Props("rb-chunks", options, snapshotEvery: 1000, storeChunkBytes: chunk, bodies: Bodies(bodies)));
             rb.Tell(new StoreResponses(Batch("a", 4), 1), recomposer.Ref);
             gate.Release(2);
             recomposer.ExpectMsg(new ResponsesAccepted(4, 0, 0), Answer); // two writes, one reply
@@ -140,7 +149,7 @@ public sealed class ReplayBufferDrawTests : IDisposable
         try
         {
             var probe = new TestProbe(second, new XunitAssertions());
-            var rb = second.ActorOf(ReplayBufferActor.Props("rb-chunks", options, snapshotEvery: 1000, storeChunkBytes: chunk));
+            var rb = second.ActorOf(ReplayBufferActor.Props("rb-chunks", options, snapshotEvery: 1000, storeChunkBytes: chunk, bodies: Bodies(bodies)));
             rb.Tell(GetBufferStats.Instance, probe.Ref);
             Assert.Equal(["a/2", "a/3", "b/0", "b/1", "b/2", "b/3"], probe.ExpectMsg<BufferStats>(Answer).Ids.ToArray());
             rb.Tell(new StoreResponses(Batch("b", 6), 2), probe.Ref);
