@@ -287,6 +287,7 @@ public sealed class ResponseBodyStore
         var blob = _postgres ? "BYTEA" : "BLOB";
         command.CommandText = $"CREATE TABLE IF NOT EXISTS {Table} (persistence_id TEXT NOT NULL, response_id TEXT NOT NULL, " +
             $"generation BIGINT NOT NULL, body {blob} NOT NULL, PRIMARY KEY (persistence_id, response_id))";
+        if (!_postgres) command.CommandText = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; " + command.CommandText;
         try
         {
             command.ExecuteNonQuery();
