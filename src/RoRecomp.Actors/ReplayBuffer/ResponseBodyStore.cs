@@ -18,7 +18,7 @@ namespace RoRecomp.Actors.ReplayBuffer;
 /// turns on one file lock. The buffer's events and snapshots then carry ids and scalars only: each response's arrays
 /// are written once, not again in every snapshot that holds it.
 /// <para>
-/// Rows carry a generation: the buffer writes a chunk's bodies (durably) before it journals the event that names them,
+/// Rows carry a generation: the buffer writes a store's bodies (durably) before it journals the events that name them,
 /// tags them with its current generation, and after each snapshot deletes the rows of generations up to the
 /// snapshot's cut that the snapshot does not name (<see cref="DeleteUnreferencedAsync"/>). Rows written after the cut
 /// are never touched by that cycle, so a body is only deleted once no snapshot or later event can need it.
