@@ -243,23 +243,16 @@ public sealed class ReplayBufferCompactionTests : IDisposable
         var again = ActorSystem.Create("apart-again", Sql);
         try
         {
-            var probe = again.EventStream;
-            var unreadable = new TaskCompletionSource<JournalUnreadable>();
-            var listener = again.ActorOf(Props.Create(() => new Forward(unreadable)));
-            probe.Subscribe(listener, typeof(JournalUnreadable));
+            var probe = new TestProbe(again, new XunitAssertions());
+            again.EventStream.Subscribe(probe.Ref, typeof(JournalUnreadable));
             Buffer(again, "rb-apart", bodies: false);
-            var failed = await unreadable.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            var failed = probe.ExpectMsg<JournalUnreadable>(TimeSpan.FromSeconds(30));
             Assert.Contains("response-bodies", failed.Cause.ToString());
         }
         finally
         {
             await again.Terminate();
         }
-    }
-
-    private sealed class Forward : ReceiveActor
-    {
-        public Forward(TaskCompletionSource<JournalUnreadable> to) => Receive<JournalUnreadable>(m => to.TrySetResult(m));
     }
 
     /// <summary>
