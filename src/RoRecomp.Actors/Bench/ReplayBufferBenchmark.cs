@@ -167,7 +167,7 @@ public static class ReplayBufferBenchmark
         {
             var file = Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile);
             var bodiesFile = ResponseBodyStore.BodiesFile(file);
-            database = new[] { file, file + "-wal", bodiesFile, bodiesFile + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
+            database = new[] { file, file + "-wal", bodiesFile, bodiesFile + "-wal", bodiesFile + "-journal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
         }
         return (payload, database);
     }

@@ -6,6 +6,7 @@ using RoRecomp.Training.Runs;
 using RoRecomp.Actors.Protocols;
 using RoRecomp.Actors.Hosting;
 using RoRecomp.Actors.Persistence;
+using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Training;
 using RoRecomp.Training.Steps;
 using RoRecomp.Model.Checkpoints;
@@ -202,9 +203,10 @@ public static class TrainRunner
     private static void Abandon(string runDir, string runConf)
     {
         if (Directory.Exists(RunContext.CheckpointDirectoryOf(runDir)) || File.Exists(Path.Combine(runDir, RunFiles.MetricsFile))) return;
-        foreach (var file in new[] { runConf, Path.Combine(runDir, PersistenceHocon.RunIdFile), Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile) })
+        var journal = Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile);
+        foreach (var file in new[] { runConf, Path.Combine(runDir, PersistenceHocon.RunIdFile), journal, ResponseBodyStore.BodiesFile(journal) })
         {
-            foreach (var f in new[] { file, file + "-wal", file + "-shm" })
+            foreach (var f in new[] { file, file + "-wal", file + "-shm", file + "-journal" })
             {
                 try
                 {

@@ -222,8 +222,8 @@ public sealed class PostgresPersistenceTests : IAsyncLifetime
             rb.Tell(new DrawCompensationBatch(recovered.Count, 5, 2), probe.Ref); // every held response, with its arrays
             var drawn = probe.ExpectMsg<CompensationDrawn>();
             Assert.All(drawn.Responses, r => Assert.Equal(
-                Tests.ReplayBuffer.ReplayBufferCompactionTests.BodyText(RoRecompSerializerTests.MakeResponse(r.Id, 5)),
-                Tests.ReplayBuffer.ReplayBufferCompactionTests.BodyText(r)));
+                Tests.ReplayBuffer.ResponseBodyStoreTests.BodyText(RoRecompSerializerTests.MakeResponse(r.Id, 5)),
+                Tests.ReplayBuffer.ResponseBodyStoreTests.BodyText(r)));
             rb.Tell(new StoreResponses(Batch("s1", 5).AddRange(Batch("late", 3))), probe.Ref);
             probe.ExpectMsg(new ResponsesAccepted(0, 8, 0));
             return 0;

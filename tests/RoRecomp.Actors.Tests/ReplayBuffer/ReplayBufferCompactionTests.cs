@@ -50,11 +50,8 @@ public sealed class ReplayBufferCompactionTests : IDisposable
     {
         var stats = await Ask<BufferStats>(buffer, GetBufferStats.Instance);
         var draw = await Ask<CompensationDrawn>(buffer, new DrawCompensationBatch(4, CurrentPolicyVersion: 5, Step: 1));
-        return new Observed([.. stats.Ids], stats.LastSequenceNr, [.. draw.Responses.Select(r => r.Id)], [.. draw.Responses.Select(BodyText)]);
+        return new Observed([.. stats.Ids], stats.LastSequenceNr, [.. draw.Responses.Select(r => r.Id)], [.. draw.Responses.Select(ResponseBodyStoreTests.BodyText)]);
     }
-
-    internal static string BodyText(Response r) =>
-        $"{string.Join(',', r.PromptTokens)}|{string.Join(',', r.Tokens)}|{string.Join(',', r.LogProbs)}|{(r.ActionMask.IsDefault ? "-" : string.Join(',', r.ActionMask))}";
 
     [Theory]
     [InlineData(CrashPoint.DuringSnapshotSave, false)]
@@ -98,7 +95,7 @@ public sealed class ReplayBufferCompactionTests : IDisposable
             Assert.Equal(before.LastSequenceNr, after.LastSequenceNr);
             Assert.Equal(before.Draw1, after.Draw1);
             Assert.Equal(before.Draw1Bodies, after.Draw1Bodies);
-            Assert.Equal(BodyText(Batch("x", 1)[0]), after.Draw1Bodies[0]); // the arrays themselves, not empty headers
+            Assert.Equal(ResponseBodyStoreTests.BodyText(Batch("x", 1)[0]), after.Draw1Bodies[0]); // the arrays themselves, not empty headers
             Assert.Equal(11, after.Ids.Length); // 24 stored, 12 kept by capacity, 4 drawn, 3 more stored
 
             // Nothing twice: every response ever stored (held, drawn or evicted) is still known, so a retry stores none.
@@ -167,7 +164,7 @@ public sealed class ReplayBufferCompactionTests : IDisposable
             Assert.Equal(12, stats.Count);
             Assert.Equal("b36/0", stats.Ids[0]);
             var draw = await Ask<CompensationDrawn>(rb, new DrawCompensationBatch(12, CurrentPolicyVersion: 5, Step: 50));
-            Assert.All(draw.Responses, r => Assert.Equal(BodyText(Batch("x", 1)[0]), BodyText(r)));
+            Assert.All(draw.Responses, r => Assert.Equal(ResponseBodyStoreTests.BodyText(Batch("x", 1)[0]), ResponseBodyStoreTests.BodyText(r)));
         }
         finally
         {

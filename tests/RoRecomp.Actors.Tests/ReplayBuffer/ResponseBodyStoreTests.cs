@@ -1,6 +1,7 @@
 using RoRecomp.Actors.Persistence;
 using RoRecomp.Actors.ReplayBuffer;
 using RoRecomp.Actors.Tests.Serialization;
+using RoRecomp.Core.Rollouts;
 using RoRecomp.Settings;
 
 namespace RoRecomp.Actors.Tests.ReplayBuffer;
@@ -12,6 +13,10 @@ public sealed class ResponseBodyStoreTests : IDisposable
 
     public void Dispose() => TestDirs.Delete(_dir);
 
+    /// <summary>A response's arrays as text, to compare bodies (what a header lacks) in assertions.</summary>
+    internal static string BodyText(Response r) =>
+        $"{string.Join(',', r.PromptTokens)}|{string.Join(',', r.Tokens)}|{string.Join(',', r.LogProbs)}|{(r.ActionMask.IsDefault ? "-" : string.Join(',', r.ActionMask))}";
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -19,7 +24,7 @@ public sealed class ResponseBodyStoreTests : IDisposable
     {
         var r = RoRecompSerializerTests.MakeResponse("a/0", length: 37, withMask: withMask);
         var back = ResponseBodyStore.Decode(ResponseBodyStore.Header(r), ResponseBodyStore.Encode(r));
-        Assert.Equal(ReplayBufferCompactionTests.BodyText(r), ReplayBufferCompactionTests.BodyText(back));
+        Assert.Equal(BodyText(r), BodyText(back));
         Assert.Equal(r.ActionMask.IsDefault, back.ActionMask.IsDefault);
         Assert.Equal(r.Reward, back.Reward);
     }
@@ -41,7 +46,7 @@ public sealed class ResponseBodyStoreTests : IDisposable
         var responses = Enumerable.Range(0, 3).Select(i => RoRecompSerializerTests.MakeResponse($"w/{i}", length: 10 + i)).ToList();
         await store.WriteAsync("p", generation: 4, responses);
         var filled = store.Fill("p", [.. responses.Select(ResponseBodyStore.Header)]);
-        Assert.Equal(responses.Select(ReplayBufferCompactionTests.BodyText), filled.Select(ReplayBufferCompactionTests.BodyText));
+        Assert.Equal(responses.Select(BodyText), filled.Select(BodyText));
         Assert.Equal(4, store.MaxGeneration("p"));
         Assert.Equal(0, store.MaxGeneration("other"));
 
@@ -51,5 +56,13 @@ public sealed class ResponseBodyStoreTests : IDisposable
         Assert.Equal(2, await store.DeleteUnreferencedAsync("p", cut: 4, keep: new HashSet<string> { "w/1" }));
         Assert.Equal(1, store.Size("p").Rows);
         Assert.Equal(0, await store.DeleteUnreferencedAsync("p", cut: 3, keep: new HashSet<string>())); // newer than the cut
+    }
+
+    [Fact]
+    public void Reading_the_generation_of_a_run_without_a_bodies_file_does_not_create_one()
+    {
+        var store = ResponseBodyStore.For(new PersistenceSettings("sqlite", "", ""), _dir);
+        Assert.Equal(0, store.MaxGeneration("p"));
+        Assert.False(File.Exists(store.Location)); // a run in "journal" mode, listed by ReplayBufferContents, stays as it was
     }
 }
