@@ -124,8 +124,18 @@ public sealed record AsyncSettings(int MaxPolicyLag);
 /// <param name="ConnectionString">Explicit connection string ("" = derived from <paramref name="SqlitePath"/> for SQLite).</param>
 /// <param name="SqlitePath">SQLite file ("" = <c>&lt;run-dir&gt;/journal.db</c>).</param>
 /// <param name="RunId">Names this run's journal rows ("" = derived from the run directory); see <see cref="Persistence.PersistenceHocon.PersistenceId"/>.</param>
-public sealed record PersistenceSettings(string Provider, string ConnectionString, string SqlitePath, string RunId = "")
+/// <param name="SqliteJournalMode">
+/// <c>wal</c> (the default: one fsync per commit, for a file on a local disk) or <c>delete</c> (SQLite's rollback
+/// journal, for a journal file on a network file system, where WAL's shared memory does not work).
+/// </param>
+public sealed record PersistenceSettings(string Provider, string ConnectionString, string SqlitePath, string RunId = "", string SqliteJournalMode = PersistenceSettings.Wal)
 {
+    /// <summary>SQLite's write-ahead log for the journal file.</summary>
+    public const string Wal = "wal";
+
+    /// <summary>SQLite's rollback journal (deleted after each commit) for the journal file.</summary>
+    public const string Delete = "delete";
+
     /// <summary>The SQLite provider (the default: a file in the run directory).</summary>
     public const string Sqlite = "sqlite";
 

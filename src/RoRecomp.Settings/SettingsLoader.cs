@@ -183,7 +183,7 @@ public static class SettingsLoader
             new AsyncSettings(r.Int("async.max-policy-lag", 0)),
             new PersistenceSettings(
                 r.OneOf("persistence.provider", [.. PersistenceSettings.Providers]), r.String("persistence.connection-string"), r.String("persistence.sqlite-path"),
-                r.String("persistence.run-id")),
+                r.String("persistence.run-id"), r.OneOf("persistence.sqlite-journal-mode", PersistenceSettings.Wal, PersistenceSettings.Delete)),
             new CheckpointSettings(r.Int("checkpoint.every", 0), r.Int("checkpoint.keep-last", 1)),
             new ClusterSettings(
                 r.Roles("cluster.roles"), r.String("cluster.hostname", nonEmpty: true), r.Int("cluster.port", 0, 65535),

@@ -68,9 +68,10 @@ public static class ReplayBufferBenchmark
     /// <summary>Runs the benchmark in <paramref name="runDir"/> (created; must not hold a previous journal).</summary>
     public static async Task<ReplayBufferBenchmarkResult> Run(string runDir, ReplayBufferBenchOptions o, Action<string>? progress = null)
     {
-        using var runLock = RunDirectoryLock.Acquire(runDir);
         var persistence = new PersistenceSettings(o.Journal, o.Journal == "postgresql" ? o.ConnectionString : "", "");
-        var config = PersistenceHocon.Build(persistence, runDir)
+        var (hocon, runLock) = PersistenceHocon.Prepare(persistence, runDir);
+        using var held = runLock;
+        var config = hocon
             .WithFallback(SerializationHocon.Config)
             .WithFallback("akka.loglevel = WARNING");
         var options = new ReplayBufferOptions(Capacity: o.Capacity, MaxStaleness: long.MaxValue);

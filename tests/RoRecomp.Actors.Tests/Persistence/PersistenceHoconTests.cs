@@ -24,6 +24,38 @@ public sealed class PersistenceHoconTests : IDisposable
         Assert.Equal("Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql", config.GetString("akka.persistence.journal.sql.class"));
     }
 
+    [Theory]
+    [InlineData(null, "wal")]
+    [InlineData("delete", "delete")]
+    public void Preparing_a_run_puts_its_sqlite_journal_in_the_configured_mode(string? mode, string expected)
+    {
+        var runDir = Path.Combine(_dir, "mode");
+        var settings = SettingsLoader.Load(null, mode is null ? [] : [$"persistence.sqlite-journal-mode={mode}"]).Persistence;
+        var (_, runLock) = PersistenceHocon.Prepare(settings, runDir);
+        runLock.Dispose();
+        using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(runDir, "journal.db")};Pooling=false");
+        c.Open();
+        using var command = c.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode";
+        Assert.Equal(expected, command.ExecuteScalar());
+    }
+
+    [Fact]
+    public void A_journal_file_that_is_not_a_database_is_left_to_the_journal_to_report()
+    {
+        var runDir = Directory.CreateDirectory(Path.Combine(_dir, "garbage")).FullName;
+        File.WriteAllBytes(Path.Combine(runDir, "journal.db"), [.. Enumerable.Repeat((byte)0x5a, 8192)]);
+        Assert.Null(PersistenceHocon.SetSqliteJournalMode(new PersistenceSettings("sqlite", "", ""), runDir));
+        Assert.Null(PersistenceHocon.SetSqliteJournalMode(OnPostgres().Persistence, runDir)); // not SQLite: nothing to set
+    }
+
+    [Fact]
+    public void An_unknown_sqlite_journal_mode_is_refused_naming_the_key()
+    {
+        var e = Assert.Throws<SettingsException>(() => SettingsLoader.Load(null, ["persistence.sqlite-journal-mode=memory"]));
+        Assert.Contains("persistence.sqlite-journal-mode", e.Message);
+    }
+
     /// <summary>Settings of a run journaled to PostgreSQL (the host is never contacted).</summary>
     private RoRecompSettings OnPostgres() =>
         SettingsLoader.Load(null, [$"run.run-dir={_dir}", "persistence.provider=postgresql", "persistence.connection-string=Host=db;Database=r"]);
