@@ -90,7 +90,8 @@ public static class PersistenceHocon
 
     /// <summary>
     /// Creates the run directory, checks it is writable, takes the run lock (held until disposed; keep it for the
-    /// process lifetime) and returns it with the persistence HOCON. Throws <see cref="SettingsException"/> with the path
+    /// process lifetime), puts a SQLite journal in its journal mode (<see cref="SetSqliteJournalMode"/>: this creates the
+    /// file, so checks that a journal exists come first) and returns the lock with the persistence HOCON. Throws <see cref="SettingsException"/> with the path
     /// and the fix when the directory cannot be written or another process holds the run.
     /// </summary>
     public static (Config Hocon, RunDirectoryLock Lock) Prepare(PersistenceSettings persistence, string runDir)

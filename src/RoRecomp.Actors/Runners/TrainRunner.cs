@@ -128,9 +128,9 @@ public static class TrainRunner
         CheckEndpoint(settings.Cluster);
         RemoteCertificate.Load(loaded.Akka)?.Dispose();   // TLS on without a readable .pfx fails here, not at the first weight fetch
 
+        if (o.Resume) CheckResumable(settings.Persistence, runDir); // before Prepare, which opens (so creates) the SQLite journal to set its mode
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
         using var _ = runLock;
-        if (o.Resume) CheckResumable(settings.Persistence, runDir);
         settings = PersistenceHocon.SettleRunId(settings, runDir, fresh: !o.Resume);
         DurableFile.WriteAllText(runConf, SettingsLoader.RenderLayers(layers));
 
