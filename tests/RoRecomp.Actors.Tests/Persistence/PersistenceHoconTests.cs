@@ -38,6 +38,8 @@ public sealed class PersistenceHoconTests : IDisposable
         using var command = c.CreateCommand();
         command.CommandText = "PRAGMA journal_mode";
         Assert.Equal(expected, command.ExecuteScalar());
+        command.CommandText = "PRAGMA synchronous"; // what the journal plugin's connections (the same library) commit with
+        Assert.Equal(2L, command.ExecuteScalar()); // FULL: a commit is on disk when it returns, in either mode
     }
 
     [Fact]
