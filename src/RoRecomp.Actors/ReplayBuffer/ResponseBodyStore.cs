@@ -106,7 +106,7 @@ public sealed class ResponseBodyStore
     /// </summary>
     public long MaxGeneration(string persistenceId)
     {
-        if (!_postgres && !File.Exists(new SqliteConnectionStringBuilder(_connectionString).DataSource)) return 0;
+        if (!_postgres && !File.Exists(Location)) return 0;
         using var connection = Open();
         using var command = connection.CreateCommand();
         command.CommandText = $"SELECT COALESCE(MAX(generation), 0) FROM {Table} WHERE persistence_id = @p";
