@@ -31,9 +31,17 @@ public static class PersistenceHocon
             return persistence.ConnectionString;
         if (persistence.Provider == "postgresql")
             throw new SettingsException("rorecomp.persistence.connection-string is empty: PostgreSQL needs one, e.g. \"Host=db;Database=rorecomp;Username=rl;Password=...\"");
-        var path = persistence.SqlitePath.Length > 0 ? persistence.SqlitePath : Path.Combine(runDir, DefaultSqliteFile);
-        return $"Data Source={Path.GetFullPath(path)};Pooling=true";
+        return $"Data Source={SqliteFile(persistence, runDir)};Pooling=true";
     }
+
+    /// <summary>
+    /// The SQLite file the journal is in when the settings name it (provider sqlite, no explicit connection string):
+    /// <c>rorecomp.persistence.sqlite-path</c>, else <c>&lt;run-dir&gt;/journal.db</c>, as a full path; otherwise null.
+    /// </summary>
+    public static string? SqliteFile(PersistenceSettings persistence, string runDir) =>
+        persistence.Provider != "sqlite" || persistence.ConnectionString.Length > 0
+            ? null
+            : Path.GetFullPath(persistence.SqlitePath.Length > 0 ? persistence.SqlitePath : Path.Combine(runDir, DefaultSqliteFile));
 
     /// <summary>
     /// How long the journal's and the snapshot store's circuit breakers stay open before they let a call through again.
@@ -179,8 +187,7 @@ public static class PersistenceHocon
     public static string JournalLocation(PersistenceSettings persistence, string runDir)
     {
         if (persistence.Provider == "postgresql") return "in PostgreSQL (rorecomp.persistence.connection-string)";
-        if (persistence.ConnectionString.Length > 0) return "at rorecomp.persistence.connection-string";
-        return Path.GetFullPath(persistence.SqlitePath.Length > 0 ? persistence.SqlitePath : Path.Combine(runDir, DefaultSqliteFile));
+        return SqliteFile(persistence, runDir) ?? "at rorecomp.persistence.connection-string";
     }
 
     /// <summary>

@@ -128,7 +128,9 @@ public static class TrainRunner
         CheckEndpoint(settings.Cluster);
         RemoteCertificate.Load(loaded.Akka)?.Dispose();   // TLS on without a readable .pfx fails here, not at the first weight fetch
 
-        if (o.Resume) CheckResumable(settings.Persistence, runDir); // before Prepare, which opens (so creates) the SQLite journal to set its mode
+        var journal = PersistenceHocon.SqliteFile(settings.Persistence, runDir);
+        if (o.Resume) CheckResumable(journal, runDir); // before Prepare, which opens (so creates) the SQLite journal to set its mode
+        var journalExisted = journal is not null && File.Exists(journal);
         var (hocon, runLock) = PersistenceHocon.Prepare(settings.Persistence, runDir);
         using var _ = runLock;
         settings = PersistenceHocon.SettleRunId(settings, runDir, fresh: !o.Resume);
@@ -162,7 +164,7 @@ public static class TrainRunner
         catch (Exception) when (!o.Resume)
         {
             // Nothing ran: leave no half-started run behind, so the same command can be given again.
-            Abandon(runDir, runConf);
+            Abandon(runDir, runConf, journalExisted ? null : journal);
             throw;
         }
         await using var __ = node;
@@ -181,11 +183,9 @@ public static class TrainRunner
     /// Refuses a <c>--resume</c> that would silently start over from the warm start, replacing the run's checkpoints:
     /// the run directory holds checkpoints or metrics but its SQLite journal (the committed state) is gone.
     /// </summary>
-    private static void CheckResumable(PersistenceSettings persistence, string runDir)
+    private static void CheckResumable(string? journal, string runDir)
     {
-        if (persistence.Provider != "sqlite" || persistence.ConnectionString.Length > 0) return;
-        var journal = Path.GetFullPath(persistence.SqlitePath.Length > 0 ? persistence.SqlitePath : Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile));
-        if (File.Exists(journal)) return;
+        if (journal is null || File.Exists(journal)) return;   // PostgreSQL, or a connection string the run does not own
         var checkpoints = RunContext.CheckpointDirectoryOf(runDir);
         var hasCheckpoints = Directory.Exists(checkpoints) && Directory.EnumerateFileSystemEntries(checkpoints).Any();
         if (hasCheckpoints || File.Exists(Path.Combine(runDir, RunFiles.MetricsFile)))
@@ -197,14 +197,15 @@ public static class TrainRunner
     }
 
     /// <summary>
-    /// Removes what a fresh run wrote before its node started (run.conf, the run id, an empty journal), so the run
-    /// directory does not look like a run to resume; a warm start made in <c>sft/</c> is kept (it is reused).
+    /// Removes what a fresh run wrote before its node started (run.conf, the run id, the empty SQLite journal
+    /// <paramref name="createdJournal"/> that this run created, wherever <c>sqlite-path</c> put it, and its bodies file),
+    /// so the run directory does not look like a run to resume; a warm start made in <c>sft/</c> is kept (it is reused).
     /// </summary>
-    private static void Abandon(string runDir, string runConf)
+    private static void Abandon(string runDir, string runConf, string? createdJournal)
     {
         if (Directory.Exists(RunContext.CheckpointDirectoryOf(runDir)) || File.Exists(Path.Combine(runDir, RunFiles.MetricsFile))) return;
-        var journal = Path.Combine(runDir, PersistenceHocon.DefaultSqliteFile);
-        foreach (var file in new[] { runConf, Path.Combine(runDir, PersistenceHocon.RunIdFile), journal, ResponseBodyStore.BodiesFile(journal) })
+        string[] journalFiles = createdJournal is null ? [] : [createdJournal, ResponseBodyStore.BodiesFile(createdJournal)];
+        foreach (var file in (string[])[runConf, Path.Combine(runDir, PersistenceHocon.RunIdFile), .. journalFiles])
         {
             foreach (var f in new[] { file, file + "-wal", file + "-shm", file + "-journal" })
             {

@@ -164,6 +164,38 @@ public sealed class TrainRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_fresh_run_stopped_before_its_node_starts_removes_the_journal_it_created_at_sqlite_path_and_keeps_one_it_found()
+    {
+        var journals = Directory.CreateDirectory(Path.Combine(_dir, "journals")).FullName;
+        var created = Path.Combine(journals, "created.db");
+        await StopDuringWarmStart(Path.Combine(_dir, "sqlite-path-created"), created);
+        Assert.False(File.Exists(created));
+        Assert.False(File.Exists(ResponseBodyStore.BodiesFile(created)));
+
+        var found = Path.Combine(journals, "found.db");
+        File.WriteAllBytes(found, []);   // an empty file is an empty SQLite database
+        await StopDuringWarmStart(Path.Combine(_dir, "sqlite-path-found"), found);
+        Assert.True(File.Exists(found));
+
+        // Stops the run inside its supervised warm start (after Prepare made the journal, before the node started).
+        static async Task StopDuringWarmStart(string runDir, string journal)
+        {
+            using var stop = new CancellationTokenSource();
+            // Task.Run: RunAsync trains the warm start synchronously, before its first await.
+            var run = Task.Run(() => TrainRunner.RunAsync(new TrainOptions(new SettingsOverrides(null,
+                [$"run.run-dir={runDir}", "warm-start.steps=100000", "run.steps=2", $"persistence.sqlite-path={journal}"])),
+                TextWriter.Null, false, stop.Token));
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            while (DateTime.UtcNow < deadline && !run.IsCompleted && !File.Exists(Path.Combine(runDir, RunFiles.RunConfigFile)))
+                await Task.Delay(20);
+            Assert.True(File.Exists(journal), "the run did not reach its warm start with its journal made");
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+            Assert.False(File.Exists(Path.Combine(runDir, RunFiles.RunConfigFile)));
+        }
+    }
+
+    [Fact]
     public async Task A_run_killed_with_sigkill_resumes_and_matches_the_uninterrupted_run()
     {
         const int steps = 30;
