@@ -30,6 +30,28 @@ public class TransformerTests
     }
 
     [Fact]
+    public void A_decoder_layer_frees_its_temporaries_when_it_returns_and_gradients_still_flow()
+    {
+        // Without the layer's own scope a forward pass kept every layer's (B, heads, T, S) attention scores alive until
+        // the model's forward returned: 10.5 GB at the peak of a 1,024-response held-out evaluation.
+        using var scope = NewDisposeScope();
+        var c = TransformerConfig.Micro(16);
+        var layer = new DecoderLayer(c);
+        var (b, t, d) = (2, 5, c.HiddenSize / c.NumHeads);
+        var x = randn(b, t, c.HiddenSize).requires_grad_(true);
+        var cos = ones(b, 1, t, d);
+        var sin = zeros(b, 1, t, d);
+        var mask = ones(t, t, dtype: ScalarType.Bool).tril().expand(b, 1, t, t);
+        var before = scope.DisposablesCount;
+        var y = layer.Forward(x, cos, sin, mask, null, 0);
+        Assert.Equal(before + 1, scope.DisposablesCount);   // only the output is left to the caller
+        y.sum().backward();
+        Assert.NotNull(x.grad);
+        Assert.True(x.grad!.abs().sum().item<float>() > 0);
+        Assert.All(layer.parameters(), p => Assert.NotNull(p.grad));
+    }
+
+    [Fact]
     public void Kv_cache_logits_equal_full_recomputation_with_left_padding()
     {
         using var scope = NewDisposeScope();
