@@ -59,6 +59,18 @@ public sealed class ResponseBodyStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_new_bodies_file_has_64_KiB_pages()
+    {
+        var store = ResponseBodyStore.For(new PersistenceSettings("sqlite", "", ""), _dir);
+        await store.WriteAsync("p", generation: 1, [RoRecompSerializerTests.MakeResponse("x/0", length: 5000)]);
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={store.Location};Pooling=false");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA page_size";
+        Assert.Equal(65536L, (long)command.ExecuteScalar()!);
+    }
+
+    [Fact]
     public void Reading_the_generation_of_a_run_without_a_bodies_file_does_not_create_one()
     {
         var store = ResponseBodyStore.For(new PersistenceSettings("sqlite", "", ""), _dir);
