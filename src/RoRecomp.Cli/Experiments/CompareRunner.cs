@@ -40,7 +40,8 @@ public sealed record CompareResult(int Ran, int Skipped, IReadOnlyList<string> F
 /// <summary>
 /// The <c>compare</c> job: runs every (arm, seed) in turn, in process, with <see cref="TrainRunner"/> into
 /// <c>&lt;out&gt;/&lt;arm&gt;/seed-&lt;n&gt;</c>, from one warm start per seed (<c>&lt;out&gt;/warm-&lt;n&gt;</c>, trained once unless
-/// <c>model.checkpoint</c> is set), skipping finished runs and resuming interrupted ones, then writes the report.
+/// <c>model.checkpoint</c> is set), skipping finished runs and resuming interrupted ones (and continuing a finished run
+/// that <c>--steps</c> asks to go further), then writes the report.
 /// </summary>
 public static class CompareRunner
 {
@@ -152,15 +153,32 @@ public static class CompareRunner
         var warmStarts = new Dictionary<int, string>();
         int skipped = 0, index = 0;
         var pending = new List<(string Tag, PlannedRun Run, SettingsOverrides Layers, bool Resume)>();
+        var failed = new List<string>();
         foreach (var run in plan)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var tag = $"compare [{++index}/{plan.Count}] {run.Arm} seed {run.Seed}";
             if (RunFiles.IsFinished(run.RunDir))
             {
-                output.WriteLine($"{tag}: finished earlier ({RunFiles.SummaryFile} present); skipped");
-                skipped++;
-                continue;
+                var finishedAt = RunFiles.ReadSummary(run.RunDir)?.Steps;
+                if (o.Steps is not { } wanted || finishedAt is null || finishedAt >= wanted)
+                {
+                    output.WriteLine($"{tag}: finished earlier ({RunFiles.SummaryFile} present); skipped");
+                    skipped++;
+                    continue;
+                }
+                // A finished run that --steps asks to go further continues from its last checkpoint (written at its last
+                // step), as a run planned that long would have gone on, unless something in it depends on run.steps.
+                var schedule = SettingsLoader.Load(run.Settings).Compensation.WeightSchedule;
+                if (schedule != "constant")
+                {
+                    output.WriteLine($"{tag}: FAILED: finished at step {finishedAt}, and --steps {wanted} cannot continue it: its compensation " +
+                        $"weight-schedule \"{schedule}\" ran over its {finishedAt} steps, so the continued run would not be the run planned for {wanted}; " +
+                        "start it in another --out");
+                    failed.Add($"{run.Arm}/seed-{run.Seed}: finished at step {finishedAt}; a {schedule} compensation schedule cannot be continued to {wanted} steps");
+                    continue;
+                }
+                output.WriteLine($"{tag}: finished at step {finishedAt}; continuing it to step {wanted} (--steps)");
             }
             if (!warmStarts.TryGetValue(run.Seed, out var warm))
             {
@@ -169,7 +187,6 @@ public static class CompareRunner
             var layers = run.Settings with { RunDir = run.RunDir, Steps = o.Steps, Checkpoint = warm.Length > 0 ? warm : run.Settings.Checkpoint };
             pending.Add((tag, run, layers, File.Exists(Path.Combine(run.RunDir, TrainRunner.RunConfigFile))));
         }
-        var failed = new List<string>();
         int ran = 0;
         var lines = TextWriter.Synchronized(output);
         async Task RunOne((string Tag, PlannedRun Run, SettingsOverrides Layers, bool Resume) p)

@@ -128,6 +128,43 @@ public sealed class CompareRunnerTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_finished_run_that_steps_asks_to_go_further_continues_to_the_metrics_of_the_longer_run()
+    {
+        var warm = PipelineFixture.WarmStart(Path.Combine(_dir, "warm"));
+        var sets = PipelineFixture.Sets("unused", warm).Where(s => !s.StartsWith("run.run-dir=", StringComparison.Ordinal)).ToList();
+        ExperimentOptions Options(string name, int steps, string arm) =>
+            new("thinking", [arm], [11], Path.Combine(_dir, name), Steps: steps, Sets: sets, ExperimentsDir: ExperimentsDir());
+
+        var straight = await CompareRunner.RunAsync(Options("straight", 3, "rorecomp"), new StringWriter(), CancellationToken.None);
+        var shorter = await CompareRunner.RunAsync(Options("extended", 2, "rorecomp"), new StringWriter(), CancellationToken.None);
+        var log = new StringWriter();
+        var longer = await CompareRunner.RunAsync(Options("extended", 3, "rorecomp"), log, CancellationToken.None);
+
+        Assert.Equal((1, 1, 0), (straight.Ran, shorter.Ran, straight.Failed.Count + shorter.Failed.Count));
+        Assert.True((1, 0, 0) == (longer.Ran, longer.Skipped, longer.Failed.Count), log.ToString());
+        Assert.Contains("rorecomp seed 11: finished at step 2; continuing it to step 3 (--steps)", log.ToString());
+        var runDir = Path.Combine(_dir, "extended", "rorecomp", "seed-11");
+        Assert.Equal(3, RunFiles.ReadSummary(runDir)!.Steps);
+        var a = WithoutWallTime(Path.Combine(_dir, "straight", "rorecomp", "seed-11"));
+        var b = WithoutWallTime(runDir);
+        Assert.Equal(3, a.Count);
+        Assert.True(a.SequenceEqual(b), Differences(a, b));
+        var again = await CompareRunner.RunAsync(Options("extended", 3, "rorecomp"), new StringWriter(), CancellationToken.None);
+        Assert.Equal((0, 1), (again.Ran, again.Skipped));
+
+        // A compensation weight that decays over run.steps ran its whole schedule in the shorter run: refused, nothing trains.
+        var linear = Path.Combine(_dir, "extended", "compensation-linear", "seed-11");
+        Directory.CreateDirectory(linear);
+        RunFiles.WriteSummary(linear, RunFiles.ReadSummary(Path.Combine(_dir, "straight", "rorecomp", "seed-11"))! with { Steps = 2 });
+        var refusedLog = new StringWriter();
+        var refused = await CompareRunner.RunAsync(Options("extended", 3, "compensation-linear"), refusedLog, CancellationToken.None);
+        Assert.Equal(0, refused.Ran);
+        Assert.Equal(["compensation-linear/seed-11: finished at step 2; a linear compensation schedule cannot be continued to 3 steps"], refused.Failed);
+        Assert.Contains("weight-schedule \"linear\" ran over its 2 steps", refusedLog.ToString());
+        Assert.False(File.Exists(Path.Combine(linear, RunFiles.MetricsFile)));
+    }
+
     /// <summary>The keys whose values differ, line by line ("step N: key a vs b").</summary>
     private static string Differences(List<string> a, List<string> b) => string.Join("; ", a.Zip(b, (x, y) => (First: x, Second: y)).SelectMany((p, i) =>
     {
