@@ -27,7 +27,9 @@ namespace RoRecomp.Actors.Bench;
 /// <param name="WarmupSteps">
 /// Steps before the measured ones, not timed: the first steps of a cluster run JIT-compiled code at tier 0 and fill
 /// connection pools (measured here at 64 samplers / 4 processes: 1.85 ms per group over 5 steps after 1 warm-up step,
-/// 0.83 over 40).
+/// 0.83 over 40). Tiered compilation goes on recompiling hot code for tens of seconds in every process: after 5
+/// warm-up steps, perf found 63% of the 2 cores in the 5 processes' tiered-compilation threads during the measured
+/// window, and the figures were 3.38 ms per group at 64 samplers; after 60, 0.70 ms (2026-12-01).
 /// </param>
 public sealed record CoordinationBenchOptions(
     IReadOnlyList<int> Samplers, int Processes, int GenerationMs, int UpdateMs, int ResponseTokens, int Steps, int Lag, int SamplesPerPrompt,
@@ -50,10 +52,14 @@ public sealed record CoordinationBenchOptions(
 /// <param name="LearnerBufferSeconds">Mean seconds a measured step's learner waited for the replay buffer (inside its busy time).</param>
 /// <param name="WindowResponses">Responses in the online batches of the measured steps (every group accounted for: steps x groups x samples).</param>
 /// <param name="CpuSeconds">CPU seconds per process over the measured window: the learner node first, then each sampler process.</param>
+/// <param name="LearnerJitSeconds">
+/// Seconds the learner node's JIT compiled over the measured window (<see cref="System.Runtime.JitInfo.GetCompilationTime"/>):
+/// near 0 when the window is the steady state, large while tiered compilation still recompiles hot code.
+/// </param>
 public sealed record CoordinationPoint(
     int Samplers, int Processes, int GroupsPerStep, int Steps, double WallSeconds, double GroupsPerSecond, double IdealStepSeconds,
     double OverheadMsPerGroup, double LearnerIdleFraction, double LearnerIdleForCoordination, long RemoteBytes, int TrainedSteps,
-    long PayloadBytesPerStep, double LearnerBufferSeconds, int WindowResponses, IReadOnlyList<double> CpuSeconds)
+    long PayloadBytesPerStep, double LearnerBufferSeconds, int WindowResponses, IReadOnlyList<double> CpuSeconds, double LearnerJitSeconds)
 {
     /// <summary>Remote bytes per trained step (join and shutdown traffic included).</summary>
     public long BytesPerStep => TrainedSteps == 0 ? 0 : RemoteBytes / TrainedSteps;
@@ -106,7 +112,7 @@ public static class CoordinationBenchmark
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"bench coordination: {n} samplers / {p.Processes} processes: {p.GroupsPerSecond:F1} groups/s, overhead {p.OverheadMsPerGroup:F2} ms/group, " +
                 $"learner idle {p.LearnerIdleFraction:P1} ({p.LearnerIdleForCoordination:P1} for coordination), learner waits {p.LearnerBufferSeconds * 1000:F0} ms a step for the buffer, " +
-                $"{p.BytesPerStep / 1e6:F2} MB/step remote"));
+                $"{p.BytesPerStep / 1e6:F2} MB/step remote, learner node JIT {p.LearnerJitSeconds:F2} s in the window"));
             points.Add(p);
         }
         var best = points.Max(p => p.GroupsPerSecond);
@@ -214,10 +220,15 @@ public static class CoordinationBenchmark
             var deadline = TimeSpan.FromSeconds(120 + trainedAtEnd * Math.Max(20 * ideal, 5));
             var run = Stopwatch.StartNew();
             List<TimeSpan>? cpuAtWarmup = null;
+            TimeSpan? jitAtWarmup = null;
             while (probe.Intervals.Count < trainedAtEnd)
             {
                 // CPU of every process from the end of the last warm-up step (20 ms resolution) to the end of the window.
-                if (cpuAtWarmup is null && probe.Intervals.Count >= o.WarmupSteps) cpuAtWarmup = CpuTimes(workers);
+                if (cpuAtWarmup is null && probe.Intervals.Count >= o.WarmupSteps)
+                {
+                    cpuAtWarmup = CpuTimes(workers);
+                    jitAtWarmup = System.Runtime.JitInfo.GetCompilationTime(currentThread: false);
+                }
                 cancellationToken.ThrowIfCancellationRequested();
                 if (reporter.Failure is { } failure) throw new InvalidOperationException($"the run failed: {failure}");
                 if (workers.FirstOrDefault(w => w.HasExited) is { } dead) throw new InvalidOperationException($"a sampler process exited early: {dead.Output}");
@@ -240,7 +251,9 @@ public static class CoordinationBenchmark
             var idleForCoordination = Math.Max(0, idle - (o.Steps * explainedIdle / wall));
 
             var cpuAtEnd = CpuTimes(workers);
+            var jitAtEnd = System.Runtime.JitInfo.GetCompilationTime(currentThread: false);
             cpuAtWarmup ??= cpuAtEnd;
+            jitAtWarmup ??= jitAtEnd;
             var cpu = cpuAtEnd.Zip(cpuAtWarmup, (end, start) => (end - start).TotalSeconds).ToList();
             var trained = probe.Intervals.Count;
             var driverBytes = RoRecompSerializer.BytesRead - bytesBefore;
@@ -248,7 +261,8 @@ public static class CoordinationBenchmark
             foreach (var w in workers) workerBytes += await w.StopAsync();
             return new CoordinationPoint(
                 samplers, processes, groupsPerStep, o.Steps, wall, groups / wall, ideal, (wall - (o.Steps * ideal)) / groups * 1000, idle,
-                idleForCoordination, driverBytes + workerBytes, trained, (long)groupsPerStep * o.SamplesPerPrompt * o.ResponseTokens * 8, window.Skip(1).Average(i => i.BufferSeconds), responses, cpu);
+                idleForCoordination, driverBytes + workerBytes, trained, (long)groupsPerStep * o.SamplesPerPrompt * o.ResponseTokens * 8, window.Skip(1).Average(i => i.BufferSeconds), responses, cpu,
+                (jitAtEnd - jitAtWarmup.Value).TotalSeconds);
         }
         finally
         {

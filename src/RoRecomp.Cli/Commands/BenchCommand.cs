@@ -71,7 +71,7 @@ public static class BenchCommand
         var responseTokens = CliKit.Positive("--response-tokens", 1024, "tokens per response (token ids and log-probs)");
         var samplesPerPrompt = CliKit.Positive("--samples-per-prompt", 8, "responses per group");
         var steps = CliKit.Positive("--steps", 20, "measured steps per sampler count (after the warm-up steps)");
-        var warmup = CliKit.Positive("--warmup-steps", 5, "steps before the measured ones, not timed (JIT tiering, connection pools)");
+        var warmup = CliKit.Positive("--warmup-steps", 60, "steps before the measured ones, not timed (JIT tiering: tens of seconds of recompiling in every process; connection pools)");
         var lag = new Option<int>("--lag") { Description = "async.max-policy-lag (0 = synchronous)", HelpName = "L", DefaultValueFactory = _ => 1 };
         var config = CliKit.Config();
         var set = CliKit.Set();
@@ -176,6 +176,7 @@ public static class BenchCommand
             ["learner_buffer_wait_s"] = r.Points.Select(p => p.LearnerBufferSeconds).ToList(),
             ["trained_steps"] = r.Points.Select(p => p.TrainedSteps).ToList(),
             ["cpu_s_per_process"] = r.Points.Select(p => p.CpuSeconds).ToList(),
+            ["learner_jit_s"] = r.Points.Select(p => p.LearnerJitSeconds).ToList(),
             ["ceiling_samplers"] = r.CeilingSamplers,
             ["ceiling_groups_per_s"] = r.CeilingGroupsPerSecond,
             ["ceiling_reached"] = r.CeilingReached,
