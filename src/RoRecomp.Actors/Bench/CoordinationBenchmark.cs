@@ -219,16 +219,12 @@ public static class CoordinationBenchmark
             var trainedAtEnd = o.WarmupSteps + o.Steps;
             var deadline = TimeSpan.FromSeconds(120 + trainedAtEnd * Math.Max(20 * ideal, 5));
             var run = Stopwatch.StartNew();
-            List<TimeSpan>? cpuAtWarmup = null;
-            TimeSpan? jitAtWarmup = null;
+            Clocks? atWarmup = null;
             while (probe.Intervals.Count < trainedAtEnd)
             {
-                // CPU of every process from the end of the last warm-up step (20 ms resolution) to the end of the window.
-                if (cpuAtWarmup is null && probe.Intervals.Count >= o.WarmupSteps)
-                {
-                    cpuAtWarmup = CpuTimes(workers);
-                    jitAtWarmup = System.Runtime.JitInfo.GetCompilationTime(currentThread: false);
-                }
+                // CPU of every process (20 ms resolution) and the learner node's JIT time, from the end of the last warm-up
+                // step to the end of the window.
+                if (atWarmup is null && probe.Intervals.Count >= o.WarmupSteps) atWarmup = Clocks.Read(workers);
                 cancellationToken.ThrowIfCancellationRequested();
                 if (reporter.Failure is { } failure) throw new InvalidOperationException($"the run failed: {failure}");
                 if (workers.FirstOrDefault(w => w.HasExited) is { } dead) throw new InvalidOperationException($"a sampler process exited early: {dead.Output}");
@@ -250,11 +246,9 @@ public static class CoordinationBenchmark
             var explainedIdle = o.Lag == 0 ? generation : Math.Max(0, generation - update);
             var idleForCoordination = Math.Max(0, idle - (o.Steps * explainedIdle / wall));
 
-            var cpuAtEnd = CpuTimes(workers);
-            var jitAtEnd = System.Runtime.JitInfo.GetCompilationTime(currentThread: false);
-            cpuAtWarmup ??= cpuAtEnd;
-            jitAtWarmup ??= jitAtEnd;
-            var cpu = cpuAtEnd.Zip(cpuAtWarmup, (end, start) => (end - start).TotalSeconds).ToList();
+            var atEnd = Clocks.Read(workers);
+            atWarmup ??= atEnd;
+            var cpu = atEnd.Cpu.Zip(atWarmup.Cpu, (end, start) => (end - start).TotalSeconds).ToList();
             var trained = probe.Intervals.Count;
             var driverBytes = RoRecompSerializer.BytesRead - bytesBefore;
             long workerBytes = 0;
@@ -262,7 +256,7 @@ public static class CoordinationBenchmark
             return new CoordinationPoint(
                 samplers, processes, groupsPerStep, o.Steps, wall, groups / wall, ideal, (wall - (o.Steps * ideal)) / groups * 1000, idle,
                 idleForCoordination, driverBytes + workerBytes, trained, (long)groupsPerStep * o.SamplesPerPrompt * o.ResponseTokens * 8, window.Skip(1).Average(i => i.BufferSeconds), responses, cpu,
-                (jitAtEnd - jitAtWarmup.Value).TotalSeconds);
+                (atEnd.LearnerJit - atWarmup.LearnerJit).TotalSeconds);
         }
         finally
         {
@@ -295,7 +289,13 @@ public static class CoordinationBenchmark
     }
 
     /// <summary>CPU time of this process, then of each sampler process.</summary>
-    private static List<TimeSpan> CpuTimes(List<Worker> workers) => [Process.GetCurrentProcess().TotalProcessorTime, .. workers.Select(w => w.CpuTime)];
+    /// <summary>CPU time of the learner node then of each sampler process, and the learner node's JIT time, at one moment.</summary>
+    private sealed record Clocks(List<TimeSpan> Cpu, TimeSpan LearnerJit)
+    {
+        public static Clocks Read(List<Worker> workers) => new(
+            [Process.GetCurrentProcess().TotalProcessorTime, .. workers.Select(w => w.CpuTime)],
+            System.Runtime.JitInfo.GetCompilationTime(currentThread: false));
+    }
 
     private static int FreePort()
     {

@@ -160,7 +160,8 @@ public static class CompareRunner
             var tag = $"compare [{++index}/{plan.Count}] {run.Arm} seed {run.Seed}";
             if (RunFiles.IsFinished(run.RunDir))
             {
-                var finishedAt = RunFiles.ReadSummary(run.RunDir)?.Steps;
+                // The summary is read only when --steps could ask for more: a plain rerun skips every finished run unread.
+                var finishedAt = o.Steps is null ? null : RunFiles.ReadSummary(run.RunDir)?.Steps;
                 if (o.Steps is not { } wanted || finishedAt is null || finishedAt >= wanted)
                 {
                     output.WriteLine($"{tag}: finished earlier ({RunFiles.SummaryFile} present); skipped");
@@ -169,9 +170,10 @@ public static class CompareRunner
                 }
                 // A finished run that --steps asks to go further continues from its last checkpoint (written at its last
                 // step), as a run planned that long would have gone on, unless something in it depends on run.steps.
-                var schedule = SettingsLoader.Load(run.Settings).Compensation.WeightSchedule;
-                if (schedule != "constant")
+                var settings = SettingsLoader.Load(run.Settings);
+                if (SettingsMapping.Compensation(settings).FollowsRunLength)
                 {
+                    var schedule = settings.Compensation.WeightSchedule;
                     output.WriteLine($"{tag}: FAILED: finished at step {finishedAt}, and --steps {wanted} cannot continue it: its compensation " +
                         $"weight-schedule \"{schedule}\" ran over its {finishedAt} steps, so the continued run would not be the run planned for {wanted}; " +
                         "start it in another --out");

@@ -44,6 +44,12 @@ public sealed record CompensationSchedule(
     /// <summary>Whether step <paramref name="step"/> draws a compensation batch given the buffer's size.</summary>
     public bool ShouldDraw(long step, int buffered) => Enabled && step >= 1 && step % Every == 0 && buffered >= BatchSize;
 
+    /// <summary>
+    /// Whether the weight moves with progress through the run (<see cref="Weight"/> reads <c>totalSteps</c>), so a run
+    /// that stopped at its last step cannot be continued into the run a larger step count would have been.
+    /// </summary>
+    public bool FollowsRunLength => Schedule != WeightSchedule.Constant;
+
     /// <summary>The loss weight at <paramref name="step"/> of <paramref name="totalSteps"/> (progress clamped to [0, 1]).</summary>
     public double Weight(long step, long totalSteps)
     {

@@ -76,11 +76,17 @@ public sealed class CompareRunnerTests : IDisposable
         Assert.Contains("length-penalty", typo.Message);
     }
 
+    /// <summary>The pipeline fixture's micro-run keys over its warm start, without a run directory (compare gives each run its own).</summary>
+    private List<string> MicroRunSets()
+    {
+        var warm = PipelineFixture.WarmStart(Path.Combine(_dir, "warm"));
+        return [.. PipelineFixture.Sets("unused", warm).Where(s => !s.StartsWith("run.run-dir=", StringComparison.Ordinal))];
+    }
+
     [Fact]
     public async Task A_micro_comparison_finishes_writes_the_report_and_a_second_invocation_skips_it()
     {
-        var warm = PipelineFixture.WarmStart(Path.Combine(_dir, "warm"));
-        var sets = PipelineFixture.Sets("unused", warm).Where(s => !s.StartsWith("run.run-dir=", StringComparison.Ordinal)).ToList();
+        var sets = MicroRunSets();
         var outDir = Path.Combine(_dir, "exp");
         var options = new ExperimentOptions("thinking", ["grpo", "length-penalty"], [11], outDir, Steps: 2, Sets: sets, ExperimentsDir: ExperimentsDir());
 
@@ -106,8 +112,7 @@ public sealed class CompareRunnerTests : IDisposable
     [Fact]
     public async Task Two_runs_at_once_in_child_processes_give_the_same_metrics_as_one_at_a_time()
     {
-        var warm = PipelineFixture.WarmStart(Path.Combine(_dir, "warm"));
-        var sets = PipelineFixture.Sets("unused", warm).Where(s => !s.StartsWith("run.run-dir=", StringComparison.Ordinal)).ToList();
+        var sets = MicroRunSets();
         ExperimentOptions Options(string name, int parallel) =>
             new("thinking", ["grpo", "rorecomp"], [11], Path.Combine(_dir, name), Steps: 2, Sets: sets, ExperimentsDir: ExperimentsDir(), Parallel: parallel);
 
@@ -131,8 +136,7 @@ public sealed class CompareRunnerTests : IDisposable
     [Fact]
     public async Task A_finished_run_that_steps_asks_to_go_further_continues_to_the_metrics_of_the_longer_run()
     {
-        var warm = PipelineFixture.WarmStart(Path.Combine(_dir, "warm"));
-        var sets = PipelineFixture.Sets("unused", warm).Where(s => !s.StartsWith("run.run-dir=", StringComparison.Ordinal)).ToList();
+        var sets = MicroRunSets();
         ExperimentOptions Options(string name, int steps, string arm) =>
             new("thinking", [arm], [11], Path.Combine(_dir, name), Steps: steps, Sets: sets, ExperimentsDir: ExperimentsDir());
 
