@@ -43,7 +43,7 @@ public sealed class EvaluatorKey;
 
 /// <summary>
 /// Akka.Hosting wiring of a RoRecomp node by its roles (<c>rorecomp.cluster.roles</c>): remoting, cluster (self-join when
-/// no seeds, keep-oldest split-brain resolver), persistence, serializer, and the actors of each role.
+/// no seeds, the learner node downs unreachable members: LearnerDowningProvider), persistence, serializer, and the actors of each role.
 /// </summary>
 public static class RoRecompHostingExtensions
 {
@@ -83,8 +83,7 @@ public static class RoRecompHostingExtensions
             {
                 Roles = [.. c.Roles],
                 SeedNodes = [.. c.SeedNodes],
-                // The side that keeps the oldest learner-role node (the seed that runs the run) survives a partition.
-                SplitBrainResolver = new Akka.Cluster.Hosting.SBR.KeepOldestOption { DownIfAlone = false, Role = LearnerRole },
+                // No split-brain resolver option: the learner node decides who is downed (PipelineHocon.Cluster).
             });
         // The buffer keeps the last steps' events apart so a resume can rewind it to the checkpoint it continues from. It
         // runs under a backoff supervisor: a failed journal write stops it (Akka.Persistence's rule), and it comes back

@@ -21,8 +21,8 @@ public sealed record NodeOptions(SettingsOverrides Settings);
 /// The <c>node</c> job: joins a running cluster with the given roles and works until stopped (Ctrl+C / SIGTERM: the
 /// node leaves the cluster gracefully), until the learner announces that the run finished (exit 0), or until it gives
 /// up: no seed answered within <c>cluster.join-timeout</c> (saying every 10 s what it waits for), or the learner refused
-/// this node's configuration (exit 1). If the node is removed from the cluster (e.g. the learner node crashed and the
-/// split-brain resolver downed the rest), or the learner left before the run finished, it starts again and rejoins the
+/// this node's configuration (exit 1). If the node is removed from the cluster (e.g. the learner node stayed unreachable
+/// and this node downed itself: <see cref="Hosting.LearnerDowningActor"/>), or the learner left before the run finished, it starts again and rejoins the
 /// seeds, so a restarted learner finds its samplers again (<see cref="NodeWatchActor"/>).
 /// </summary>
 public static class NodeRunner

@@ -34,12 +34,13 @@ public sealed class ClusterConfTests
     }
 
     [Fact]
-    public void Cluster_conf_carries_the_akka_remote_frame_size_and_the_downing_strategy()
+    public void Cluster_conf_carries_the_akka_remote_frame_size_and_leaves_the_downing_to_the_learner_node()
     {
         var config = SettingsLoader.Resolve(new SettingsOverrides(ClusterConf)).Akka;
         Assert.Equal(16L * 1024 * 1024, config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size"));
-        Assert.Equal("keep-oldest", config.GetString("akka.cluster.split-brain-resolver.active-strategy"));
-        Assert.False(config.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
+        // A downing provider or strategy here would replace LearnerDowningProvider on every node.
+        Assert.False(config.HasPath("akka.cluster.downing-provider-class"));
+        Assert.False(config.HasPath("akka.cluster.split-brain-resolver"));
     }
 
     [Fact]
