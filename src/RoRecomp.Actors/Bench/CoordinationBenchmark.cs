@@ -288,7 +288,6 @@ public static class CoordinationBenchmark
         }
     }
 
-    /// <summary>CPU time of this process, then of each sampler process.</summary>
     /// <summary>CPU time of the learner node then of each sampler process, and the learner node's JIT time, at one moment.</summary>
     private sealed record Clocks(List<TimeSpan> Cpu, TimeSpan LearnerJit)
     {

@@ -40,7 +40,11 @@ public sealed class LearnerDowningActor : ReceiveActor, IWithTimers
             _unreachable.Remove(m.Member.UniqueAddress);
             _downed.Remove(m.Member.UniqueAddress);
         });
-        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        // Keep an unreachable member's status current (e.g. downed by itself), so a member already down is not downed again.
+        Receive<ClusterEvent.IMemberEvent>(m =>
+        {
+            if (_unreachable.TryGetValue(m.Member.UniqueAddress, out var u)) _unreachable[m.Member.UniqueAddress] = (m.Member, u.Since);
+        });
         Receive<ClusterEvent.CurrentClusterState>(_ => { });
         Receive<Tick>(_ => Decide(DateTime.UtcNow));
     }

@@ -22,10 +22,10 @@ public sealed class LearnerDowningProvider : IDowningProvider
     {
         ArgumentNullException.ThrowIfNull(system);
         ArgumentNullException.ThrowIfNull(cluster);
-        _stableAfter = system.Settings.Config.GetTimeSpan(StableAfterKey, TimeSpan.FromSeconds(20));
+        var config = system.Settings.Config;
+        _stableAfter = config.GetTimeSpan(StableAfterKey, TimeSpan.FromSeconds(20));
         // As Akka's split-brain resolver: the singletons' hand-over waits this long after a removal (down-removal-margin
         // when set, else stable-after).
-        var config = system.Settings.Config;
         _removalMargin = config.GetString("akka.cluster.down-removal-margin", "off") is "off" or "" ? _stableAfter
             : config.GetTimeSpan("akka.cluster.down-removal-margin");
     }
