@@ -6,6 +6,12 @@ namespace RoRecomp.Model.Tests;
 
 public class TorchRuntimeTests
 {
+    /// <summary>tests/test.runsettings reaches the test host: libgomp's idle threads sleep instead of spinning, so the
+    /// solution's several libtorch test hosts (and a training run beside them) do not starve each other of cores.</summary>
+    [Fact]
+    public void Test_host_runs_with_passive_omp_wait_policy() =>
+        Assert.Equal("PASSIVE", Environment.GetEnvironmentVariable("OMP_WAIT_POLICY"));
+
     [Fact]
     public void Tensor_math_works_on_this_machine()
     {
