@@ -14,6 +14,7 @@ public static class Program
         BenchCommand.Create(),
         ChaosCommand.Create(),
         CompareCommand.Create(),
+        EvalCommand.Create(),
         ExportCommand.Create(),
         NodeCommand.Create(),
         ReportCommand.Create(),

@@ -105,6 +105,17 @@ public interface IRlTask
     IToolEnvironment? Tools { get; }
 }
 
+/// <summary>
+/// An agentic task that can tell a response's unnecessary tool calls from the necessary ones: the paper's agentic metric
+/// is unnecessary tool calls, which the total (<see cref="Verdict.ToolCalls"/>) mixes with the calls a solution needs.
+/// Held-out evaluations record its mean (<c>eval_unnecessary_tool_calls</c>) for tasks that implement it.
+/// </summary>
+public interface IToolCallAudit
+{
+    /// <summary>The tool calls of <paramref name="response"/> that its problem did not need. Never throws on odd model output.</summary>
+    int UnnecessaryCalls(TaskPrompt prompt, string response);
+}
+
 /// <summary>Helpers over any <see cref="IRlTask"/>.</summary>
 public static class RlTaskExtensions
 {

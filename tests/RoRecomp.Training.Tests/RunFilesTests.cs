@@ -70,6 +70,22 @@ public sealed class RunFilesTests : IDisposable
     }
 
     [Fact]
+    public void An_audited_evaluation_adds_its_unnecessary_tool_calls_to_the_line_and_the_summary()
+    {
+        var eval = new HeldOutEvaluation(3, 0.4375, 39.5625, 2.5, 0.90625, 32, UnnecessaryToolCalls: 0.75);
+        var line = MetricsLine.From(Step3Record(_dir) with { Eval = eval }, 10.12349, _dir);
+        var text = RunFiles.Format(line);
+        Assert.EndsWith("\"checkpoint\":\"checkpoints/step-000003\",\"eval_unnecessary_tool_calls\":0.75}", text, StringComparison.Ordinal);
+        RunFiles.AppendMetrics(_dir, line);
+        Assert.Equal(eval with { Responses = 0 }, Assert.Single(RunFiles.ReadMetrics(_dir)).Evaluation());
+
+        RunFiles.WriteBaseline(_dir, eval);
+        Assert.Contains("\"unnecessary_tool_calls\": 0.75", File.ReadAllText(RunFiles.PathOf(_dir, RunFiles.BaselineFile)), StringComparison.Ordinal);
+        Assert.Equal(eval, RunFiles.ReadBaseline(_dir));
+        Assert.Equal(0.75, SummaryEvaluation.From(eval)!.UnnecessaryToolCalls);
+    }
+
+    [Fact]
     public void Keeping_metrics_through_a_step_keeps_their_text_and_reports_a_line_cut_short()
     {
         var path = RunFiles.PathOf(_dir, RunFiles.MetricsFile);

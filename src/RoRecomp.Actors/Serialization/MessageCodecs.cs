@@ -139,14 +139,16 @@ internal static class MessageCodecs
 
     /// <summary>Held-out evaluation figures.</summary>
     public static readonly Part<HeldOutEvaluation> Evaluation = new(
-        (w, e) => w.Long(1, e.Step).Double(2, e.Accuracy).Double(3, e.MeanLength).Double(4, e.ToolCalls).Double(5, e.FormatValid).Int(6, e.Responses),
+        (w, e) => w.Long(1, e.Step).Double(2, e.Accuracy).Double(3, e.MeanLength).Double(4, e.ToolCalls).Double(5, e.FormatValid).Int(6, e.Responses)
+            .Double(7, e.UnnecessaryToolCalls),
         r => new(
             Step: r.Long(1, "Step"),
             Accuracy: r.Double(2, "Accuracy"),
             MeanLength: r.Double(3, "MeanLength"),
             ToolCalls: r.Double(4, "ToolCalls"),
             FormatValid: r.Double(5, "FormatValid"),
-            Responses: r.Int(6, "Responses")));
+            Responses: r.Int(6, "Responses"),
+            UnnecessaryToolCalls: r.NullableDouble(7, "UnnecessaryToolCalls")));
 
     /// <summary>A replay-buffer snapshot (entries, draw counter, recently seen ids, recent draws, rewind history).</summary>
     public static readonly Part<ReplayBufferSnapshot> Snapshot = new(

@@ -74,6 +74,10 @@ internal sealed class TaggedReader
     public double Double(int field, string name, double orDefault) =>
         Scalar(field, name, WireKind.Fixed64, required: false) is { } v ? BitConverter.UInt64BitsToDouble(v) : orDefault;
 
+    /// <summary>A double; null when absent.</summary>
+    public double? NullableDouble(int field, string name) =>
+        Scalar(field, name, WireKind.Fixed64, required: false) is { } v ? BitConverter.UInt64BitsToDouble(v) : null;
+
     /// <summary>A required string.</summary>
     public string String(int field, string name) => NullableString(field, name) ?? throw Missing(field, name);
 

@@ -93,6 +93,9 @@ internal sealed class TaggedWriter
         return this;
     }
 
+    /// <summary>A double (fixed64); null writes nothing (read back with <see cref="TaggedReader.NullableDouble"/>).</summary>
+    public TaggedWriter Double(int field, double? value) => value is { } v ? Double(field, v) : this;
+
     /// <summary>A UTF-8 string; null writes nothing (read back as null or rejected as missing).</summary>
     public TaggedWriter String(int field, string? value)
     {

@@ -54,7 +54,7 @@ public sealed record CallAudit(int Calls, int Necessary, int Unnecessary, int Ha
 /// <para>Verification: as <see cref="AgenticTask"/>; <see cref="Verdict.ToolCalls"/> counts the calls and
 /// <see cref="Audit"/> splits them into necessary and unnecessary ones.</para>
 /// </summary>
-public sealed partial class MixedAgenticTask : SyntheticTask<MixedAgenticOptions>
+public sealed partial class MixedAgenticTask : SyntheticTask<MixedAgenticOptions>, IToolCallAudit
 {
     /// <summary>Distinct terms: 64 easy (2..9 x 2..9) then 712 hard (11..99 x 2..9).</summary>
     private const long Terms = 64 + (89 * 8);
@@ -122,6 +122,9 @@ public sealed partial class MixedAgenticTask : SyntheticTask<MixedAgenticOptions
         }
         return new CallAudit(bodies.Count, necessary, bodies.Count - necessary, hard, open.Count);
     }
+
+    /// <inheritdoc />
+    public int UnnecessaryCalls(TaskPrompt prompt, string response) => Audit(prompt, response).Unnecessary;
 
     /// <inheritdoc />
     private protected override string Key(ImmutableArray<long> operands)

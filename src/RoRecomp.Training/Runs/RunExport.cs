@@ -75,12 +75,10 @@ public static class RunExport
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new SettingsException($"--out {outDir}: exists and is not empty; give a new directory (export never overwrites)");
 
-        var (runDir, checkpointDir) = Locate(o);
-        var settings = RunSettings(runDir);
+        var (runDir, checkpointDir) = RunCheckpointSource.Locate(o.RunDir, o.Checkpoint);
+        var settings = RunCheckpointSource.Settings(runDir);
         TorchRuntime.EnsureLoaded();
-        using var checkpoint = checkpointDir is not null
-            ? CheckpointStore.Load(checkpointDir, withOptimizer: false)
-            : LatestGood(runDir!, output);
+        using var checkpoint = RunCheckpointSource.Load(runDir, checkpointDir, "export", output);
         var config = RunContext.ModelConfigOf(checkpoint);
         output.WriteLine($"export: {checkpoint.Path} (step {checkpoint.Manifest.Step}, {config.ParameterCount():N0} parameters) -> {outDir} ({o.Format}, {o.DType})");
 
@@ -123,41 +121,6 @@ public static class RunExport
             if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
             throw;
         }
-    }
-
-    /// <summary>The run directory (null when only a checkpoint outside a run is given) and the checkpoint (null = the run's latest good).</summary>
-    private static (string? RunDir, string? Checkpoint) Locate(ExportOptions o)
-    {
-        if (o.Checkpoint is not null)
-        {
-            var cp = Path.GetFullPath(o.Checkpoint);
-            if (!Directory.Exists(cp)) throw new CheckpointException($"--checkpoint {cp}: no such directory");
-            // <run-dir>/checkpoints/step-N: the run's settings are two levels up.
-            var run = o.RunDir is not null ? Path.GetFullPath(o.RunDir) : Path.GetDirectoryName(Path.GetDirectoryName(cp));
-            return (run is not null && File.Exists(Path.Combine(run, RunFiles.RunConfigFile)) ? run : null, cp);
-        }
-        var runDir = Path.GetFullPath(o.RunDir ?? SettingsLoader.Load(new SettingsOverrides()).Run.RunDir);
-        if (!Directory.Exists(runDir)) throw new CheckpointException($"--run-dir {runDir}: no such directory");
-        return (runDir, null);
-    }
-
-    /// <summary>The run's settings from its <c>run.conf</c>, as <c>train --resume</c> reads them; null without one.</summary>
-    private static RoRecompSettings? RunSettings(string? runDir)
-    {
-        if (runDir is null) return null;
-        var runConf = Path.Combine(runDir, RunFiles.RunConfigFile);
-        return File.Exists(runConf) ? SettingsLoader.Load(new SettingsOverrides { BaseFile = runConf }) : null;
-    }
-
-    private static Checkpoint LatestGood(string runDir, TextWriter output)
-    {
-        var dir = RunContext.CheckpointDirectoryOf(runDir);
-        if (!Directory.Exists(dir) || !Directory.EnumerateDirectories(dir, "step-*").Any())
-            throw new CheckpointException($"{runDir}: no checkpoint in the run ({dir} holds none; train writes one every " +
-                "rorecomp.checkpoint.every steps). Export a warm start with --checkpoint <run-dir>/sft/step-N");
-        var checkpoint = new CheckpointStore(dir).LoadLatestGood(out var skipped, withOptimizer: false);
-        foreach (var reason in skipped) output.WriteLine($"export: skipped a damaged checkpoint: {reason}");
-        return checkpoint ?? throw new CheckpointException($"{dir}: no checkpoint verifies ({string.Join("; ", skipped)})");
     }
 
     /// <summary>

@@ -39,6 +39,7 @@ namespace RoRecomp.Training.Runs;
 /// <param name="EvalMeanLength">Held-out mean length, when evaluated.</param>
 /// <param name="EvalToolCalls">Held-out tool calls per response, when evaluated.</param>
 /// <param name="EvalFormatValid">Held-out format validity, when evaluated.</param>
+/// <param name="EvalUnnecessaryToolCalls">Held-out unnecessary tool calls per response, when evaluated on a task that audits them.</param>
 /// <param name="Checkpoint">The checkpoint committed after the step, relative to the run directory, or null.</param>
 public sealed record MetricsLine(
     long Step,
@@ -72,7 +73,8 @@ public sealed record MetricsLine(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? EvalMeanLength = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? EvalToolCalls = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? EvalFormatValid = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Checkpoint = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Checkpoint = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? EvalUnnecessaryToolCalls = null)
 {
     /// <summary>
     /// The line of a step: <paramref name="wallSeconds"/> since the run started, its checkpoint relative to
@@ -89,13 +91,13 @@ public sealed record MetricsLine(
             l.Loss, l.Entropy, l.ClipFraction, l.ApproxKl, l.GradNorm, l.LearningRate, l.CompensationLoss, l.CompensationWeight,
             r.Cursor, Math.Round(r.StepSeconds, 3), Math.Round(l.TrainSeconds, 3), Math.Round(wallSeconds, 3),
             e?.Accuracy, e?.MeanLength, e?.ToolCalls, e?.FormatValid,
-            r.Checkpoint is null ? null : Path.GetRelativePath(runDir, r.Checkpoint));
+            r.Checkpoint is null ? null : Path.GetRelativePath(runDir, r.Checkpoint), e?.UnnecessaryToolCalls);
     }
 
     /// <summary>The step's held-out evaluation (tool calls and format validity 0 when the line lacks them), or null when it had none.</summary>
     public HeldOutEvaluation? Evaluation() =>
         EvalAccuracy is { } accuracy && EvalMeanLength is { } length
-            ? new HeldOutEvaluation(Step, accuracy, length, EvalToolCalls ?? 0, EvalFormatValid ?? 0, 0)
+            ? new HeldOutEvaluation(Step, accuracy, length, EvalToolCalls ?? 0, EvalFormatValid ?? 0, 0, EvalUnnecessaryToolCalls)
             : null;
 }
 
@@ -105,11 +107,14 @@ public sealed record MetricsLine(
 /// <param name="MeanLength">Mean response length in tokens.</param>
 /// <param name="ToolCalls">Mean tool calls per response.</param>
 /// <param name="FormatValid">Share of responses in the task's exact format.</param>
-public sealed record SummaryEvaluation(long Step, double Accuracy, double MeanLength, double ToolCalls, double FormatValid)
+/// <param name="UnnecessaryToolCalls">Mean unnecessary tool calls per response, for a task that audits them.</param>
+public sealed record SummaryEvaluation(
+    long Step, double Accuracy, double MeanLength, double ToolCalls, double FormatValid,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UnnecessaryToolCalls = null)
 {
     /// <summary>The figures of <paramref name="e"/>, or null.</summary>
     public static SummaryEvaluation? From(HeldOutEvaluation? e) =>
-        e is null ? null : new SummaryEvaluation(e.Step, e.Accuracy, e.MeanLength, e.ToolCalls, e.FormatValid);
+        e is null ? null : new SummaryEvaluation(e.Step, e.Accuracy, e.MeanLength, e.ToolCalls, e.FormatValid, e.UnnecessaryToolCalls);
 }
 
 /// <summary>

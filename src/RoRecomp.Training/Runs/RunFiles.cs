@@ -84,6 +84,9 @@ public static class RunFiles
         return doc.Deserialize<HeldOutEvaluation>(legacy ? PascalCase : Json);
     }
 
+    /// <summary>A held-out evaluation as the run files write it (<c>eval-baseline.json</c>'s form, indented).</summary>
+    public static string FormatEvaluation(HeldOutEvaluation evaluation) => JsonSerializer.Serialize(evaluation, Indented);
+
     /// <summary>Writes <c>summary.json</c>.</summary>
     public static void WriteSummary(string runDir, RunSummaryFile summary) => WriteJson(runDir, SummaryFile, summary);
 

@@ -176,6 +176,7 @@ public sealed class RunRecorder : IRunReporter
     private static (string, double)[] EvalScalars(HeldOutEvaluation e) =>
     [
         ("eval/accuracy", e.Accuracy), ("eval/mean_length", e.MeanLength), ("eval/tool_calls", e.ToolCalls), ("eval/format_valid", e.FormatValid),
+        .. e.UnnecessaryToolCalls is { } u ? [("eval/unnecessary_tool_calls", u)] : Array.Empty<(string, double)>(),
     ];
 
     private static double Change(double? from, double? to) =>

@@ -36,7 +36,12 @@ public sealed record SftOptions(
     TransformerConfig? Model = null);
 
 /// <summary>Held-out figures of the policy on a task (sampled, one response per prompt).</summary>
-public sealed record EvalResult(double Accuracy, double MeanLength, double ToolCalls, double FormatValid);
+/// <param name="Accuracy">Share of correct responses.</param>
+/// <param name="MeanLength">Mean response length in tokens.</param>
+/// <param name="ToolCalls">Mean tool calls per response.</param>
+/// <param name="FormatValid">Share of responses in the task's exact format.</param>
+/// <param name="UnnecessaryToolCalls">Mean unnecessary tool calls per response for a task that audits them (<see cref="IToolCallAudit"/>), else null.</param>
+public sealed record EvalResult(double Accuracy, double MeanLength, double ToolCalls, double FormatValid, double? UnnecessaryToolCalls = null);
 
 /// <summary>
 /// Supervised warm start: trains a fresh policy on a task's traces until a target sampled accuracy (or a step budget),
@@ -102,7 +107,8 @@ public static class SftRunner
     }
 
     /// <summary>
-    /// Sampled (temperature 1) held-out accuracy, mean response length in tokens, tool calls and format validity, over
+    /// Sampled (temperature 1) held-out accuracy, mean response length in tokens, tool calls (and unnecessary ones, for a
+    /// task that audits them) and format validity, over
     /// <paramref name="samplesPerPrompt"/> responses per prompt (more samples when the held-out split is small).
     /// </summary>
     public static EvalResult Evaluate(PolicyTransformer model, IRlTask task, IReadOnlyList<TaskPrompt> prompts, int maxResponseTokens, long seed, int samplesPerPrompt = 1, ITokenizer? tokenizer = null)
@@ -112,7 +118,8 @@ public static class SftRunner
             episodes.Average(e => e.Verdict.Correct ? 1.0 : 0.0),
             episodes.Average(e => (double)e.Tokens.Length),
             episodes.Average(e => (double)e.Verdict.ToolCalls),
-            episodes.Average(e => e.Verdict.FormatValid ? 1.0 : 0.0));
+            episodes.Average(e => e.Verdict.FormatValid ? 1.0 : 0.0),
+            task is IToolCallAudit audit ? episodes.Average(e => (double)audit.UnnecessaryCalls(e.Prompt, e.Text)) : null);
     }
 
 }

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using RoRecomp.Model.Tokenizers;
 using RoRecomp.Model.Transformer;
 using RoRecomp.Settings;
@@ -13,7 +14,10 @@ namespace RoRecomp.Training.Steps;
 /// <param name="ToolCalls">Mean tool calls per response.</param>
 /// <param name="FormatValid">Share of responses in the task's exact format.</param>
 /// <param name="Responses">Responses sampled.</param>
-public sealed record HeldOutEvaluation(long Step, double Accuracy, double MeanLength, double ToolCalls, double FormatValid, int Responses)
+/// <param name="UnnecessaryToolCalls">Mean unnecessary tool calls per response for a task that audits them (<see cref="IToolCallAudit"/>), else null.</param>
+public sealed record HeldOutEvaluation(
+    long Step, double Accuracy, double MeanLength, double ToolCalls, double FormatValid, int Responses,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UnnecessaryToolCalls = null)
 {
     /// <summary>
     /// Evaluates <paramref name="model"/> after step <paramref name="step"/> on the held-out split: <c>run.eval-size</c>
@@ -27,6 +31,6 @@ public sealed record HeldOutEvaluation(long Step, double Accuracy, double MeanLe
         var samples = (size + count - 1) / count;
         var prompts = task.Prompts(Split.Test, 0, count).ToList();
         var r = SftRunner.Evaluate(model, task, prompts, settings.Sampling.MaxNewTokens, (settings.Run.Seed * 1_000_003L) + 7, samples, tokenizer);
-        return new HeldOutEvaluation(step, r.Accuracy, r.MeanLength, r.ToolCalls, r.FormatValid, count * samples);
+        return new HeldOutEvaluation(step, r.Accuracy, r.MeanLength, r.ToolCalls, r.FormatValid, count * samples, r.UnnecessaryToolCalls);
     }
 }

@@ -98,6 +98,7 @@ public sealed class RoRecompSerializerTests() : Akka.TestKit.Xunit2.TestKit(Seri
         new EvaluatePolicy(10, 9),
         new PublishPolicy(3, [1, 2, 3, 4], "{\"VocabSize\":20}"),
         new PolicyEvaluated(new HeldOutEvaluation(10, 0.84, 31.5, 0.25, 1.0, 512)),
+        new PolicyEvaluated(new HeldOutEvaluation(10, 0.84, 31.5, 2.5, 1.0, 512, UnnecessaryToolCalls: 0.75)),
     ];
 
     private static readonly StepMetrics Metrics = new(3, 2, 256, 0.8, 40.5, 38.25, 0.5, 0.99, 128, 96, 100, 28, 1024);
