@@ -171,6 +171,32 @@ public sealed class SyntheticTaskTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Agentic_audit_counts_every_call_but_the_first_product_call_as_unnecessary()
+    {
+        var task = new AgenticTask();
+        var rng = new Random(3);
+        int audited = 0;
+        foreach (var p in task.Prompts(Split.Train, 0, 2000))
+        {
+            // A warm-start trace asks for the product once, then maybe repeats it and asks for the trivial addition.
+            var trace = task.Trace(p, rng);
+            var calls = task.Verify(p, trace).ToolCalls;
+            Assert.Equal(Math.Max(calls - 1, 0), task.UnnecessaryCalls(p, trace));
+            audited += calls;
+        }
+        Assert.True(audited > 1000, "the traces should make calls to audit");
+
+        var q = task.GetPrompt(Split.Test, 0);
+        long a = q.Operands[0], b = q.Operands[1], c = q.Operands[2];
+        string Call(string e) => $"<tool>calc:{e}</tool><result>{task.Tools!.Step("<tool>calc:" + e + "</tool>").Append[8..^9]}</result>";
+        Assert.Equal(0, task.UnnecessaryCalls(q, "<think>" + Call($"{b}*{a}") + "</think>"));          // either order
+        Assert.Equal(0, task.UnnecessaryCalls(q, "<think>" + Call($"{a}*{b}+{c}") + "</think>"));      // the whole expression
+        Assert.Equal(2, task.UnnecessaryCalls(q, "<think>" + Call($"{a}*{b}/0") + Call($"{a}*{b}") + Call($"{a * b}+{c}") + "</think>"));   // an error, the addition
+        Assert.Equal(1, task.UnnecessaryCalls(q, $"<think><tool>calc:{a}*{b}"));                      // a call cut off
+        Assert.Equal(0, task.UnnecessaryCalls(q, $"<think>{a}*{b}={a * b};</think>"));                 // mental: no call
+    }
+
+    [Fact]
     public void Thinking_verifier_rejects_broken_formats_and_accepts_an_optional_eos()
     {
         var task = new ThinkingTask();

@@ -16,7 +16,7 @@ public static class EvalCommand
         var command = new Command("eval",
             "the held-out evaluation a run makes every run.eval-every steps (the same prompts, seed and sampling, so the run's own " +
             "settings give the figures it recorded at that step) of a run's latest good checkpoint or a given one: accuracy, mean " +
-            "length, tool calls, unnecessary tool calls for tasks that audit them (agentic-mixed), format validity. Reads the " +
+            "length, tool calls, unnecessary tool calls for tasks that audit them (agentic, agentic-mixed), format validity. Reads the " +
             "run's settings from <run-dir>/run.conf.")
         {
             runDir, checkpoint, evalSize, output,

@@ -34,9 +34,10 @@ public sealed record AgenticOptions(
 /// worth it, the second and third are unnecessary.</para>
 /// <para>Verification: format-valid when the items follow the grammar and every result is what the environment
 /// answers to its call (a result the model wrote itself is invalid); correct when format-valid and the answer is right.
-/// <see cref="Verdict.ToolCalls"/> counts the calls.</para>
+/// <see cref="Verdict.ToolCalls"/> counts the calls; <see cref="UnnecessaryCalls"/> counts those beyond the one that asks
+/// for the product.</para>
 /// </summary>
-public sealed class AgenticTask : SyntheticTask<AgenticOptions>
+public sealed class AgenticTask : SyntheticTask<AgenticOptions>, IToolCallAudit
 {
     private readonly CalcToolEnvironment _tools;
 
@@ -55,6 +56,18 @@ public sealed class AgenticTask : SyntheticTask<AgenticOptions>
 
     /// <inheritdoc />
     public override IToolEnvironment? Tools => _tools;
+
+    /// <summary>
+    /// The calls of <paramref name="response"/> other than the first answered one that asks for the product <c>a*b</c> (or
+    /// <c>b*a</c>, alone or inside a larger expression): repeats, the trivial addition, errors, anything else
+    /// (<see cref="ToolTrace.AuditCalls"/> with the product as the one step that needs the tool).
+    /// </summary>
+    public int UnnecessaryCalls(TaskPrompt prompt, string response)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        var (calls, necessary, _) = ToolTrace.AuditCalls(response, _tools, [(prompt.Operands[0], prompt.Operands[1])], sumNeedsTool: false);
+        return calls - necessary;
+    }
 
     /// <inheritdoc />
     private protected override string Key(ImmutableArray<long> operands) => $"{operands[0]}*{operands[1]}+{operands[2]}";

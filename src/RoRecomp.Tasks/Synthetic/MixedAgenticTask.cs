@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
-using System.Text.RegularExpressions;
 using RoRecomp.Core.Randomness;
 using RoRecomp.Tasks.Tools;
 
@@ -54,7 +53,7 @@ public sealed record CallAudit(int Calls, int Necessary, int Unnecessary, int Ha
 /// <para>Verification: as <see cref="AgenticTask"/>; <see cref="Verdict.ToolCalls"/> counts the calls and
 /// <see cref="Audit"/> splits them into necessary and unnecessary ones.</para>
 /// </summary>
-public sealed partial class MixedAgenticTask : SyntheticTask<MixedAgenticOptions>, IToolCallAudit
+public sealed class MixedAgenticTask : SyntheticTask<MixedAgenticOptions>, IToolCallAudit
 {
     /// <summary>Distinct terms: 64 easy (2..9 x 2..9) then 712 hard (11..99 x 2..9).</summary>
     private const long Terms = 64 + (89 * 8);
@@ -98,29 +97,11 @@ public sealed partial class MixedAgenticTask : SyntheticTask<MixedAgenticOptions
     public CallAudit Audit(TaskPrompt prompt, string response)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        var open = new List<(long, long)>();
+        var hard = new List<(long, long)>();
         for (int i = 0; i + 1 < prompt.Operands.Length; i += 2)
-            if (IsHard(prompt.Operands[i], prompt.Operands[i + 1])) open.Add((prompt.Operands[i], prompt.Operands[i + 1]));
-        int hard = open.Count, necessary = 0;
-        bool summed = false;
-        var bodies = ToolTrace.CallBodies(response ?? "");
-        foreach (var body in bodies)
-        {
-            if (_tools.Answer(body).Error is not null) continue;
-            bool asked = false;
-            foreach (Match m in Product().Matches(body))
-            {
-                if (!long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var x)
-                    || !long.TryParse(m.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var y)) continue;
-                int k = open.FindIndex(t => (t.Item1 == x && t.Item2 == y) || (t.Item1 == y && t.Item2 == x));
-                if (k < 0) continue;
-                open.RemoveAt(k);
-                asked = true;
-            }
-            if (!summed && body.Contains('+', StringComparison.Ordinal)) summed = asked = true;
-            if (asked) necessary++;
-        }
-        return new CallAudit(bodies.Count, necessary, bodies.Count - necessary, hard, open.Count);
+            if (IsHard(prompt.Operands[i], prompt.Operands[i + 1])) hard.Add((prompt.Operands[i], prompt.Operands[i + 1]));
+        var (calls, necessary, notAsked) = ToolTrace.AuditCalls(response, _tools, hard, sumNeedsTool: true);
+        return new CallAudit(calls, necessary, calls - necessary, hard.Count, notAsked);
     }
 
     /// <inheritdoc />
@@ -214,7 +195,4 @@ public sealed partial class MixedAgenticTask : SyntheticTask<MixedAgenticOptions
     }
 
     private static double Unit(ref SplitMix64 rng) => (rng.Next() >> 11) * (1.0 / (1UL << 53));
-
-    [GeneratedRegex(@"(\d+)\*(\d+)")]
-    private static partial Regex Product();
 }

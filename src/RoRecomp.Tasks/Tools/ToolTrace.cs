@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using RoRecomp.Tasks.Synthetic;
 
 namespace RoRecomp.Tasks.Tools;
@@ -7,8 +9,41 @@ namespace RoRecomp.Tasks.Tools;
 /// The think-part grammar the calculator tasks share: a sequence of items, each a tool call with the environment's
 /// result (<c>&lt;tool&gt;calc:EXPR&lt;/tool&gt;&lt;result&gt;V&lt;/result&gt;</c>) or a note <c>x*y=p;</c> / <c>x+y=s;</c>.
 /// </summary>
-internal static class ToolTrace
+internal static partial class ToolTrace
 {
+    /// <summary>
+    /// Splits the calls of <paramref name="response"/> for an audit (<see cref="IToolCallAudit"/>): a call is necessary when
+    /// the tool answered it with a value and its expression asks for one of <paramref name="products"/> (as <c>x*y</c> or
+    /// <c>y*x</c>) no earlier call asked for, or, when <paramref name="sumNeedsTool"/>, it is the first such call that adds
+    /// (has a <c>+</c>); one call doing several of these (the whole expression) counts once. Every other call (a repeat, a
+    /// product not listed, a further sum, an error, a call cut off unclosed) is unnecessary. Returns the calls, the
+    /// necessary ones, and how many of <paramref name="products"/> no call asked for.
+    /// </summary>
+    public static (int Calls, int Necessary, int NotAsked) AuditCalls(string? response, CalcToolEnvironment tools, IEnumerable<(long X, long Y)> products, bool sumNeedsTool)
+    {
+        var open = products.ToList();
+        int necessary = 0;
+        bool summed = !sumNeedsTool;
+        var bodies = CallBodies(response ?? "");
+        foreach (var body in bodies)
+        {
+            if (tools.Answer(body).Error is not null) continue;
+            bool asked = false;
+            foreach (Match m in Product().Matches(body))
+            {
+                if (!long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var x)
+                    || !long.TryParse(m.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var y)) continue;
+                int k = open.FindIndex(t => (t.X == x && t.Y == y) || (t.X == y && t.Y == x));
+                if (k < 0) continue;
+                open.RemoveAt(k);
+                asked = true;
+            }
+            if (!summed && body.Contains('+', StringComparison.Ordinal)) summed = asked = true;
+            if (asked) necessary++;
+        }
+        return (bodies.Count, necessary, open.Count);
+    }
+
     /// <summary>Why <paramref name="think"/> breaks the grammar (or has a result the tool did not give), or null when it follows it.</summary>
     public static string? Check(string think, CalcToolEnvironment tools)
     {
@@ -65,6 +100,9 @@ internal static class ToolTrace
         }
         return bodies;
     }
+
+    [GeneratedRegex(@"(\d+)\*(\d+)")]
+    private static partial Regex Product();
 
     private static bool IsNote(string note)
     {
