@@ -31,9 +31,11 @@ public sealed class ReplayBufferActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     // The first SQLite journal write initialises the schema; on a 2-core CI machine that also runs the
-    // SFT test in parallel this takes longer than TestKit's 3 s default, so expectations wait up to 30 s.
+    // SFT test in parallel this takes longer than TestKit's 3 s default. 30 s was not enough once (2026-12-01: the
+    // first ack of Store_acks_and_a_retried_store_adds_nothing_twice, at load average 37 with two training runs beside
+    // the test hosts), so expectations wait up to 90 s: a missing ack still fails, only later.
     internal static Config SystemConfig(string runDir) =>
-        ConfigurationFactory.ParseString("akka.test.single-expect-default = 30s")
+        ConfigurationFactory.ParseString("akka.test.single-expect-default = 90s")
             .WithFallback(PersistenceHocon.Build(new PersistenceSettings("sqlite", "", ""), runDir))
             .WithFallback(SerializationHocon.Config);
 
