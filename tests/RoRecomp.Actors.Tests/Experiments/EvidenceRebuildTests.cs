@@ -15,7 +15,7 @@ public sealed class EvidenceRebuildTests : IDisposable
     /// (<c>rorecomp report --runs &lt;compare --out&gt; --out results/&lt;setting&gt; --copy-evidence [--at-step N]</c>); a listed
     /// setting without <c>runs/</c> fails.
     /// </summary>
-    private static readonly string[] RebuiltSettings = ["agentic-mixed", "thinking", "thinking-long", "zero-rl"];
+    private static readonly string[] RebuiltSettings = ["agentic", "agentic-mixed", "thinking", "thinking-long", "zero-rl"];
 
     /// <summary>
     /// Synthetic settings under <c>Experiments/Evidence/</c> (runs made by its <c>make_runs.py</c>, summary.json and runs/ by
