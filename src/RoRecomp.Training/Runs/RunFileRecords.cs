@@ -39,8 +39,8 @@ namespace RoRecomp.Training.Runs;
 /// <param name="EvalMeanLength">Held-out mean length, when evaluated.</param>
 /// <param name="EvalToolCalls">Held-out tool calls per response, when evaluated.</param>
 /// <param name="EvalFormatValid">Held-out format validity, when evaluated.</param>
-/// <param name="EvalUnnecessaryToolCalls">Held-out unnecessary tool calls per response, when evaluated on a task that audits them.</param>
 /// <param name="Checkpoint">The checkpoint committed after the step, relative to the run directory, or null.</param>
+/// <param name="EvalUnnecessaryToolCalls">Held-out unnecessary tool calls per response, when evaluated on a task that audits them.</param>
 public sealed record MetricsLine(
     long Step,
     long PolicyVersion,
