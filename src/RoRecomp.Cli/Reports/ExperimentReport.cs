@@ -24,17 +24,20 @@ public static class ExperimentReport
 {
     /// <summary>
     /// The plotted metrics: metrics.jsonl key (names the plot), its value in a line (null where a line has none), the
-    /// eval-baseline.json figure for the step-0 point (or null), title, y label.
+    /// eval-baseline.json figure for the step-0 point (or null), title, y label, and whether only some tasks record it
+    /// (then a report without it draws no plot and warns of nothing).
     /// </summary>
-    private static readonly (string Key, Func<MetricsLine, double?> Value, Func<HeldOutEvaluation, double>? Baseline, string Title, string YLabel)[] Series =
+    private static readonly (string Key, Func<MetricsLine, double?> Value, Func<HeldOutEvaluation, double>? Baseline, string Title, string YLabel, bool TaskSpecific)[] Series =
     [
-        ("mean_length", m => m.MeanLength, b => b.MeanLength, "Mean response length (online batch)", "tokens"),
-        ("eval_accuracy", m => m.EvalAccuracy, b => b.Accuracy, "Held-out accuracy", "accuracy"),
-        ("eval_mean_length", m => m.EvalMeanLength, b => b.MeanLength, "Held-out mean response length", "tokens"),
-        ("tool_calls", m => m.ToolCalls, b => b.ToolCalls, "Tool calls per response (online batch)", "tool calls"),
-        ("entropy", m => m.Entropy, null, "Policy entropy", "nats / token"),
-        ("priority_size", m => m.PrioritySize, null, "Priority batch size", "responses"),
-        ("compensation_size", m => m.CompensationSize, null, "Compensation batch size", "responses"),
+        ("mean_length", m => m.MeanLength, b => b.MeanLength, "Mean response length (online batch)", "tokens", false),
+        ("eval_accuracy", m => m.EvalAccuracy, b => b.Accuracy, "Held-out accuracy", "accuracy", false),
+        ("eval_mean_length", m => m.EvalMeanLength, b => b.MeanLength, "Held-out mean response length", "tokens", false),
+        ("tool_calls", m => m.ToolCalls, b => b.ToolCalls, "Tool calls per response (online batch)", "tool calls", false),
+        ("eval_unnecessary_tool_calls", m => m.EvalUnnecessaryToolCalls, b => b.UnnecessaryToolCalls ?? double.NaN,
+            "Held-out unnecessary tool calls per response", "unnecessary tool calls", true),
+        ("entropy", m => m.Entropy, null, "Policy entropy", "nats / token", false),
+        ("priority_size", m => m.PrioritySize, null, "Priority batch size", "responses", false),
+        ("compensation_size", m => m.CompensationSize, null, "Compensation batch size", "responses", false),
     ];
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
@@ -71,13 +74,16 @@ public static class ExperimentReport
         {
             var file = s.Key.Replace('_', '-') + ".png";
             if (Plot(curves, s.Value, s.Baseline, s.Title, s.YLabel, Path.Combine(outDir, file))) plots.Add(file);
-            else warnings.Add($"{s.Key}: no run has it; {file} not drawn");
+            else if (!s.TaskSpecific) warnings.Add($"{s.Key}: no run has it; {file} not drawn");
         }
 
         if (Pareto(arms, r => r.FinalMeanLength, "length", "mean response length (tokens)", atStep, Path.Combine(outDir, "pareto-length.png"))) plots.Add("pareto-length.png");
         if (arms.Values.SelectMany(r => r).Any(r => r.FinalToolCalls > 0)
             && Pareto(arms, r => r.FinalToolCalls, "tool calls", "tool calls per response", atStep, Path.Combine(outDir, "pareto-tool-calls.png")))
             plots.Add("pareto-tool-calls.png");
+        if (Pareto(arms, r => r.FinalUnnecessaryToolCalls, "unnecessary tool calls", "unnecessary tool calls per response", atStep,
+                Path.Combine(outDir, "pareto-unnecessary-tool-calls.png")))
+            plots.Add("pareto-unnecessary-tool-calls.png");
 
         var summary = Summary(arms, reference, atStep, warnings);
         File.WriteAllText(Path.Combine(outDir, SummaryFile), summary.ToJsonString(Indented));
@@ -213,6 +219,9 @@ public static class ExperimentReport
             var lengthChanges = new List<double>();
             var accuracyChanges = new List<double>();
             var toolChanges = new List<double>();
+            var unnecessaryChanges = new List<double>();
+            // Unnecessary tool calls only where a run recorded them (a task with an audit): other reports keep their keys.
+            var audited = runs.Any(r => double.IsFinite(r.FinalUnnecessaryToolCalls));
             foreach (var r in runs)
             {
                 var seed = new JsonObject
@@ -224,21 +233,25 @@ public static class ExperimentReport
                     ["final_mean_length"] = Json(r.FinalMeanLength),
                     ["final_tool_calls"] = Json(r.FinalToolCalls),
                 };
+                if (audited) seed["final_unnecessary_tool_calls"] = Json(r.FinalUnnecessaryToolCalls);
                 if (atStep is not null) seed["ended_before_at_step"] = r.EndedBeforeAtStep;
                 if (reference?.FirstOrDefault(x => x.Seed == r.Seed) is { } g)
                 {
                     var dl = Change(r.FinalMeanLength, g.FinalMeanLength);
                     var da = (r.FinalAccuracy - g.FinalAccuracy) * 100;
                     var dt = Change(r.FinalToolCalls, g.FinalToolCalls);
+                    var du = Change(r.FinalUnnecessaryToolCalls, g.FinalUnnecessaryToolCalls);
                     lengthChanges.Add(dl);
                     accuracyChanges.Add(da);
                     toolChanges.Add(dt);
-                    seed["vs_" + ExperimentRuns.Reference] = new JsonObject
+                    unnecessaryChanges.Add(du);
+                    var vs = seed["vs_" + ExperimentRuns.Reference] = new JsonObject
                     {
                         ["length_change_percent"] = Json(dl, 2),
                         ["accuracy_change_points"] = Json(da, 2),
                         ["tool_calls_change_percent"] = Json(dt, 2),
                     };
+                    if (audited) vs["unnecessary_tool_calls_change_percent"] = Json(du, 2);
                 }
                 seedsJson[r.Seed.ToString(CultureInfo.InvariantCulture)] = seed;
             }
@@ -253,6 +266,11 @@ public static class ExperimentReport
                 ["accuracy_change_points"] = Spread(accuracyChanges),
                 ["tool_calls_change_percent"] = Spread(toolChanges),
             };
+            if (audited)
+            {
+                armJson["final_unnecessary_tool_calls"] = Spread(runs.Select(r => r.FinalUnnecessaryToolCalls));
+                armJson["unnecessary_tool_calls_change_percent"] = Spread(unnecessaryChanges);
+            }
             if (atStep is not null) armJson["ended_before_at_step"] = runs.Count(r => r.EndedBeforeAtStep);
         }
         var summary = new JsonObject { ["reference_arm"] = ExperimentRuns.Reference };
@@ -281,8 +299,10 @@ public static class ExperimentReport
                 : "Final figures are each run's last held-out evaluation; ") +
             "values are the mean over seeds with [min, max] across seeds. " +
             $"Changes are relative to the <b>{ExperimentRuns.Reference}</b> arm of the same seed.</p>");
+        var audited = summary["arms"]!.AsObject().Any(a => a.Value!["final_unnecessary_tool_calls"] is not null);
         h.AppendLine($"<table><tr><th>arm</th><th>seeds (finished)</th><th>{(atStep is null ? "final " : $"step-{atStep} ")}held-out accuracy</th><th>held-out mean length</th>" +
-            $"<th>length vs {ExperimentRuns.Reference}</th><th>accuracy vs {ExperimentRuns.Reference}</th><th>tool calls</th><th>tool calls vs {ExperimentRuns.Reference}</th></tr>");
+            $"<th>length vs {ExperimentRuns.Reference}</th><th>accuracy vs {ExperimentRuns.Reference}</th><th>tool calls</th><th>tool calls vs {ExperimentRuns.Reference}</th>" +
+            (audited ? $"<th>unnecessary tool calls</th><th>unnecessary vs {ExperimentRuns.Reference}</th>" : "") + "</tr>");
         foreach (var (arm, node) in summary["arms"]!.AsObject())
         {
             var a = node!.AsObject();
@@ -290,7 +310,9 @@ public static class ExperimentReport
             h.AppendLine($"<tr><td>{WebUtility.HtmlEncode(arm)}</td><td>{a["seeds"]!.AsObject().Count} ({a["finished_seeds"]}{before})</td>" +
                 $"<td>{Cell(a["final_accuracy"], "0.000")}</td><td>{Cell(a["final_mean_length"], "0.0")}</td>" +
                 $"<td>{Cell(a["length_change_percent"], "+0.0;-0.0", " %")}</td><td>{Cell(a["accuracy_change_points"], "+0.0;-0.0", " pt")}</td>" +
-                $"<td>{Cell(a["final_tool_calls"], "0.00")}</td><td>{Cell(a["tool_calls_change_percent"], "+0.0;-0.0", " %")}</td></tr>");
+                $"<td>{Cell(a["final_tool_calls"], "0.00")}</td><td>{Cell(a["tool_calls_change_percent"], "+0.0;-0.0", " %")}</td>" +
+                (audited ? $"<td>{Cell(a["final_unnecessary_tool_calls"], "0.00")}</td><td>{Cell(a["unnecessary_tool_calls_change_percent"], "+0.0;-0.0", " %")}</td>" : "") +
+                "</tr>");
         }
         h.AppendLine("</table>");
         if (warnings.Count > 0)

@@ -22,9 +22,12 @@ public sealed class ReportException(string message) : Exception(message);
 /// <param name="FinalStep">The step of the final evaluation (0 = the warm start; -1 = none); with <c>--at-step N</c>, N.</param>
 /// <param name="EndedBeforeAtStep">With <c>--at-step N</c>: the run's metrics stop before step N (it ran fewer steps, or has not
 /// got there yet), so it has no figures at N (they are NaN) and is listed as such; false otherwise.</param>
+/// <param name="FinalUnnecessaryToolCalls">Final held-out unnecessary tool calls per response (as above), for a task that
+/// audits them (<c>IToolCallAudit</c>); NaN for other tasks and for runs recorded before the figure existed.</param>
 public sealed record SeedRun(
     string Arm, int Seed, string Dir, IReadOnlyList<MetricsLine> Metrics, HeldOutEvaluation? Baseline, bool Finished,
-    double FinalAccuracy, double FinalMeanLength, double FinalToolCalls, long FinalStep, bool EndedBeforeAtStep = false)
+    double FinalAccuracy, double FinalMeanLength, double FinalToolCalls, long FinalStep, bool EndedBeforeAtStep = false,
+    double FinalUnnecessaryToolCalls = double.NaN)
 {
     /// <summary>The last step in metrics.jsonl (0 if none).</summary>
     public long LastStep => Metrics.Count > 0 ? Metrics[^1].Step : 0;
@@ -107,15 +110,17 @@ public static class ExperimentRuns
 
         // Final held-out figures: summary.json's "final", else the run's last evaluation, else the warm start's.
         if (summary?.Final is { } final)
-            return new SeedRun(arm, seed, dir, metrics, baseline, true, final.Accuracy, final.MeanLength, final.ToolCalls, final.Step);
+            return new SeedRun(arm, seed, dir, metrics, baseline, true, final.Accuracy, final.MeanLength, final.ToolCalls, final.Step,
+                FinalUnnecessaryToolCalls: final.UnnecessaryToolCalls ?? double.NaN);
         var lastEval = metrics.LastOrDefault(m => m.EvalAccuracy is not null);
         if (summary is null) warnings.Add($"{where}: partial run (no {RunFiles.SummaryFile}; metrics up to step {metrics[^1].Step}); final figures are its last evaluation");
         if (lastEval is not null)
             return new SeedRun(arm, seed, dir, metrics, baseline, summary is not null, lastEval.EvalAccuracy ?? double.NaN, lastEval.EvalMeanLength ?? double.NaN,
-                lastEval.EvalToolCalls ?? double.NaN, lastEval.Step);
+                lastEval.EvalToolCalls ?? double.NaN, lastEval.Step, FinalUnnecessaryToolCalls: lastEval.EvalUnnecessaryToolCalls ?? double.NaN);
         warnings.Add($"{where}: no held-out evaluation after the warm start yet; final figures are {(baseline is null ? "missing" : "the warm start's")}");
         return new SeedRun(arm, seed, dir, metrics, baseline, summary is not null,
-            baseline?.Accuracy ?? double.NaN, baseline?.MeanLength ?? double.NaN, baseline?.ToolCalls ?? double.NaN, baseline is null ? -1 : 0);
+            baseline?.Accuracy ?? double.NaN, baseline?.MeanLength ?? double.NaN, baseline?.ToolCalls ?? double.NaN, baseline is null ? -1 : 0,
+            FinalUnnecessaryToolCalls: baseline?.UnnecessaryToolCalls ?? double.NaN);
     }
 
     /// <summary>The run's figures at its evaluation after step <paramref name="n"/> (see <see cref="Load"/>).</summary>
@@ -141,7 +146,7 @@ public static class ExperimentRuns
         }
         if (!finished) warnings.Add($"{where}: partial run (no {RunFiles.SummaryFile}; metrics up to step {last})");
         return new SeedRun(arm, seed, dir, metrics, baseline, finished, eval.EvalAccuracy ?? double.NaN, eval.EvalMeanLength ?? double.NaN,
-            eval.EvalToolCalls ?? double.NaN, n);
+            eval.EvalToolCalls ?? double.NaN, n, FinalUnnecessaryToolCalls: eval.EvalUnnecessaryToolCalls ?? double.NaN);
     }
 
     /// <summary>A run file through its reader; null (and a warning) when it is not valid JSON.</summary>

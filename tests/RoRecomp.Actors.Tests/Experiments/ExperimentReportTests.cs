@@ -22,26 +22,33 @@ public sealed class ExperimentReportTests : IDisposable
 
     private static string F(double x) => x.ToString("R", CultureInfo.InvariantCulture);
 
-    /// <summary>A run of 4 steps (evaluations at 2 and 4) ending at the given held-out figures; summary.json only if finished.</summary>
-    private string Run(string arm, int seed, double accuracy, double length, double tools, bool finished = true)
+    /// <summary>
+    /// A run of 4 steps (evaluations at 2 and 4) ending at the given held-out figures; summary.json only if finished; with
+    /// <paramref name="unnecessary"/>, the unnecessary tool calls of a task that audits them (twice that at the warm start and step 2).
+    /// </summary>
+    private string Run(string arm, int seed, double accuracy, double length, double tools, bool finished = true, double? unnecessary = null)
     {
         var dir = Path.Combine(_dir, "runs", arm, $"seed-{seed}");
         Directory.CreateDirectory(dir);
         // Seed 1 has the PascalCase baseline of earlier versions, the others today's snake_case: both read.
         File.WriteAllText(Path.Combine(dir, "eval-baseline.json"), seed == 1
             ? """{"Step":0,"Accuracy":0.6,"MeanLength":60,"ToolCalls":1,"FormatValid":1,"Responses":100}"""
-            : """{"step":0,"accuracy":0.6,"mean_length":60,"tool_calls":1,"format_valid":1,"responses":100}""");
+            : unnecessary is { } u0
+                ? $$"""{"step":0,"accuracy":0.6,"mean_length":60,"tool_calls":1,"format_valid":1,"responses":100,"unnecessary_tool_calls":{{F(2 * u0)}}}"""
+                : """{"step":0,"accuracy":0.6,"mean_length":60,"tool_calls":1,"format_valid":1,"responses":100}""");
         var lines = Enumerable.Range(1, 4).Select(s =>
         {
             var l = $"{{\"step\":{s},\"mean_length\":{F(length + (4 - s))},\"tool_calls\":{F(tools)},\"entropy\":0.5,\"priority_size\":{8 + s},\"compensation_size\":6,\"accuracy\":0.7";
             if (s % 2 == 0) l += $",\"eval_accuracy\":{F(s == 4 ? accuracy : 0.65)},\"eval_mean_length\":{F(s == 4 ? length : 55)},\"eval_tool_calls\":{F(tools)}";
+            if (s % 2 == 0 && unnecessary is { } u) l += $",\"eval_unnecessary_tool_calls\":{F(s == 4 ? u : 2 * u)}";
             return l + "}\n";
         });
         File.WriteAllText(Path.Combine(dir, "metrics.jsonl"), string.Concat(lines));
         if (finished)
         {
             File.WriteAllText(Path.Combine(dir, "summary.json"),
-                $"{{\"task\":\"thinking\",\"steps\":4,\"final\":{{\"step\":4,\"accuracy\":{F(accuracy)},\"mean_length\":{F(length)},\"tool_calls\":{F(tools)}}}}}");
+                $"{{\"task\":\"thinking\",\"steps\":4,\"final\":{{\"step\":4,\"accuracy\":{F(accuracy)},\"mean_length\":{F(length)},\"tool_calls\":{F(tools)}" +
+                (unnecessary is { } u ? $",\"unnecessary_tool_calls\":{F(u)}" : "") + "}}");
         }
         return dir;
     }
@@ -90,6 +97,48 @@ public sealed class ExperimentReportTests : IDisposable
         Assert.Equal(-50.0, lp["vs_grpo"]!["length_change_percent"]!.GetValue<double>(), 6);
         Assert.Contains(result.Warnings, w => w.Contains("length-penalty/seed-1: partial run", StringComparison.Ordinal));
         Assert.Contains(result.Warnings, w => w.Contains("length-penalty: no run for seed(s) 2", StringComparison.Ordinal));
+
+        // No task here audits its tool calls: no unnecessary-call keys, plots, columns or warnings (earlier reports unchanged).
+        Assert.DoesNotContain("unnecessary", summary.ToJsonString());
+        Assert.DoesNotContain("unnecessary", html);
+        Assert.DoesNotContain(result.Plots, p => p.Contains("unnecessary", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Unnecessary_tool_calls_are_reported_per_seed_and_arm_with_changes_relative_to_grpo()
+    {
+        Run("grpo", 1, 0.80, 40, 2, unnecessary: 1.0);
+        Run("grpo", 2, 0.70, 50, 2, unnecessary: 0.8);
+        Run("rorecomp", 1, 0.82, 30, 1, unnecessary: 0.4);
+        Run("rorecomp", 2, 0.69, 40, 1, finished: false, unnecessary: 0.6);   // partial: its last evaluation's figure
+        Run("length-penalty", 1, 0.75, 20, 2);   // recorded before the figure existed: left out of its arm's spread
+
+        var outDir = Path.Combine(_dir, "report");
+        var result = ExperimentReport.Write(Path.Combine(_dir, "runs"), outDir);
+
+        var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")))!;
+        var ro = summary["arms"]!["rorecomp"]!;
+        Assert.Equal(0.4, ro["seeds"]!["1"]!["final_unnecessary_tool_calls"]!.GetValue<double>(), 6);
+        Assert.Equal(0.6, ro["seeds"]!["2"]!["final_unnecessary_tool_calls"]!.GetValue<double>(), 6);
+        Assert.Equal(-60.0, ro["seeds"]!["1"]!["vs_grpo"]!["unnecessary_tool_calls_change_percent"]!.GetValue<double>(), 6);
+        Assert.Equal(-25.0, ro["seeds"]!["2"]!["vs_grpo"]!["unnecessary_tool_calls_change_percent"]!.GetValue<double>(), 6);
+        Assert.Equal(-42.5, ro["unnecessary_tool_calls_change_percent"]!["mean"]!.GetValue<double>(), 6);
+        Assert.Equal(0.5, ro["final_unnecessary_tool_calls"]!["mean"]!.GetValue<double>(), 6);
+        Assert.False(summary["arms"]!["length-penalty"]!.AsObject().ContainsKey("final_unnecessary_tool_calls"));
+
+        // At step 2 every audited run has twice its final figure.
+        ExperimentReport.Write(Path.Combine(_dir, "runs"), Path.Combine(_dir, "at-2"), atStep: 2);
+        var at2 = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, "at-2", "summary.json")))!;
+        Assert.Equal(0.8, at2["arms"]!["rorecomp"]!["seeds"]!["1"]!["final_unnecessary_tool_calls"]!.GetValue<double>(), 6);
+
+        var html = File.ReadAllText(Path.Combine(outDir, "index.html"));
+        Assert.Contains("<th>unnecessary tool calls</th>", html);
+        Assert.Contains("-42.5 % [-60.0, -25.0]", html);
+        Assert.Contains("eval-unnecessary-tool-calls.png", result.Plots);
+        Assert.Contains("pareto-unnecessary-tool-calls.png", result.Plots);
+        var (steps, mean, _, _) = ExperimentReport.Aggregate(ExperimentRuns.Load(Path.Combine(_dir, "runs"), [])["grpo"], m => m.EvalUnnecessaryToolCalls, b => b.UnnecessaryToolCalls ?? double.NaN);
+        Assert.Equal([0.0, 2, 4], steps);
+        Assert.Equal([1.6, 1.8, 0.9], mean.Select(x => Math.Round(x, 9)));   // step 0: seed 2's warm start only (seed 1's baseline has the old form, no figure)
     }
 
     [Fact]
